@@ -1,0 +1,22 @@
+// Adam (Kingma & Ba); weight decay as an L2 term added to the gradient.
+#include "adam_options.hpp"
+
+namespace {
+
+runner::Schema schema() {
+  runner::Schema s;
+  runner::plugins::add_adam_params(s, 0.0);
+  return s;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make(const runner::Params& p, const runner::ParameterList& params) {
+  return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(p.get<double>("lr"))
+                                                          .betas(runner::plugins::read_betas(p))
+                                                          .eps(p.get<double>("eps"))
+                                                          .weight_decay(p.get<double>("weight_decay"))
+                                                          .amsgrad(p.get<bool>("amsgrad")));
+}
+
+}  // namespace
+
+RUNNER_REGISTER_OPTIMIZER("adam", "Adam (L2 weight decay added to the gradient)", schema, make)

@@ -1,0 +1,30 @@
+// Stochastic gradient descent with momentum, dampening, Nesterov and weight decay.
+#include <runner/plugin.hpp>
+
+namespace {
+
+runner::Schema schema() {
+  runner::Schema s;
+  s.add("lr", runner::ParamType::Float, "learning rate (the scheduler's base value)").required().min(0);
+  s.add("momentum", runner::ParamType::Float, "momentum factor").def(0.0).min(0).max(1);
+  s.add("dampening", runner::ParamType::Float, "dampening of momentum").def(0.0).min(0).max(1);
+  s.add("nesterov", runner::ParamType::Bool, "Nesterov momentum (needs momentum > 0, dampening 0)").def(false);
+  s.add("weight_decay", runner::ParamType::Float, "L2 penalty on all parameters").def(0.0).min(0);
+  return s;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make(const runner::Params& p, const runner::ParameterList& params) {
+  const double momentum = p.get<double>("momentum"), dampening = p.get<double>("dampening");
+  const bool nesterov = p.get<bool>("nesterov");
+  if (nesterov && (momentum <= 0 || dampening != 0))
+    throw runner::ParamError("nesterov", "needs momentum > 0 and dampening 0");
+  return std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(p.get<double>("lr"))
+                                                         .momentum(momentum)
+                                                         .dampening(dampening)
+                                                         .nesterov(nesterov)
+                                                         .weight_decay(p.get<double>("weight_decay")));
+}
+
+}  // namespace
+
+RUNNER_REGISTER_OPTIMIZER("sgd", "SGD with momentum, Nesterov and weight decay", schema, make)

@@ -1,0 +1,13 @@
+#pragma once
+// Versioning and symbol visibility for the runner plugin SDK.
+
+/// Bumped whenever a type that crosses the plugin boundary changes layout or meaning.
+/// A plugin built against another value is refused at load time ("rebuild the plugin").
+#define RUNNER_PLUGIN_API_VERSION 1
+
+#define RUNNER_API __attribute__((visibility("default")))
+#define RUNNER_HIDDEN __attribute__((visibility("hidden")))
+
+namespace runner {
+RUNNER_API const char* version();  ///< the runner's version string, e.g. "0.1.0"
+}  // namespace runner

@@ -1,0 +1,136 @@
+#pragma once
+// The interfaces a plugin component implements, one per kind, and the context the
+// host gives each factory. Contracts that hold for every kind:
+//  - Factories run once per rank, on the main thread, after the config block has been
+//    validated against the component's Schema. They throw (ParamError for a bad
+//    parameter, any std::exception otherwise); the host reports the message.
+//  - Objects made by a plugin are owned by the host and destroyed before the process
+//    exits; plugin libraries are never unloaded while the process runs.
+//  - Components must not keep references to host objects past the call that passed them.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runner/api.hpp"
+#include "runner/params.hpp"
+#include "runner/rng.hpp"
+
+namespace runner {
+
+// ---------------------------------------------------------------- dataflow
+
+/// A random-access set of samples. `get` is called concurrently from loader
+/// threads and must be thread-safe (read-only state is enough).
+class RUNNER_API Dataset {
+ public:
+  virtual ~Dataset();
+  virtual int64_t size() const = 0;
+  /// Shape of one input sample as the model sees it, e.g. {1, 28, 28}.
+  virtual std::vector<int64_t> sample_shape() const = 0;
+  /// Writes sample `index` (augmented and normalised) as float32 to `out`
+  /// (prod(sample_shape()) values) and its class to `*target`. All randomness
+  /// must come from `rng`, which the loader derives from (seed, epoch, index).
+  virtual void get(int64_t index, float* out, int64_t* target, Rng& rng) const = 0;
+};
+
+struct DataflowContext {
+  uint64_t seed = 0;
+  int rank = 0;        ///< this process's rank
+  int world_size = 1;  ///< number of ranks
+};
+
+/// What a dataflow component produces: datasets plus how to batch them. The host's
+/// loader shuffles, shards across ranks, batches and prefetches in worker threads.
+struct Dataflow {
+  std::shared_ptr<Dataset> train;
+  std::shared_ptr<Dataset> val;
+  int64_t batch_size = 0;      ///< global batch (all ranks together)
+  int64_t val_batch_size = 0;  ///< global; 0 means batch_size
+  int num_workers = 1;         ///< loader threads per rank (0: load on the training thread)
+  int prefetch = 2;            ///< batches in flight per worker
+  bool drop_last = false;      ///< drop the last partial training batch
+  int64_t num_classes = 0;
+  std::string description;     ///< one line for the run log
+};
+
+/// Declares the batching parameters every dataflow shares: batch_size (global),
+/// val_batch_size, num_workers, prefetch, drop_last.
+RUNNER_API void add_loader_params(Schema& schema, int64_t default_batch_size);
+/// Copies those parameters from validated `params` into `dataflow`.
+RUNNER_API void read_loader_params(const Params& params, Dataflow& dataflow);
+
+// ---------------------------------------------------------------- model
+
+struct ModelContext {
+  std::vector<int64_t> input_shape;  ///< one sample, from the dataflow, e.g. {1, 28, 28}
+  int64_t num_classes = 0;           ///< from the dataflow
+};
+
+/// A classification network: input [N, ...input_shape] -> logits [N, num_classes].
+/// Register sub-modules with register_module so parameters, buffers and the model
+/// summary see them. Call trace("name", t) on notable intermediate outputs: it costs
+/// nothing in training and lets the model summary show output shapes.
+class RUNNER_API Model : public torch::nn::Module {
+ public:
+  using Recorder = std::function<void(const std::string& name, const torch::Tensor& output)>;
+  ~Model() override;
+  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  /// Host only: set while computing the model summary, cleared afterwards.
+  void set_recorder(Recorder recorder) { recorder_ = std::move(recorder); }
+
+ protected:
+  const torch::Tensor& trace(const std::string& name, const torch::Tensor& output) {
+    if (recorder_) recorder_(name, output);
+    return output;
+  }
+
+ private:
+  Recorder recorder_;
+};
+
+// ---------------------------------------------------------------- optimizer
+
+/// An optimizer factory receives the model's trainable parameters. The host sets the
+/// learning rate of every parameter group through OptimizerOptions::set_lr each
+/// iteration (from the scheduler); the optimizer's `lr` is the scheduler's base value.
+using ParameterList = std::vector<torch::Tensor>;
+
+// ---------------------------------------------------------------- criterion
+
+class RUNNER_API Criterion {
+ public:
+  virtual ~Criterion();
+  /// Mean loss of a batch: logits [N, C], targets [N] (int64 class indices).
+  virtual torch::Tensor operator()(const torch::Tensor& logits, const torch::Tensor& targets) = 0;
+};
+
+// ---------------------------------------------------------------- scheduler
+
+struct SchedulerContext {
+  double base_lr = 0;                ///< the optimizer's configured lr
+  int64_t iterations_per_epoch = 0;  ///< optimizer steps per epoch on every rank
+  int64_t total_iterations = 0;      ///< iterations_per_epoch * num_epochs
+};
+
+/// A per-iteration learning-rate rule. `lr(i)` is the rate used for the optimizer
+/// step of iteration i (0-based, counted across epochs). It must be a pure function of
+/// i and the state: the host saves `state()` in checkpoints and restores it with
+/// `load_state()` before asking for lr again.
+class RUNNER_API Scheduler {
+ public:
+  virtual ~Scheduler();
+  virtual double lr(int64_t iteration) const = 0;
+  virtual YAML::Node state() const { return YAML::Node(); }
+  virtual void load_state(const YAML::Node& /*state*/) {}
+};
+
+/// Reads a duration parameter written as iterations (`500`) or epochs (`2ep`, `0.5ep`)
+/// and returns iterations. Throws ParamError naming `key` otherwise.
+RUNNER_API int64_t to_iterations(const YAML::Node& value, int64_t iterations_per_epoch,
+                                 const std::string& key);
+
+}  // namespace runner

@@ -1,0 +1,284 @@
+#include "cli/cli.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <sstream>
+
+#include "config/config.hpp"
+#include "dist/dist.hpp"
+#include "engine/training.hpp"
+#include "logging/log.hpp"
+#include "registry/registry.hpp"
+#include "runner/error.hpp"
+#include "util/strings.hpp"
+
+namespace po = boost::program_options;
+
+namespace runner::cli {
+namespace {
+
+struct Options {
+  std::string command;
+  std::vector<std::string> args;  ///< positional arguments after the command
+  std::vector<std::string> plugin_paths;
+  std::vector<std::string> params;
+  log::Verbosity verbosity = log::Verbosity::Normal;
+};
+
+struct Command {
+  const char* name;
+  const char* usage;
+  const char* help;
+  std::function<int(const Options&)> run;
+};
+
+int cmd_run(const Options& o);
+int cmd_plugins(const Options& o);
+int cmd_describe(const Options& o);
+int cmd_print_config(const Options& o);
+int cmd_version(const Options& o);
+int cmd_help(const Options& o);
+
+// The one table of subcommands; `runner --help` prints it.
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"run", "run CONFIG [key.path=value ...]", "train as CONFIG says (the default command)", cmd_run},
+      {"plugins", "plugins", "list every component by kind, with its library", cmd_plugins},
+      {"describe", "describe KIND/NAME", "print a component's parameters (e.g. describe optimizer/sgd)", cmd_describe},
+      {"print-config", "print-config CONFIG [key.path=value ...]",
+       "print the resolved config with defaults filled in", cmd_print_config},
+      {"version", "version", "print versions of the runner, LibTorch and the plugin API", cmd_version},
+      {"help", "help", "print this help", cmd_help},
+  };
+  return table;
+}
+
+po::options_description option_table() {
+  po::options_description d("options");
+  d.add_options()
+      ("help,h", "print this help")
+      ("plugin-path", po::value<std::vector<std::string>>()->composing(), "extra plugin library or folder (repeatable)")
+      ("params", po::value<std::vector<std::string>>()->composing(), "overrides as \"a=1;b.c=2\" (repeatable)")
+      ("quiet,q", "console shows warnings and errors only (run.log keeps everything)")
+      ("verbose,v", "console shows debug messages too");
+  return d;
+}
+
+int cmd_help(const Options&) {
+  std::cout << "runner " << version() << ": a training runner for LibTorch\n\nusage: runner COMMAND [ARGS] [options]\n"
+            << "       runner CONFIG [key.path=value ...]   (same as: runner run CONFIG ...)\n\ncommands:\n";
+  for (const auto& c : commands()) {
+    std::string u = c.usage;
+    u.resize(std::max<size_t>(u.size(), 42), ' ');
+    std::cout << "  " << u << " " << c.help << "\n";
+  }
+  std::cout << "\n" << option_table() << "\nplugins are searched in: the built-in folder (" << Registry::builtin_dir()
+            << "), `plugins:` in the config, --plugin-path, then $RUNNER_PLUGIN_PATH (':'-separated).\n"
+            << "exit codes: 0 success, 1 failure during a run, 2 bad input (usage, config, plugins).\n";
+  return 0;
+}
+
+int cmd_version(const Options&) {
+  std::cout << "runner " << version() << "\nLibTorch " << TORCH_VERSION << "\nplugin API " << RUNNER_PLUGIN_API_VERSION
+            << "\n";
+  return 0;
+}
+
+// Built-in folder, then the config's `plugins:`, then --plugin-path, then $RUNNER_PLUGIN_PATH.
+void load_plugins(Registry& registry, const std::vector<std::string>& from_config, const Options& o) {
+  const std::string builtin = Registry::builtin_dir();
+  std::error_code ec;
+  if (std::filesystem::is_directory(builtin, ec)) registry.load(builtin, "built-in plugin folder");
+  for (const auto& p : from_config) registry.load(p, "plugins: in the config");
+  for (const auto& p : o.plugin_paths) registry.load(p, "--plugin-path");
+  if (const char* env = std::getenv("RUNNER_PLUGIN_PATH")) {
+    std::stringstream ss(env);
+    for (std::string p; std::getline(ss, p, ':');)
+      if (!p.empty()) registry.load(p, "RUNNER_PLUGIN_PATH");
+  }
+}
+
+std::vector<std::string> overrides_of(const Options& o, size_t first) {
+  std::vector<std::string> out(o.args.begin() + static_cast<long>(first), o.args.end());
+  for (const auto& p : o.params)
+    for (auto& a : config::split_params(p)) out.push_back(a);
+  return out;
+}
+
+RunConfig load_run_config(const Options& o, Registry& registry, const char* cmd) {
+  if (o.args.empty()) throw ConfigError(std::string("usage: runner ") + cmd + " CONFIG [key.path=value ...]");
+  const std::string& path = o.args[0];
+  config::Node root = load_config(path, overrides_of(o, 1));
+  load_plugins(registry, config_plugin_paths(root), o);
+  return resolve_config(std::move(root), path, registry);
+}
+
+int cmd_print_config(const Options& o) {
+  Registry registry;
+  RunConfig rc = load_run_config(o, registry, "print-config");
+  std::cout << config::emit(rc.tree);
+  return 0;
+}
+
+int cmd_run(const Options& o) {
+  DistContext dist(nullptr, nullptr);
+  log::init(dist.info().rank, o.verbosity);
+  try {
+    Registry registry;
+    RunConfig rc = load_run_config(o, registry, "run");
+    train(rc, registry, dist.info());
+    return 0;
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+    log::to_file("error: " + what);
+    if (dist.info().world_size > 1) {
+      RLOG_ERROR("error: {}", what);
+      dist.abort_all(dynamic_cast<const ConfigError*>(&e) ? 2 : 1);
+    }
+    throw;
+  }
+}
+
+int cmd_plugins(const Options& o) {
+  Registry registry;
+  load_plugins(registry, {}, o);
+  for (int k = 0; k < kNumKinds; ++k) {
+    const Kind kind = static_cast<Kind>(k);
+    std::cout << kind_name(kind) << ":\n";
+    for (const Component* c : registry.components(kind)) {
+      std::string n = c->name;
+      n.resize(std::max<size_t>(n.size(), 18), ' ');
+      std::cout << "  " << n << " " << c->doc << "\n";
+    }
+  }
+  std::cout << "libraries:\n";
+  for (const auto& l : registry.libraries()) std::cout << "  " << l << "\n";
+  return 0;
+}
+
+int cmd_describe(const Options& o) {
+  if (o.args.size() != 1) throw ConfigError("usage: runner describe KIND/NAME (e.g. runner describe optimizer/sgd)");
+  const std::string& what = o.args[0];
+  const auto slash = what.find('/');
+  std::vector<std::string> kinds;
+  for (int k = 0; k < kNumKinds; ++k) kinds.push_back(kind_name(static_cast<Kind>(k)));
+  if (slash == std::string::npos)
+    throw ConfigError("describe: expected KIND/NAME (KIND is one of " + join(kinds) + "), got '" + what + "'");
+  const std::string kind_s = what.substr(0, slash), name = what.substr(slash + 1);
+  auto kit = std::find(kinds.begin(), kinds.end(), kind_s);
+  if (kit == kinds.end())
+    throw ConfigError("describe: unknown kind '" + kind_s + "'" + did_you_mean(kind_s, kinds) + " (known: " + join(kinds) + ")");
+  const Kind kind = static_cast<Kind>(kit - kinds.begin());
+  Registry registry;
+  load_plugins(registry, {}, o);
+  const Component* c = registry.find(kind, name);
+  if (!c)
+    throw ConfigError("describe: unknown " + kind_s + " '" + name + "'" + did_you_mean(name, registry.names(kind)) +
+                      " (known: " + join(registry.names(kind)) + ")");
+  std::cout << kind_s << "/" << c->name << ": " << c->doc << "\nlibrary: " << registry.library_of(c)
+            << "\nparameters:\n";
+  if (c->schema.params().empty()) std::cout << "  (none)\n";
+  for (const ParamSpec& p : c->schema.params()) {
+    std::string def;
+    if (p.is_required) def = "required";
+    else if (p.default_value.IsDefined() && !p.default_value.IsNull()) {
+      YAML::Emitter e;
+      e << YAML::Flow << p.default_value;
+      def = std::string("default ") + e.c_str();
+    } else def = "default null";
+    std::string range;
+    if (p.min_value) {
+      std::ostringstream ss;
+      ss << (p.min_exclusive ? "> " : ">= ") << *p.min_value;
+      range = ss.str();
+    }
+    if (p.max_value) {
+      std::ostringstream ss;
+      ss << (range.empty() ? "" : ", ") << "<= " << *p.max_value;
+      range += ss.str();
+    }
+    if (!p.choices.empty()) range = "one of " + join(p.choices, "|");
+    char line[512];
+    std::snprintf(line, sizeof line, "  %-20s %-7s %-22s %s%s\n", p.name.c_str(), param_type_name(p.type), def.c_str(),
+                  p.help.c_str(), range.empty() ? "" : (" [" + range + "]").c_str());
+    std::cout << line;
+  }
+  return 0;
+}
+
+Options parse(int argc, char** argv) {
+  po::options_description all = option_table();
+  all.add_options()("args", po::value<std::vector<std::string>>(), "positional");
+  po::positional_options_description pos;
+  pos.add("args", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::unknown_option& e) {
+    std::vector<std::string> names;
+    for (const auto& opt : option_table().options()) names.push_back("--" + opt->long_name());
+    throw ConfigError(std::string(e.what()) + did_you_mean(e.get_option_name(), names) + " (see runner --help)");
+  } catch (const po::error& e) {
+    throw ConfigError(std::string(e.what()) + " (see runner --help)");
+  }
+  Options o;
+  std::vector<std::string> args;
+  if (vm.count("args")) args = vm["args"].as<std::vector<std::string>>();
+  if (vm.count("plugin-path")) o.plugin_paths = vm["plugin-path"].as<std::vector<std::string>>();
+  if (vm.count("params")) o.params = vm["params"].as<std::vector<std::string>>();
+  if (vm.count("quiet")) o.verbosity = log::Verbosity::Quiet;
+  if (vm.count("verbose")) o.verbosity = log::Verbosity::Verbose;
+  if (vm.count("help") || args.empty()) {
+    o.command = "help";
+    return o;
+  }
+  bool known = false;
+  for (const auto& c : commands()) known = known || args[0] == c.name;
+  if (known) {
+    o.command = args[0];
+    o.args.assign(args.begin() + 1, args.end());
+  } else {
+    std::error_code ec;
+    const bool looks_like_path = args[0].find_first_of("./") != std::string::npos ||
+                                 std::filesystem::exists(args[0], ec);
+    if (!looks_like_path) {
+      std::vector<std::string> names;
+      for (const auto& c : commands()) names.push_back(c.name);
+      throw ConfigError("unknown command '" + args[0] + "'" + did_you_mean(args[0], names) +
+                        " (commands: " + join(names) + "; or give a config file path)");
+    }
+    o.command = "run";  // `runner CONFIG ...`
+    o.args = args;
+  }
+  return o;
+}
+
+std::string first_line(std::string s) {
+  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Options o = parse(argc, argv);
+    for (const auto& c : commands())
+      if (o.command == c.name) return c.run(o);
+    return 2;
+  } catch (const ConfigError& e) {
+    std::cerr << "error: " << first_line(e.what()) << std::endl;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << first_line(e.what()) << std::endl;
+    return 1;
+  }
+}
+
+}  // namespace runner::cli

@@ -1,0 +1,274 @@
+#include "config/config.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <regex>
+
+#include "runner/error.hpp"
+#include "util/strings.hpp"
+
+namespace fs = std::filesystem;
+
+namespace runner {
+
+using config::Loc;
+using config::Node;
+
+const Schema& top_level_schema() {
+  static const Schema schema = [] {
+    Schema s;
+    s.add("seed", ParamType::Int, "random seed of weights, data order and augmentation").def(543).min(0);
+    s.add("num_epochs", ParamType::Int, "number of training epochs").required().min(1);
+    s.add("validate_every", ParamType::Int, "validate every N epochs (and always after the last)").def(1).min(1);
+    s.add("log_every_iters", ParamType::Int, "log train/batch_loss and lr every N iterations").def(50).min(1);
+    s.add("output_path", ParamType::String, "root folder of run folders").def("experiments/runs");
+    s.add("threads", ParamType::Int, "compute threads of this rank (0: all cores of this rank)").def(0).min(0);
+    s.add("plugins", ParamType::List, "extra plugin libraries or folders (relative to this file)")
+        .def(std::vector<std::string>{});
+    return s;
+  }();
+  return schema;
+}
+
+namespace {
+
+constexpr const char* kComponentKeys[kNumKinds] = {"dataflow", "model", "optimizer", "criterion", "scheduler"};
+// Components a config may leave out, and what they default to.
+const char* component_default(Kind k) {
+  if (k == Kind::Criterion) return "cross_entropy";
+  if (k == Kind::Scheduler) return "constant";
+  return nullptr;
+}
+
+std::string describe_found(const Node& v) {
+  switch (v.kind) {
+    case Node::Kind::Null: return "null";
+    case Node::Kind::Seq: return "a list";
+    case Node::Kind::Map: return "a map";
+    case Node::Kind::Scalar: return (v.quoted ? "the string \"" : "'") + v.scalar + (v.quoted ? "\"" : "'");
+  }
+  return "?";
+}
+
+bool parse_int(const std::string& s, int64_t* out) {
+  static const std::regex re("[-+]?[0-9]+");
+  if (!std::regex_match(s, re)) return false;
+  try {
+    *out = std::stoll(s);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+bool parse_float(const std::string& s, double* out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (*end != '\0' || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+bool parse_bool(const std::string& s) {
+  static const char* ok[] = {"true", "false", "True", "False", "TRUE", "FALSE", "yes", "no", "on", "off"};
+  for (const char* o : ok)
+    if (s == o) return true;
+  return false;
+}
+
+// Checks one value against its spec. `path` is the full key path for messages.
+void check_value(const Node& v, const ParamSpec& spec, const std::string& path) {
+  auto fail = [&](const std::string& msg) { throw ConfigError(v.loc.str() + ": " + path + ": " + msg); };
+  const std::string expected = std::string("expected ") + param_type_name(spec.type);
+  if (v.is_null()) {
+    if (spec.nullable || spec.type == ParamType::Any) return;
+    fail(expected + " (" + spec.help + "), found null");
+  }
+  double number = 0;
+  switch (spec.type) {
+    case ParamType::Any: return;
+    case ParamType::Bool:
+      if (v.kind != Node::Kind::Scalar || v.quoted || !parse_bool(v.scalar))
+        fail(expected + " (true or false), found " + describe_found(v));
+      return;
+    case ParamType::Int: {
+      int64_t i = 0;
+      if (v.kind != Node::Kind::Scalar || v.quoted || !parse_int(v.scalar, &i))
+        fail(expected + " (" + spec.help + "), found " + describe_found(v));
+      number = static_cast<double>(i);
+      break;
+    }
+    case ParamType::Float:
+      if (v.kind != Node::Kind::Scalar || v.quoted || !parse_float(v.scalar, &number))
+        fail(std::string("expected a number (") + spec.help + "), found " + describe_found(v));
+      break;
+    case ParamType::String:
+      if (v.kind != Node::Kind::Scalar) fail(expected + " (" + spec.help + "), found " + describe_found(v));
+      if (!spec.choices.empty() &&
+          std::find(spec.choices.begin(), spec.choices.end(), v.scalar) == spec.choices.end())
+        fail("expected one of " + join(spec.choices) + ", found '" + v.scalar + "'" +
+             did_you_mean(v.scalar, spec.choices));
+      return;
+    case ParamType::List:
+      if (v.kind != Node::Kind::Seq) fail(expected + " (" + spec.help + "), found " + describe_found(v));
+      return;
+    case ParamType::Map:
+      if (v.kind != Node::Kind::Map) fail(expected + " (" + spec.help + "), found " + describe_found(v));
+      return;
+  }
+  auto fmt = [](double d) {
+    std::ostringstream ss;
+    ss << d;
+    return ss.str();
+  };
+  if (spec.min_value) {
+    const bool bad = spec.min_exclusive ? !(number > *spec.min_value) : number < *spec.min_value;
+    if (bad)
+      fail("must be " + std::string(spec.min_exclusive ? "> " : ">= ") + fmt(*spec.min_value) + " (" +
+           spec.help + "), found " + v.scalar);
+  }
+  if (spec.max_value && number > *spec.max_value)
+    fail("must be <= " + fmt(*spec.max_value) + " (" + spec.help + "), found " + v.scalar);
+}
+
+Node default_node(const ParamSpec& spec) {
+  Loc loc;
+  loc.file = "default";
+  Node n = config::from_yaml(spec.default_value, "default");
+  std::function<void(Node&)> relocate = [&](Node& x) {
+    x.loc = loc;
+    for (auto& i : x.items) relocate(i);
+    for (auto& e : x.entries) relocate(e.second);
+  };
+  relocate(n);
+  return n;
+}
+
+// Validates `block` against `schema`; returns it with defaults filled, in schema
+// order. `prefix` is the block's key path ("optimizer" or "" for the top level),
+// `skip` lists keys validated elsewhere.
+Node validate_block(const Node& block, const Schema& schema, const std::string& prefix,
+                    const std::string& owner, const std::vector<std::string>& skip = {}) {
+  const std::string dot = prefix.empty() ? "" : prefix + ".";
+  std::vector<std::string> known = schema.names();
+  known.insert(known.end(), skip.begin(), skip.end());
+  for (const auto& [key, value] : block.entries) {
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    std::vector<std::string> listed = schema.names();
+    throw ConfigError(value.key_loc.str() + ": " + dot + key + ": unknown key for " + owner +
+                      did_you_mean(key, known) + " (known keys: " + join(listed) + ")");
+  }
+  Node out = Node::map_node(block.loc);
+  out.key_loc = block.key_loc;
+  if (const Node* name = block.find("name")) out.set("name", *name);
+  for (const ParamSpec& spec : schema.params()) {
+    if (const Node* v = block.find(spec.name)) {
+      check_value(*v, spec, dot + spec.name);
+      out.set(spec.name, *v);
+    } else if (spec.is_required) {
+      throw ConfigError(block.loc.str() + ": " + dot + spec.name + ": required key is missing for " + owner +
+                        " (" + param_type_name(spec.type) + ": " + spec.help + ")");
+    } else if (spec.default_value.IsDefined() && !spec.default_value.IsNull()) {
+      out.set(spec.name, default_node(spec));
+    } else {
+      Node null;
+      null.loc.file = "default";
+      out.set(spec.name, null);
+    }
+  }
+  for (const auto& k : skip)
+    if (const Node* v = block.find(k)) out.set(k, *v);
+  return out;
+}
+
+int64_t as_int(const Node& n) { return std::stoll(n.scalar); }
+
+}  // namespace
+
+config::Node load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  Node root = config::load_file(path);
+  for (const auto& o : overrides) config::apply_override(root, o);
+  return root;
+}
+
+std::vector<std::string> config_plugin_paths(const Node& root) {
+  std::vector<std::string> out;
+  const Node* plugins = root.find("plugins");
+  if (!plugins || plugins->is_null()) return out;
+  if (plugins->kind != Node::Kind::Seq)
+    throw ConfigError(plugins->loc.str() + ": plugins: expected a list of plugin libraries or folders, found " +
+                      describe_found(*plugins));
+  for (const Node& p : plugins->items) {
+    if (p.kind != Node::Kind::Scalar || p.scalar.empty())
+      throw ConfigError(p.loc.str() + ": plugins: expected a path, found " + describe_found(p));
+    fs::path fp(p.scalar);
+    if (fp.is_relative() && p.loc.file != "command line") fp = fs::path(p.loc.file).parent_path() / fp;
+    out.push_back(fp.lexically_normal().string());
+  }
+  return out;
+}
+
+RunConfig resolve_config(Node root, const std::string& path, const Registry& registry) {
+  RunConfig rc;
+  rc.path = path;
+  rc.name = fs::path(path).stem().string();
+  const std::vector<std::string> component_keys(std::begin(kComponentKeys), std::end(kComponentKeys));
+  Node top = validate_block(root, top_level_schema(), "", "the config", component_keys);
+
+  for (int k = 0; k < kNumKinds; ++k) {
+    const Kind kind = static_cast<Kind>(k);
+    const std::string key = kComponentKeys[k];
+    Node* block = top.find(key);
+    if (!block) {
+      const char* def = component_default(kind);
+      if (!def)
+        throw ConfigError(root.loc.file + ": " + key + ": required key is missing (a " + key +
+                          " block such as `" + key + ": {name: " + join(registry.names(kind), "|") + ", ...}`)");
+      Node b = Node::map_node();
+      b.loc.file = "default";
+      b.set("name", Node::scalar_node(def, b.loc));
+      block = &top.set(key, b);
+    }
+    if (!block->is_map())
+      throw ConfigError(block->loc.str() + ": " + key + ": expected a component name or a map with `name`, found " +
+                        describe_found(*block));
+    const Node* name = block->find("name");
+    if (!name || name->kind != Node::Kind::Scalar || name->scalar.empty())
+      throw ConfigError(block->loc.str() + ": " + key + ".name: required key is missing (which " + key +
+                        "; known: " + join(registry.names(kind)) + ")");
+    const Component* c = registry.find(kind, name->scalar);
+    if (!c)
+      throw ConfigError(name->loc.str() + ": " + key + ".name: unknown " + key + " '" + name->scalar + "'" +
+                        did_you_mean(name->scalar, registry.names(kind)) + " (known: " +
+                        join(registry.names(kind)) + ")");
+    const std::string owner = key + " '" + c->name + "'";
+    *block = validate_block(*block, c->schema, key, owner, {"name"});
+  }
+
+  rc.tree = std::move(top);
+  // Typed top-level values (already validated).
+  rc.seed = static_cast<uint64_t>(as_int(*rc.tree.find("seed")));
+  rc.num_epochs = as_int(*rc.tree.find("num_epochs"));
+  rc.validate_every = as_int(*rc.tree.find("validate_every"));
+  rc.log_every_iters = as_int(*rc.tree.find("log_every_iters"));
+  rc.output_path = rc.tree.find("output_path")->scalar;
+  rc.threads = static_cast<int>(as_int(*rc.tree.find("threads")));
+  for (int k = 0; k < kNumKinds; ++k) {
+    const Node* block = rc.tree.find(kComponentKeys[k]);
+    ComponentConfig& cc = rc.components[k];
+    cc.name = block->find("name")->scalar;
+    cc.component = registry.find(static_cast<Kind>(k), cc.name);
+    cc.node = block;
+    cc.params = Params(config::to_yaml(*block), kComponentKeys[k]);
+  }
+  return rc;
+}
+
+void rethrow_param_error(const ParamError& e, const ComponentConfig& c) {
+  const config::Node* v = c.node ? c.node->find(e.key()) : nullptr;
+  const std::string where = v ? v->loc.str() : c.node ? c.node->loc.str() : std::string("config");
+  throw ConfigError(where + ": " + c.params.path() + "." + e.key() + ": " + e.what());
+}
+
+}  // namespace runner

@@ -1,0 +1,122 @@
+#include "data/loader.hpp"
+
+#include "runner/error.hpp"
+
+namespace runner {
+
+Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
+    : dataset_(std::move(dataset)), opt_(options) {
+  size_ = dataset_->size();
+  sample_shape_ = dataset_->sample_shape();
+  for (int64_t d : sample_shape_) sample_numel_ *= d;
+  if (opt_.global_batch < 1) throw Error("loader: batch size must be >= 1");
+  num_batches_ = opt_.drop_last ? size_ / opt_.global_batch
+                                : (size_ + opt_.global_batch - 1) / opt_.global_batch;
+  for (int i = 0; i < opt_.num_workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+Loader::~Loader() { stop_workers(); }
+
+void Loader::stop_workers() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_work_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+}
+
+void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
+  auto plan = std::make_shared<Plan>();
+  plan->epoch = epoch;
+  plan->order.resize(size_);
+  for (int64_t i = 0; i < size_; ++i) plan->order[i] = i;
+  if (opt_.shuffle) {  // Fisher-Yates, seeded by (seed, epoch) only
+    Rng rng = Rng::for_sample(opt_.seed, static_cast<uint64_t>(epoch), ~uint64_t(0));
+    for (int64_t i = size_ - 1; i > 0; --i) std::swap(plan->order[i], plan->order[rng.uniform_int(0, i)]);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    plan->generation = ++generation_;
+    plan_ = plan;
+    next_task_ = next_out_ = first_batch;
+    ready_.clear();
+    error_ = nullptr;
+  }
+  cv_work_.notify_all();
+}
+
+Batch Loader::build(const Plan& plan, int64_t b) const {
+  const int64_t start = b * opt_.global_batch;
+  const int64_t global_n = std::min(opt_.global_batch, size_ - start);
+  // This rank's slice of the global batch: sizes differ by at most one.
+  const int64_t base = global_n / opt_.world_size, extra = global_n % opt_.world_size;
+  const int64_t n = base + (opt_.rank < extra ? 1 : 0);
+  const int64_t offset = start + opt_.rank * base + std::min<int64_t>(opt_.rank, extra);
+
+  std::vector<int64_t> shape = {n};
+  shape.insert(shape.end(), sample_shape_.begin(), sample_shape_.end());
+  Batch out;
+  out.index = b;
+  out.input = torch::empty(shape, torch::kFloat32);
+  out.target = torch::empty({n}, torch::kInt64);
+  float* x = out.input.data_ptr<float>();
+  int64_t* y = out.target.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t idx = plan.order[offset + i];
+    Rng rng = Rng::for_sample(opt_.seed, static_cast<uint64_t>(plan.epoch), static_cast<uint64_t>(idx));
+    dataset_->get(idx, x + i * sample_numel_, y + i, rng);
+  }
+  return out;
+}
+
+void Loader::worker_loop() {
+  const int64_t capacity = std::max(1, opt_.num_workers * opt_.prefetch);
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_work_.wait(lock, [&] {
+      return stopping_ || (plan_ && next_task_ < num_batches_ && next_task_ - next_out_ < capacity);
+    });
+    if (stopping_) return;
+    const std::shared_ptr<const Plan> plan = plan_;
+    const int64_t b = next_task_++;
+    lock.unlock();
+    Batch batch;
+    std::exception_ptr err;
+    try {
+      batch = build(*plan, b);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    lock.lock();
+    if (plan->generation != generation_) continue;  // the epoch was restarted meanwhile
+    if (err && !error_) error_ = err;
+    ready_.emplace(b, std::move(batch));
+    cv_ready_.notify_all();
+  }
+}
+
+bool Loader::next(Batch& out) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!plan_) throw Error("loader: next() before start_epoch()");
+  if (next_out_ >= num_batches_) return false;
+  if (workers_.empty()) {  // synchronous loading
+    const auto plan = plan_;
+    const int64_t b = next_out_++;
+    lock.unlock();
+    out = build(*plan, b);
+    return true;
+  }
+  cv_ready_.wait(lock, [&] { return error_ || ready_.count(next_out_); });
+  if (error_) std::rethrow_exception(error_);
+  auto it = ready_.find(next_out_);
+  out = std::move(it->second);
+  ready_.erase(it);
+  ++next_out_;
+  lock.unlock();
+  cv_work_.notify_all();
+  return true;
+}
+
+}  // namespace runner

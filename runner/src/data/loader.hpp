@@ -1,0 +1,80 @@
+#pragma once
+// Batches from a Dataset: one permutation per epoch seeded by (seed, epoch), global
+// batch i = permutation[i*B, (i+1)*B), split across ranks in rank order, so the
+// union of the ranks' i-th batches is exactly the single-process batch i. Batches are
+// assembled in worker threads and handed out in order through a bounded queue.
+#include <torch/torch.h>
+
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "runner/components.hpp"
+
+namespace runner {
+
+struct LoaderOptions {
+  int64_t global_batch = 1;
+  bool shuffle = false;
+  bool drop_last = false;
+  int num_workers = 1;
+  int prefetch = 2;  ///< batches in flight per worker
+  uint64_t seed = 0;
+  int rank = 0;
+  int world_size = 1;
+};
+
+struct Batch {
+  torch::Tensor input;   ///< float32 [n, ...sample_shape]
+  torch::Tensor target;  ///< int64 [n]
+  int64_t index = 0;     ///< batch index within the epoch
+};
+
+class Loader {
+ public:
+  Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  int64_t batches_per_epoch() const { return num_batches_; }
+  int64_t dataset_size() const { return size_; }
+  /// Starts epoch `epoch` (1-based) at batch `first_batch`; earlier batches are
+  /// skipped by index, without reading their samples.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
+  /// The next batch of the epoch, or false at its end. Rethrows a worker's exception.
+  bool next(Batch& out);
+
+ private:
+  struct Plan {
+    int64_t epoch;
+    uint64_t generation;
+    std::vector<int64_t> order;
+  };
+  Batch build(const Plan& plan, int64_t b) const;
+  void worker_loop();
+  void stop_workers();
+
+  std::shared_ptr<const Dataset> dataset_;
+  LoaderOptions opt_;
+  int64_t size_ = 0;
+  int64_t num_batches_ = 0;
+  std::vector<int64_t> sample_shape_;
+  int64_t sample_numel_ = 1;
+
+  std::mutex mu_;
+  std::condition_variable cv_work_, cv_ready_;
+  std::shared_ptr<const Plan> plan_;
+  uint64_t generation_ = 0;
+  int64_t next_task_ = 0, next_out_ = 0;
+  std::map<int64_t, Batch> ready_;
+  std::exception_ptr error_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace runner

@@ -1,0 +1,29 @@
+#pragma once
+// Building components from a validated RunConfig: the one build-from-config path for
+// every kind. Factory failures become errors that name the component, its library,
+// and (for ParamError) the file, line and key.
+#include <memory>
+
+#include "config/config.hpp"
+#include "runner/plugin.hpp"
+
+namespace runner {
+
+struct Components {
+  Dataflow dataflow;
+  std::shared_ptr<Model> model;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::shared_ptr<Criterion> criterion;
+  double base_lr = 0;
+};
+
+/// Builds dataflow, model, optimizer and criterion (the scheduler needs the loader's
+/// iteration count: build_scheduler).
+Components build_components(const RunConfig& config, const Registry& registry, const DataflowContext& ctx);
+std::shared_ptr<Scheduler> build_scheduler(const RunConfig& config, const Registry& registry,
+                                           const SchedulerContext& ctx);
+
+/// Sets the learning rate of every parameter group.
+void set_lr(torch::optim::Optimizer& optimizer, double lr);
+
+}  // namespace runner

@@ -1,0 +1,223 @@
+#include "engine/training.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/build.hpp"
+#include "engine/engine.hpp"
+#include "logging/log.hpp"
+#include "logging/reports.hpp"
+#include "metrics/metrics.hpp"
+#include "runner/error.hpp"
+#include "util/system.hpp"
+
+namespace fs = std::filesystem;
+
+namespace runner {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::string create_run_folder(const RunConfig& config, const DistInfo& dist) {
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+  const std::string base = (fs::path(config.output_path) / config.name /
+                            (std::string(stamp) + "_" + config.component(Kind::Model).name + "_" + dist.backend +
+                             "-" + std::to_string(dist.world_size)))
+                               .string();
+  std::string dir = base;
+  std::error_code ec;
+  fs::create_directories(fs::path(base).parent_path(), ec);
+  if (ec) throw Error(fs::path(base).parent_path().string() + ": cannot create the run folder's parent: " + ec.message());
+  for (int i = 2; !fs::create_directory(dir, ec); ++i) {  // two runs in the same second
+    if (ec) throw Error(dir + ": cannot create run folder: " + ec.message());
+    dir = base + "-" + std::to_string(i);
+  }
+  return dir;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  if (!out) throw Error(path + ": cannot write");
+}
+
+// Runs the model over `loader` in eval mode and returns "<prefix>/<metric>" values.
+std::vector<std::pair<std::string, double>> evaluate(Model& model, Criterion& criterion, Loader& loader,
+                                                     const std::vector<std::unique_ptr<Metric>>& metrics,
+                                                     const std::string& prefix) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  for (auto& m : metrics) m->reset();
+  Engine evaluator([&](Engine&, Batch& batch) {
+    BatchOutput out;
+    out.logits = model.forward(batch.input);
+    out.targets = batch.target;
+    out.loss = criterion(out.logits, out.targets).item<double>();
+    for (auto& m : metrics) m->update(out);
+  });
+  evaluator.run(loader, 1);
+  model.train();
+  std::vector<std::pair<std::string, double>> values;
+  for (auto& m : metrics) values.emplace_back(prefix + "/" + m->name(), m->compute());
+  return values;
+}
+
+std::string format_metrics(const std::vector<std::pair<std::string, double>>& values) {
+  std::string s;
+  char buf[96];
+  for (const auto& [k, v] : values) {
+    std::snprintf(buf, sizeof buf, "%s%s %.4f", s.empty() ? "" : ", ", k.c_str(), v);
+    s += buf;
+  }
+  return s;
+}
+
+}  // namespace
+
+TrainResult train(const RunConfig& config, const Registry& registry, const DistInfo& dist) {
+  const auto t_start = clock_type::now();
+  const int threads = configure_threads(config.threads, dist.local_size);
+  torch::manual_seed(config.seed);
+
+  // ---- build (any failure here leaves nothing behind)
+  DataflowContext dctx{config.seed, dist.rank, dist.world_size};
+  Components c = build_components(config, registry, dctx);
+  const Dataflow& df = c.dataflow;
+  LoaderOptions train_opts;
+  train_opts.global_batch = df.batch_size;
+  train_opts.shuffle = true;
+  train_opts.drop_last = df.drop_last;
+  train_opts.num_workers = df.num_workers;
+  train_opts.prefetch = df.prefetch;
+  train_opts.seed = config.seed;
+  train_opts.rank = dist.rank;
+  train_opts.world_size = dist.world_size;
+  LoaderOptions val_opts = train_opts;
+  val_opts.global_batch = df.val_batch_size > 0 ? df.val_batch_size : df.batch_size;
+  val_opts.shuffle = false;
+  val_opts.drop_last = false;
+  Loader train_loader(df.train, train_opts);
+  Loader val_loader(df.val, val_opts);
+  if (train_loader.batches_per_epoch() < 1)
+    throw ConfigError(config.component(Kind::Dataflow).node->loc.str() + ": dataflow: the train set (" +
+                      std::to_string(train_loader.dataset_size()) + " samples) gives no batch of " +
+                      std::to_string(df.batch_size) + " with drop_last");
+  const int64_t iters_per_epoch = train_loader.batches_per_epoch();
+  const int64_t total_iters = iters_per_epoch * config.num_epochs;
+  auto scheduler = build_scheduler(config, registry, SchedulerContext{c.base_lr, iters_per_epoch, total_iters});
+  const std::string model_name = config.component(Kind::Model).name;
+  const std::string summary = model_summary(*c.model, model_name, df.train->sample_shape());
+
+  // ---- run folder (rank 0 writes it)
+  TrainResult result;
+  std::unique_ptr<MetricsFile> metrics_file;
+  if (dist.is_main()) {
+    result.run_dir = create_run_folder(config, dist);
+    write_text(result.run_dir + "/config.yaml", config::emit(config.tree));
+    write_text(result.run_dir + "/model_summary.txt", summary);
+    log::add_file(result.run_dir + "/run.log");
+    metrics_file = std::make_unique<MetricsFile>(result.run_dir + "/metrics.jsonl");
+  }
+
+  RLOG_INFO("runner {} | LibTorch {} | {} | C++{}", version(), TORCH_VERSION, compiler_version(), __cplusplus / 100 % 100);
+  RLOG_INFO("device: cpu | threads: {} per rank (OpenBLAS pool: 1) | world size: {} (backend {})", threads,
+            dist.world_size, dist.backend);
+  RLOG_INFO("config: {}\n{}", config.path, config::emit(config.tree));
+  RLOG_INFO("data: {} | train {} samples, val {} samples, {} classes", df.description, df.train->size(),
+            df.val->size(), df.num_classes);
+  RLOG_INFO("batch: {} global{} -> {} iterations per epoch, {} in total", df.batch_size,
+            dist.world_size > 1 ? " (" + std::to_string(df.batch_size / dist.world_size) + " per rank)" : "",
+            iters_per_epoch, total_iters);
+  RLOG_INFO("model: {}, {} parameters", model_name, count_parameters(*c.model));
+  if (dist.is_main()) RLOG_INFO("run folder: {}", result.run_dir);
+
+  // ---- trainer
+  auto metrics = classification_metrics(df.num_classes);
+  RunningAverage running_loss;
+  double lr = c.base_lr, batch_loss = 0;
+  int64_t samples = 0;
+  double train_seconds = 0;
+  auto t_epoch = clock_type::now();
+  Progress progress(dist.is_main() && isatty(STDOUT_FILENO));
+  std::vector<std::pair<std::string, double>> last_val;
+
+  Engine trainer([&](Engine& e, Batch& batch) {
+    c.optimizer->zero_grad();
+    torch::Tensor loss = (*c.criterion)(c.model->forward(batch.input), batch.target);
+    loss.backward();
+    c.optimizer->step();
+    batch_loss = loss.item<double>();
+    if (!std::isfinite(batch_loss))
+      throw Error("train/batch_loss is " + std::to_string(batch_loss) + " at iteration " +
+                  std::to_string(e.state.iteration) + " (epoch " + std::to_string(e.state.epoch) +
+                  "); lower the learning rate or check the data");
+    running_loss.update(batch_loss);
+    samples += batch.input.size(0);
+  });
+
+  // LR schedule: the rate of iteration i (0-based) is set before its step.
+  trainer.on(Event::IterationStarted, [&](Engine& e) {
+    lr = scheduler->lr(e.state.iteration - 1);
+    set_lr(*c.optimizer, lr);
+  });
+  trainer.on(Event::EpochStarted, [&](Engine&) { t_epoch = clock_type::now(); });
+  auto rate = [&](const Engine& e, double* it_per_s, double* eta) {
+    const double dt = std::chrono::duration<double>(clock_type::now() - t_epoch).count();
+    *it_per_s = dt > 0 ? e.state.epoch_iteration / dt : 0;
+    const int64_t left = (e.state.max_epochs - e.state.epoch + 1) * e.state.epoch_length - e.state.epoch_iteration;
+    *eta = *it_per_s > 0 ? left / *it_per_s : NAN;
+  };
+  if (progress.tty()) {
+    trainer.on(Event::IterationCompleted, [&](Engine& e) {
+      double ips, eta;
+      rate(e, &ips, &eta);
+      progress.bar(e.state.epoch, e.state.max_epochs, e.state.epoch_iteration, e.state.epoch_length, ips, eta,
+                   running_loss.value(), lr);
+    });
+  }
+  trainer.on(Event::IterationCompleted, [&](Engine& e) {
+    if (metrics_file) metrics_file->write(e.state.iteration, e.state.epoch, {{"train/batch_loss", batch_loss}, {"lr", lr}});
+    double ips, eta;
+    rate(e, &ips, &eta);
+    char line[256];
+    std::snprintf(line, sizeof line, "epoch %ld/%ld iter %ld/%ld | loss %.4f (avg %.4f) | lr %.5g | %.1f it/s, ETA %s",
+                  long(e.state.epoch), long(e.state.max_epochs), long(e.state.epoch_iteration),
+                  long(e.state.epoch_length), batch_loss, running_loss.value(), lr, ips, format_duration(eta).c_str());
+    if (progress.tty()) log::to_file(line);
+    else RLOG_INFO("{}", line);
+  }, config.log_every_iters);
+  trainer.on(Event::EpochCompleted, [&](Engine& e) {
+    train_seconds += std::chrono::duration<double>(clock_type::now() - t_epoch).count();
+    if (e.state.epoch % config.validate_every != 0 && e.state.epoch != e.state.max_epochs) return;
+    progress.clear();
+    last_val = evaluate(*c.model, *c.criterion, val_loader, metrics, "val");
+    if (metrics_file) metrics_file->write(e.state.iteration, e.state.epoch, last_val);
+    RLOG_INFO("epoch {}/{} validation: {}", e.state.epoch, e.state.max_epochs, format_metrics(last_val));
+  });
+  trainer.on(Event::Exception, [&](Engine&) { progress.clear(); });
+
+  trainer.run(train_loader, config.num_epochs);
+
+  result.train_seconds = train_seconds;
+  result.samples_per_second = train_seconds > 0 ? samples / train_seconds : 0;
+  for (const auto& [k, v] : last_val) result.final_metrics[k] = v;
+  const double wall = std::chrono::duration<double>(clock_type::now() - t_start).count();
+  const double wait_share = train_seconds > 0 ? trainer.state.data_wait_seconds / train_seconds : 0;
+  RLOG_INFO("training: {} epochs, {} iterations in {:.1f} s ({:.1f} samples/s per rank, data wait {:.1f}%); total {:.1f} s",
+            config.num_epochs, trainer.state.iteration, train_seconds, result.samples_per_second, 100 * wait_share, wall);
+  if (dist.is_main()) {
+    RLOG_INFO("run folder: {}", result.run_dir);
+    auto acc = result.final_metrics.find("val/accuracy");
+    if (acc != result.final_metrics.end()) RLOG_INFO("test accuracy: {:.4f}", acc->second);
+  }
+  return result;
+}
+
+}  // namespace runner

@@ -1,0 +1,24 @@
+#pragma once
+// The generic data-parallel training script: build the components a RunConfig names,
+// create the run folder, train with validation, and report.
+#include <map>
+#include <string>
+
+#include "config/config.hpp"
+#include "dist/dist.hpp"
+#include "registry/registry.hpp"
+
+namespace runner {
+
+struct TrainResult {
+  std::string run_dir;
+  std::map<std::string, double> final_metrics;  ///< last validation: val/accuracy, ...
+  double train_seconds = 0;
+  double samples_per_second = 0;
+};
+
+/// Trains as `config` says. Throws ConfigError for bad input found while building
+/// (before any run folder exists) and Error for failures during the run.
+TrainResult train(const RunConfig& config, const Registry& registry, const DistInfo& dist);
+
+}  // namespace runner

@@ -1,0 +1,143 @@
+#include "logging/reports.hpp"
+
+#include <cmath>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "runner/error.hpp"
+
+namespace runner {
+
+MetricsFile::MetricsFile(const std::string& path) {
+  f_ = std::fopen(path.c_str(), "a");
+  if (!f_) throw Error(path + ": cannot open for writing");
+}
+MetricsFile::~MetricsFile() {
+  if (f_) std::fclose(f_);
+}
+
+void MetricsFile::write(int64_t iteration, int64_t epoch,
+                        const std::vector<std::pair<std::string, double>>& values) {
+  std::string line = "{\"iteration\": " + std::to_string(iteration) + ", \"epoch\": " + std::to_string(epoch);
+  char buf[64];
+  for (const auto& [k, v] : values) {
+    if (std::isfinite(v)) std::snprintf(buf, sizeof buf, "%.17g", v);
+    else std::snprintf(buf, sizeof buf, "null");
+    line += ", \"" + k + "\": " + buf;
+  }
+  line += "}\n";
+  std::fputs(line.c_str(), f_);
+  std::fflush(f_);
+}
+
+int64_t count_parameters(const torch::nn::Module& m, bool trainable_only) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters())
+    if (!trainable_only || p.requires_grad()) n += p.numel();
+  return n;
+}
+
+namespace {
+std::string with_commas(int64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = static_cast<int>(s.size()) - 3; i > (s[0] == '-' ? 1 : 0); i -= 3) s.insert(i, ",");
+  return s;
+}
+std::string shape_str(const std::vector<int64_t>& dims) {
+  std::string s = "[-1";
+  for (size_t i = 1; i < dims.size(); ++i) s += ", " + std::to_string(dims[i]);
+  return s + "]";
+}
+}  // namespace
+
+std::string model_summary(Model& model, const std::string& name, const std::vector<int64_t>& input_shape) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> outputs;
+  model.set_recorder([&](const std::string& n, const torch::Tensor& t) { outputs.emplace_back(n, t.sizes().vec()); });
+  const bool was_training = model.is_training();
+  model.eval();
+  std::vector<int64_t> shape = {2};
+  shape.insert(shape.end(), input_shape.begin(), input_shape.end());
+  std::vector<int64_t> logits_shape;
+  {
+    torch::NoGradGuard no_grad;
+    logits_shape = model.forward(torch::zeros(shape)).sizes().vec();
+  }
+  model.train(was_training);
+  model.set_recorder(nullptr);
+
+  std::map<std::string, std::shared_ptr<torch::nn::Module>> modules;
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) modules[item.key()] = item.value();
+
+  std::ostringstream out;
+  char row[256];
+  const char* line = "==========================================================================\n";
+  out << "Model: " << name << "\n" << line;
+  std::snprintf(row, sizeof row, "%-40s %-22s %12s\n", "Layer (type)", "Output Shape", "Param #");
+  out << row << line;
+  std::snprintf(row, sizeof row, "%-40s %-22s %12s\n", "input", shape_str(shape).c_str(), "0");
+  out << row;
+  int64_t listed = 0;
+  for (const auto& [n, dims] : outputs) {
+    std::string label = n;
+    int64_t params = 0;
+    auto it = modules.find(n);
+    if (it != modules.end()) {
+      label += " (" + it->second->name() + ")";
+      params = count_parameters(*it->second);
+      listed += params;
+    }
+    std::snprintf(row, sizeof row, "%-40s %-22s %12s\n", label.c_str(), shape_str(dims).c_str(),
+                  with_commas(params).c_str());
+    out << row;
+  }
+  if (outputs.empty()) {
+    std::snprintf(row, sizeof row, "%-40s %-22s %12s\n", "output", shape_str(logits_shape).c_str(),
+                  with_commas(count_parameters(model)).c_str());
+    out << row;
+    listed = count_parameters(model);
+  }
+  int64_t buffers = 0;
+  for (const auto& b : model.buffers()) buffers += b.numel();
+  const int64_t total = count_parameters(model), trainable = count_parameters(model, true);
+  out << line << "Total params: " << with_commas(total) << "\n"
+      << "Trainable params: " << with_commas(trainable) << "\n"
+      << "Non-trainable params: " << with_commas(total - trainable) << "\n"
+      << "Buffers (e.g. BatchNorm statistics): " << with_commas(buffers) << "\n";
+  if (listed != total)
+    out << "(layers above hold " << with_commas(listed) << " of the parameters; the rest are in untraced modules)\n";
+  out << "Output: " << shape_str(logits_shape) << "\n";
+  return out.str();
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const int64_t s = static_cast<int64_t>(std::llround(seconds));
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", long(s / 3600), long(s % 3600 / 60));
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", long(s / 60), long(s % 60));
+  else std::snprintf(buf, sizeof buf, "%lds", long(s));
+  return buf;
+}
+
+void Progress::bar(int64_t epoch, int64_t max_epochs, int64_t it, int64_t epoch_length, double it_per_s,
+                   double eta_s, double loss, double lr) {
+  if (!tty_) return;
+  const int width = 24;
+  const int filled = epoch_length > 0 ? static_cast<int>(width * it / epoch_length) : 0;
+  std::string bar(filled, '#');
+  bar.resize(width, '.');
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "\r\033[Kepoch %ld/%ld [%s] %ld/%ld %.1f it/s ETA %s loss %.4f lr %.4g",
+                long(epoch), long(max_epochs), bar.c_str(), long(it), long(epoch_length), it_per_s,
+                format_duration(eta_s).c_str(), loss, lr);
+  std::cout << buf << std::flush;
+  drawn_ = true;
+}
+
+void Progress::clear() {
+  if (tty_ && drawn_) std::cout << "\r\033[K" << std::flush;
+  drawn_ = false;
+}
+
+}  // namespace runner

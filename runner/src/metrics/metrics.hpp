@@ -1,0 +1,82 @@
+#pragma once
+// Metrics computed over a stream of batches: accumulate with update(), read with
+// compute(). Values are exact counts/sums (double), so they can later be all-reduced
+// across ranks before compute().
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace runner {
+
+/// What one evaluated batch yields.
+struct BatchOutput {
+  torch::Tensor logits;   ///< [N, C]
+  torch::Tensor targets;  ///< [N]
+  double loss = 0;        ///< mean loss over the batch
+};
+
+class Metric {
+ public:
+  virtual ~Metric() = default;
+  virtual std::string name() const = 0;  ///< e.g. "accuracy"; logged as "<prefix>/<name>"
+  virtual void reset() = 0;
+  virtual void update(const BatchOutput& out) = 0;
+  virtual double compute() const = 0;
+  /// Sufficient statistics (e.g. {correct, count}), for summing across ranks.
+  virtual std::vector<double> state() const = 0;
+  virtual void set_state(const std::vector<double>& s) = 0;
+};
+
+/// Top-k accuracy (k = 1: plain accuracy, named "accuracy"; else "top<k>").
+class TopKAccuracy : public Metric {
+ public:
+  explicit TopKAccuracy(int64_t k) : k_(k) {}
+  std::string name() const override { return k_ == 1 ? "accuracy" : "top" + std::to_string(k_); }
+  void reset() override { correct_ = count_ = 0; }
+  void update(const BatchOutput& out) override;
+  double compute() const override;
+  std::vector<double> state() const override { return {correct_, count_}; }
+  void set_state(const std::vector<double>& s) override { correct_ = s.at(0), count_ = s.at(1); }
+
+ private:
+  int64_t k_;
+  double correct_ = 0, count_ = 0;
+};
+
+/// Sample-weighted average of the batch loss.
+class AverageLoss : public Metric {
+ public:
+  std::string name() const override { return "loss"; }
+  void reset() override { sum_ = count_ = 0; }
+  void update(const BatchOutput& out) override;
+  double compute() const override;
+  std::vector<double> state() const override { return {sum_, count_}; }
+  void set_state(const std::vector<double>& s) override { sum_ = s.at(0), count_ = s.at(1); }
+
+ private:
+  double sum_ = 0, count_ = 0;
+};
+
+/// Exponential running average, as Ignite's RunningAverage (alpha = 0.98).
+class RunningAverage {
+ public:
+  explicit RunningAverage(double alpha = 0.98) : alpha_(alpha) {}
+  double update(double value) {
+    value_ = has_ ? alpha_ * value_ + (1 - alpha_) * value : value;
+    has_ = true;
+    return value_;
+  }
+  double value() const { return value_; }
+
+ private:
+  double alpha_;
+  double value_ = 0;
+  bool has_ = false;
+};
+
+/// The standard classification set: accuracy, top5 (when there are > 5 classes), loss.
+std::vector<std::unique_ptr<Metric>> classification_metrics(int64_t num_classes);
+
+}  // namespace runner

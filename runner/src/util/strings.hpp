@@ -1,0 +1,19 @@
+#pragma once
+// String helpers for messages: "did you mean" suggestions and joined lists.
+#include <string>
+#include <vector>
+
+namespace runner {
+
+/// Levenshtein distance.
+size_t edit_distance(const std::string& a, const std::string& b);
+
+/// The closest candidate if it is plausibly a typo of `word`, else "".
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
+
+/// "; did you mean 'x'?" or "".
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
+
+std::string join(const std::vector<std::string>& items, const std::string& sep = ", ");
+
+}  // namespace runner
