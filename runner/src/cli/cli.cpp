@@ -222,7 +222,8 @@ Options parse(int argc, char** argv) {
     po::notify(vm);
   } catch (const po::unknown_option& e) {
     std::vector<std::string> names;
-    for (const auto& opt : option_table().options()) names.push_back("--" + opt->long_name());
+    const po::options_description table = option_table();
+    for (const auto& opt : table.options()) names.push_back("--" + opt->long_name());
     throw ConfigError(std::string(e.what()) + did_you_mean(e.get_option_name(), names) + " (see runner --help)");
   } catch (const po::error& e) {
     throw ConfigError(std::string(e.what()) + " (see runner --help)");

@@ -267,8 +267,11 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
 
 void rethrow_param_error(const ParamError& e, const ComponentConfig& c) {
   const config::Node* v = c.node ? c.node->find(e.key()) : nullptr;
-  const std::string where = v ? v->loc.str() : c.node ? c.node->loc.str() : std::string("config");
-  throw ConfigError(where + ": " + c.params.path() + "." + e.key() + ": " + e.what());
+  const bool is_default = v && v->loc.file == "default";
+  // A default value has no place in a file: point at the block that chose the component.
+  const std::string where = v && !is_default ? v->loc.str() : c.node ? c.node->loc.str() : std::string("config");
+  throw ConfigError(where + ": " + c.params.path() + "." + e.key() + ": " + e.what() +
+                    (is_default ? " (the default value)" : ""));
 }
 
 }  // namespace runner

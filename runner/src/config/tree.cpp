@@ -92,8 +92,8 @@ std::string read_text(const std::string& path, const Loc& from) {
     throw ConfigError((from.file.empty() ? path : from.str()) + ": '" + path + "' is a directory, expected a YAML config file");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    const std::string where = from.file.empty() ? path : from.str();
-    throw ConfigError(where + ": cannot read config file '" + path + "' (no such file or not readable)");
+    if (from.file.empty()) throw ConfigError(path + ": cannot read config file (no such file or not readable)");
+    throw ConfigError(from.str() + ": _base_: cannot read config file '" + path + "' (no such file or not readable)");
   }
   std::ostringstream ss;
   ss << in.rdbuf();

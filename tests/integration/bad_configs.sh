@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The bad-input corpus: each case must exit with the given code, print exactly the
+# expected single line on stderr (no stack trace), and leave no run folder behind.
+source "$(dirname "$0")/lib.sh"
+cd "$SOURCE_DIR/tests/fixtures/bad_configs"
+BUILTIN="$BUILD_DIR/lib/runner/plugins"
+
+check() {  # exit_code expected_stderr args...
+  local want_rc=$1 want=$2; shift 2
+  local rc=0
+  "$RUNNER" "$@" output_path="$TMP/runs" > "$TMP/out" 2> "$TMP/err" || rc=$?
+  local got; got=$(cat "$TMP/err")
+  [ "$rc" -eq "$want_rc" ] || fail "runner $*: exit $rc, expected $want_rc (stderr: $got)"
+  [ "$got" = "$want" ] || fail "runner $*:
+   expected: $want
+   got:      $got"
+  [ ! -e "$TMP/runs" ] || { fail "runner $*: left a run folder"; rm -rf "$TMP/runs"; }
+}
+
+check 2 "error: unknown_key.yaml:4:3: optimizer.lrr: unknown key for optimizer 'sgd'; did you mean 'lr'? (known keys: lr, momentum, dampening, nesterov, weight_decay)" unknown_key.yaml
+check 2 "error: unknown_top_key.yaml:2:1: num_epoch: unknown key for the config; did you mean 'num_epochs'? (known keys: seed, num_epochs, validate_every, log_every_iters, output_path, threads, plugins)" unknown_top_key.yaml
+check 2 "error: wrong_type.yaml:2:13: num_epochs: expected int (number of training epochs), found 'three'" wrong_type.yaml
+check 2 "error: negative_lr.yaml:2:28: optimizer.lr: must be >= 0 (learning rate (the scheduler's base value)), found -0.1" negative_lr.yaml
+check 2 "error: zero_epochs.yaml:2:13: num_epochs: must be >= 1 (number of training epochs), found 0" zero_epochs.yaml
+check 2 "error: zero_batch.yaml:2:24: dataflow.batch_size: must be >= 1 (global training batch, split across ranks), found 0" zero_batch.yaml
+check 2 "error: missing_required.yaml:5:12: optimizer.lr: required key is missing for optimizer 'sgd' (float: learning rate (the scheduler's base value))" missing_required.yaml
+check 2 "error: missing_component.yaml: model: required key is missing (a model block such as \`model: {name: mlp|resnet8, ...}\`)" missing_component.yaml
+check 2 "error: duplicate_key.yaml:3:1: seed: duplicate key (first set at line 2)" duplicate_key.yaml
+check 2 "error: empty.yaml: config file is empty (expected a map of config keys)" empty.yaml
+check 2 "error: not_yaml.yaml:2:6: not valid YAML: end of sequence flow not found" not_yaml.yaml
+check 2 "error: not_a_map.yaml:1:1: expected a map of config keys at the top level, found a list" not_a_map.yaml
+check 2 "error: unknown_component.yaml:2:8: model.name: unknown model 'resnet9'; did you mean 'resnet8'? (known: mlp, resnet8)" unknown_component.yaml
+check 2 "error: cycle_b.yaml:1:9: _base_: inheritance cycle: 'cycle_a.yaml' includes itself (through $PWD/cycle_a.yaml -> $PWD/cycle_b.yaml -> $PWD/cycle_a.yaml)" cycle_a.yaml
+check 2 "error: missing_base.yaml:1:21: _base_: cannot read config file 'no_such_base.yaml' (no such file or not readable)" missing_base.yaml
+check 2 "error: nesterov_no_momentum.yaml:2:58: optimizer.nesterov: needs momentum > 0 and dampening 0" nesterov_no_momentum.yaml
+check 2 "error: bad_milestones.yaml:4:15: scheduler.milestones: expected a number of iterations (e.g. 500) or of epochs (e.g. 2ep), got '1epoch'" bad_milestones.yaml
+check 2 "error: list_expected.yaml:2:28: model.hidden: expected list (sizes of the hidden layers), found '512'" list_expected.yaml
+check 2 "error: missing_data_root.yaml:2:39: dataflow.root: folder '/nonexistent/fashion' does not exist" missing_data_root.yaml
+check 2 "error: component_as_list.yaml:2:12: criterion: expected a component name or a map with \`name\`, found a list" component_as_list.yaml
+check 2 "error: no_such.yaml: cannot read config file (no such file or not readable)" no_such.yaml
+check 2 "error: command line 'optimizer.lr=fast': optimizer.lr: expected a number (learning rate (the scheduler's base value)), found 'fast'" good.yaml optimizer.lr=fast
+check 2 "error: command line 'num_epochs': expected an override of the form key.path=value" good.yaml num_epochs
+check 2 "error: command line 'seed=[1,': value is not valid YAML: end of sequence flow not found" good.yaml --params "seed=[1,"
+check 2 "error: unrecognised option '--paramz'; did you mean '--params'? (see runner --help)" good.yaml --paramz x
+check 2 "error: unknown command 'plugin'; did you mean 'plugins'? (commands: run, plugins, describe, print-config, version, help; or give a config file path)" plugin
+
+# Plugin faults, named by library.
+FP="$FIXTURE_PLUGINS"
+check 2 "error: duplicate component optimizer/sgd: defined in $BUILTIN/librunner_optim.so and in $FP/dup/libfixture_dup_sgd.so" good.yaml --plugin-path "$FP/dup"
+check 2 "error: plugin $FP/bad_api/libfixture_bad_api.so (from --plugin-path): built for plugin API version 999, this runner has version 1; rebuild the plugin against this runner's SDK" good.yaml --plugin-path "$FP/bad_api"
+check 2 "error: command line 'model=exploding': model: model 'exploding' (plugin $FP/throwing/libfixture_throwing.so) failed to build: boom: out of cheese" good.yaml model=exploding --plugin-path "$FP/throwing"
+check 2 "error: command line 'model=picky': model.depth: must be even, got 3 (the default value)" good.yaml model=picky --plugin-path "$FP/throwing"
+check 2 "error: --plugin-path: plugin path '/nonexistent/plugins' does not exist" good.yaml --plugin-path /nonexistent/plugins
+
+# RUNNER_PLUGIN_PATH is searched too.
+rc=0; RUNNER_PLUGIN_PATH="$FP/no_entry" "$RUNNER" good.yaml output_path="$TMP/runs" 2> "$TMP/err" >/dev/null || rc=$?
+[ "$rc" -eq 2 ] || fail "RUNNER_PLUGIN_PATH: exit $rc"
+[ "$(cat "$TMP/err")" = "error: plugin $FP/no_entry/libfixture_no_entry.so (from RUNNER_PLUGIN_PATH): not a runner plugin (no 'runner_plugin_entry' symbol; build it with runner_add_plugin)" ] || fail "RUNNER_PLUGIN_PATH: $(cat "$TMP/err")"
+
+# Absurdly deep nesting, in two forms: flow brackets (yaml-cpp's own guard) and maps.
+python_deep() { "$PYTHON" -c "import sys; print('num_epochs: ' + '['*int(sys.argv[1]) + ']'*int(sys.argv[1]))" "$1"; }
+python_deep 5000 > "$TMP/deep1.yaml"
+rc=0; "$RUNNER" "$TMP/deep1.yaml" 2> "$TMP/err" >/dev/null || rc=$?
+[ "$rc" -eq 2 ] || fail "deep brackets: exit $rc"
+expect_contains "$(cat "$TMP/err")" "error: $TMP/deep1.yaml" "deep brackets names the file"
+[ "$(wc -l < "$TMP/err")" -eq 1 ] || fail "deep brackets: more than one line: $(cat "$TMP/err")"
+python_deep 100 > "$TMP/deep2.yaml"
+rc=0; "$RUNNER" "$TMP/deep2.yaml" 2> "$TMP/err" >/dev/null || rc=$?
+[ "$rc" -eq 2 ] || fail "deep lists: exit $rc"
+expect_contains "$(cat "$TMP/err")" "config is nested more than 64 levels deep" "deep lists"
+finish

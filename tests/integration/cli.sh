@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# runner --help / version / plugins / describe / print-config, run from another folder.
+source "$(dirname "$0")/lib.sh"
+cd "$TMP"
+
+out=$("$RUNNER" --help)
+for cmd in run plugins describe print-config version; do expect_contains "$out" "  $cmd" "--help lists $cmd"; done
+
+out=$("$RUNNER" version)
+expect_contains "$out" "plugin API 1" "version"
+
+out=$("$RUNNER" plugins)
+for c in fashion_mnist mnist synthetic mlp resnet8 sgd adam adamw cross_entropy piecewise_linear cosine step multistep constant; do
+  expect_contains "$out" "  $c " "plugins lists $c"
+done
+expect_contains "$out" "librunner_models.so" "plugins lists libraries"
+
+out=$("$RUNNER" describe optimizer/sgd)
+expect_contains "$out" "lr                   float   required" "describe sgd: lr"
+expect_contains "$out" "nesterov             bool    default false" "describe sgd: nesterov"
+expect_contains "$out" "[>= 0, <= 1]" "describe sgd: ranges"
+out=$("$RUNNER" describe scheduler/piecewise_linear)
+expect_contains "$out" "milestones" "describe piecewise_linear"
+
+set +e
+err=$("$RUNNER" describe optimizer/sdg 2>&1 >/dev/null); rc=$?
+set -e
+[ "$rc" -eq 2 ] || fail "describe unknown: exit $rc, expected 2"
+[ "$err" = "error: describe: unknown optimizer 'sdg'; did you mean 'sgd'? (known: adam, adamw, sgd)" ] || fail "describe unknown: $err"
+
+# print-config: resolved, defaults filled, overrides applied (both forms), bases merged.
+out=$("$RUNNER" print-config "$SOURCE_DIR/configs/fashion_mnist_resnet8.yaml" optimizer.lr=0.2 --params "num_epochs=7;seed=1")
+expect_contains "$out" "num_epochs: 7" "print-config --params"
+expect_contains "$out" "seed: 1" "print-config --params seed"
+expect_contains "$out" "  lr: 0.2" "print-config override"
+expect_contains "$out" "  dampening: 0.0" "print-config default filled"
+expect_contains "$out" "  root: /usr/share/datasets/fashion-mnist" "print-config base merged"
+expect_contains "$out" "milestones: [[0, 0.0], [1ep, 0.1], [3ep, 0.0]]" "print-config milestones"
+# What print-config prints is itself a valid config that resolves to the same text.
+echo "$out" > resolved.yaml
+again=$("$RUNNER" print-config resolved.yaml)
+[ "$out" = "$again" ] || fail "print-config output does not resolve to itself"
+finish

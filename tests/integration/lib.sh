@@ -1,0 +1,14 @@
+# Helpers for integration tests. Each test runs the real runner binary.
+set -euo pipefail
+: "${RUNNER:?set by ctest}" "${SOURCE_DIR:?set by ctest}"
+TMP=$(mktemp -d /tmp/runner-it-XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+expect_contains() {  # haystack needle what
+  if [[ "$1" != *"$2"* ]]; then fail "$3: expected to contain '$2', got: $1"; fi
+}
+finish() {
+  if [ "$failures" -ne 0 ]; then echo "$failures check(s) failed" >&2; exit 1; fi
+  echo "all checks passed"
+}
