@@ -44,6 +44,10 @@ check 2 "error: command line 'seed=[1,': value is not valid YAML: end of sequenc
 check 2 "error: unrecognised option '--paramz'; did you mean '--params'? (see runner --help)" good.yaml --paramz x
 check 2 "error: unknown command 'plugin'; did you mean 'plugins'? (commands: run, plugins, describe, print-config, version, help; or give a config file path)" plugin
 
+rc=0; "$RUNNER" 2> "$TMP/err" > /dev/null || rc=$?
+[ "$rc" -eq 2 ] || fail "no arguments: exit $rc, expected 2"
+[ "$(cat "$TMP/err")" = "error: no config given: usage: runner CONFIG [key.path=value ...] (see runner --help)" ] || fail "no arguments: $(cat "$TMP/err")"
+
 # Plugin faults, named by library.
 FP="$FIXTURE_PLUGINS"
 check 2 "error: duplicate component optimizer/sgd: defined in $BUILTIN/librunner_optim.so and in $FP/dup/libfixture_dup_sgd.so" good.yaml --plugin-path "$FP/dup"

@@ -235,10 +235,11 @@ Options parse(int argc, char** argv) {
   if (vm.count("params")) o.params = vm["params"].as<std::vector<std::string>>();
   if (vm.count("quiet")) o.verbosity = log::Verbosity::Quiet;
   if (vm.count("verbose")) o.verbosity = log::Verbosity::Verbose;
-  if (vm.count("help") || args.empty()) {
+  if (vm.count("help")) {
     o.command = "help";
     return o;
   }
+  if (args.empty()) throw ConfigError("no config given: usage: runner CONFIG [key.path=value ...] (see runner --help)");
   bool known = false;
   for (const auto& c : commands()) known = known || args[0] == c.name;
   if (known) {

@@ -44,6 +44,12 @@ std::string with_commas(int64_t v) {
   for (int i = static_cast<int>(s.size()) - 3; i > (s[0] == '-' ? 1 : 0); i -= 3) s.insert(i, ",");
   return s;
 }
+// "torch::nn::Conv2dImpl" -> "Conv2d", "(anonymous namespace)::BasicBlock" -> "BasicBlock".
+std::string short_type(std::string name) {
+  if (auto p = name.rfind("::"); p != std::string::npos) name = name.substr(p + 2);
+  if (name.size() > 4 && name.compare(name.size() - 4, 4, "Impl") == 0) name.resize(name.size() - 4);
+  return name;
+}
 std::string shape_str(const std::vector<int64_t>& dims) {
   std::string s = "[-1";
   for (size_t i = 1; i < dims.size(); ++i) s += ", " + std::to_string(dims[i]);
@@ -83,7 +89,7 @@ std::string model_summary(Model& model, const std::string& name, const std::vect
     int64_t params = 0;
     auto it = modules.find(n);
     if (it != modules.end()) {
-      label += " (" + it->second->name() + ")";
+      label += " (" + short_type(it->second->name()) + ")";
       params = count_parameters(*it->second);
       listed += params;
     }
