@@ -34,7 +34,7 @@ fi
 
 echo "== configuring $BUILD_DIR"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}" -DCMAKE_INSTALL_PREFIX="$PREFIX"
-echo "== building (2 cores: a clean build takes about 6 minutes, a ccache-warm one under 1)"
+echo "== building (2 cores: a clean build takes about 5 minutes, a ccache-warm one under 1)"
 cmake --build "$BUILD_DIR"
 echo "== installing to $PREFIX"
 $SUDO cmake --install "$BUILD_DIR" > /dev/null
