@@ -136,12 +136,7 @@ Node default_node(const ParamSpec& spec) {
   Loc loc;
   loc.file = "default";
   Node n = config::from_yaml(spec.default_value, "default");
-  std::function<void(Node&)> relocate = [&](Node& x) {
-    x.loc = loc;
-    for (auto& i : x.items) relocate(i);
-    for (auto& e : x.entries) relocate(e.second);
-  };
-  relocate(n);
+  config::relocate(n, loc);
   return n;
 }
 

@@ -137,6 +137,13 @@ Node load_rec(const std::string& path, const Loc& from, std::vector<std::string>
 
 }  // namespace
 
+void relocate(Node& n, const Loc& loc) {
+  n.loc = loc;
+  n.key_loc = loc;
+  for (auto& i : n.items) relocate(i, loc);
+  for (auto& e : n.entries) relocate(e.second, loc);
+}
+
 Node from_yaml(const YAML::Node& y, const std::string& file, int depth) {
   if (depth > kMaxDepth)
     throw ConfigError(loc_of(y.Mark(), file).str() + ": config is nested more than " +
@@ -240,14 +247,7 @@ void apply_override(Node& root, const std::string& assignment) {
   } catch (const YAML::Exception& e) {
     throw ConfigError(loc.str() + ": value is not valid YAML: " + e.msg);
   }
-  // Every node of the override points at the override text.
-  std::function<void(Node&)> relocate = [&](Node& n) {
-    n.loc = loc;
-    n.key_loc = loc;
-    for (auto& i : n.items) relocate(i);
-    for (auto& e : n.entries) relocate(e.second);
-  };
-  relocate(value);
+  relocate(value, loc);  // every node of the override points at the override text
   Node nested = std::move(value);
   for (auto it = keys.rbegin(); it != keys.rend(); ++it) {
     Node parent = Node::map_node(loc);

@@ -41,6 +41,10 @@ struct Node {
 
 constexpr int kMaxDepth = 64;
 
+/// Points `n` and everything under it (values and keys) at `loc`: for values that come
+/// from the command line or from schema defaults rather than from a file.
+void relocate(Node& n, const Loc& loc);
+
 /// Converts a parsed YAML document. Rejects duplicate map keys, non-scalar keys and
 /// nesting deeper than kMaxDepth, with ConfigError at the offending location.
 Node from_yaml(const YAML::Node& y, const std::string& file, int depth = 0);
