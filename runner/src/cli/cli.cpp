@@ -9,7 +9,8 @@
 #include <sstream>
 
 #include "config/config.hpp"
-#include "dist/dist.hpp"
+#include "dist/communicator.hpp"
+#include "dist/sync.hpp"
 #include "engine/training.hpp"
 #include "logging/log.hpp"
 #include "registry/registry.hpp"
@@ -124,22 +125,48 @@ int cmd_print_config(const Options& o) {
   return 0;
 }
 
+// Every rank runs this. Failures every rank sees (bad config, missing data) are agreed
+// on by a collective and reported once by rank 0; a failure on some ranks only, in the
+// middle of training, is logged with its rank and ends the job with MPI_Abort.
 int cmd_run(const Options& o) {
   DistContext dist(nullptr, nullptr);
   log::init(dist.info().rank, o.verbosity);
   try {
+    auto comm = make_communicator(dist.info(), CommOptions{"mpi", 60, false});
     Registry registry;
-    RunConfig rc = load_run_config(o, registry, "run");
-    train(rc, registry, dist.info());
+    RunConfig rc;
+    std::exception_ptr error;
+    try {
+      rc = load_run_config(o, registry, "run");
+    } catch (...) {
+      error = std::current_exception();
+    }
+    agree_on_failure(*comm, error);
+    try {
+      if (rc.dist_backend != "mpi" && rc.dist_backend != "auto")
+        comm = make_communicator(dist.info(), CommOptions{rc.dist_backend, rc.dist_timeout, false});
+      comm->set_timeout(rc.dist_timeout);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    agree_on_failure(*comm, error);
+    check_same_config(*comm, rc.tree);
+    train(rc, registry, *comm);
     return 0;
+  } catch (const AgreedFailure& f) {
+    if (f.report) {
+      log::to_file("error: " + f.message);
+      std::cerr << "error: " << f.message << std::endl;
+    }
+    return f.code;
   } catch (const std::exception& e) {
     std::string what = e.what();
     if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
-    log::to_file("error: " + what);
-    if (dist.info().world_size > 1) {
-      RLOG_ERROR("error: {}", what);
+    if (dist.info().world_size > 1) {  // a failure of this rank alone: end every rank now
+      log::error(what);
       dist.abort_all(dynamic_cast<const ConfigError*>(&e) ? 2 : 1);
     }
+    log::to_file("error: " + what);
     throw;
   }
 }

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <regex>
 
+#include "dist/communicator.hpp"
 #include "runner/error.hpp"
 #include "util/strings.hpp"
 
@@ -25,6 +26,33 @@ const Schema& top_level_schema() {
     s.add("threads", ParamType::Int, "compute threads of this rank (0: all cores of this rank)").def(0).min(0);
     s.add("plugins", ParamType::List, "extra plugin libraries or folders (relative to this file)")
         .def(std::vector<std::string>{});
+    s.add("deterministic", ParamType::Bool, "use deterministic algorithms only (reproducible runs)").def(false);
+    s.add("crash_iteration", ParamType::Int, "fail on purpose at this iteration (tests and demos)").allow_null().min(1);
+    s.add("crash_rank", ParamType::Int, "the rank that fails at crash_iteration (-1: every rank)").def(-1).min(-1);
+    s.add("crash_mode", ParamType::String, "how it fails: throw an error, kill itself, or hang")
+        .def("throw")
+        .one_of({"throw", "kill", "hang"});
+    return s;
+  }();
+  return schema;
+}
+
+namespace {
+
+}  // namespace
+
+const Schema& dist_schema() {
+  static const Schema schema = [] {
+    Schema s;
+    s.add("backend", ParamType::String, "collective backend: auto (nccl for CUDA tensors, else mpi), mpi or nccl")
+        .def("auto")
+        .one_of({"auto", "mpi", "nccl"});
+    s.add("bucket_mb", ParamType::Float, "gradient bucket size in MB (all-reduced as soon as backward fills one)")
+        .def(25)
+        .greater_than(0);
+    s.add("timeout", ParamType::Float, "seconds a collective may wait for a peer before every rank aborts (0: never)")
+        .def(60)
+        .min(0);
     return s;
   }();
   return schema;
@@ -209,7 +237,17 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
   rc.path = path;
   rc.name = fs::path(path).stem().string();
   const std::vector<std::string> component_keys(std::begin(kComponentKeys), std::end(kComponentKeys));
-  Node top = validate_block(root, top_level_schema(), "", "the config", component_keys);
+  std::vector<std::string> skip = component_keys;
+  skip.push_back("dist");
+  Node top = validate_block(root, top_level_schema(), "", "the config", skip);
+  {
+    const Node* given = top.find("dist");
+    if (given && !given->is_map() && !given->is_null())
+      throw ConfigError(given->loc.str() + ": dist: expected a map (backend, bucket_mb, timeout), found " +
+                        describe_found(*given));
+    Node block = given && given->is_map() ? *given : Node::map_node(root.loc);
+    top.set("dist", validate_block(block, dist_schema(), "dist", "dist"));
+  }
 
   for (int k = 0; k < kNumKinds; ++k) {
     const Kind kind = static_cast<Kind>(k);
@@ -249,6 +287,24 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
   rc.log_every_iters = as_int(*rc.tree.find("log_every_iters"));
   rc.output_path = rc.tree.find("output_path")->scalar;
   rc.threads = static_cast<int>(as_int(*rc.tree.find("threads")));
+  {
+    const std::string& d = rc.tree.find("deterministic")->scalar;
+    rc.deterministic = d == "true" || d == "True" || d == "TRUE" || d == "yes" || d == "on";
+  }
+  if (const Node* ci = rc.tree.find("crash_iteration"); ci && !ci->is_null()) rc.crash_iteration = as_int(*ci);
+  rc.crash_rank = static_cast<int>(as_int(*rc.tree.find("crash_rank")));
+  rc.crash_mode = rc.tree.find("crash_mode")->scalar;
+  const Node* dist = rc.tree.find("dist");
+  rc.dist_backend = dist->find("backend")->scalar;
+  if (rc.dist_backend != "auto") {
+    const auto have = available_backends();
+    if (std::find(have.begin(), have.end(), rc.dist_backend) == have.end())
+      throw ConfigError(dist->find("backend")->loc.str() + ": dist.backend: '" + rc.dist_backend +
+                        "' is not in this build (it has: " + join(have) + "; " + rc.dist_backend +
+                        " needs LibTorch with CUDA and NCCL at build time)");
+  }
+  rc.bucket_mb = std::strtod(dist->find("bucket_mb")->scalar.c_str(), nullptr);
+  rc.dist_timeout = std::strtod(dist->find("timeout")->scalar.c_str(), nullptr);
   for (int k = 0; k < kNumKinds; ++k) {
     const Node* block = rc.tree.find(kComponentKeys[k]);
     ComponentConfig& cc = rc.components[k];

@@ -30,12 +30,23 @@ struct RunConfig {
   int64_t log_every_iters = 50;
   std::string output_path;
   int threads = 0;
+  bool deterministic = false;
+  // dist: block
+  std::string dist_backend = "auto";
+  double bucket_mb = 25;
+  double dist_timeout = 60;
+  // failure injection (tests, demos)
+  int64_t crash_iteration = -1;  ///< -1: never
+  int crash_rank = -1;           ///< -1: every rank
+  std::string crash_mode = "throw";
   std::array<ComponentConfig, kNumKinds> components;  ///< indexed by Kind
   const ComponentConfig& component(Kind k) const { return components[static_cast<int>(k)]; }
 };
 
 /// The host's own top-level keys (components excepted), with types, defaults and help.
 const Schema& top_level_schema();
+/// The `dist:` block's keys.
+const Schema& dist_schema();
 
 /// Loads `path`, resolves `_base_`, applies overrides in order.
 config::Node load_config(const std::string& path, const std::vector<std::string>& overrides);

@@ -326,3 +326,38 @@ std::string emit(const Node& n) {
 }
 
 }  // namespace runner::config
+
+namespace runner::config {
+namespace {
+void flatten_rec(const Node& n, const std::string& path, std::map<std::string, std::string>& out) {
+  if (n.kind == Node::Kind::Map && !n.entries.empty()) {
+    for (const auto& [k, v] : n.entries) flatten_rec(v, path.empty() ? k : path + "." + k, out);
+    return;
+  }
+  YAML::Emitter e;
+  e << YAML::Flow;
+  emit_rec(e, n);
+  out[path] = e.c_str();
+}
+}  // namespace
+
+std::map<std::string, std::string> flatten(const Node& n) {
+  std::map<std::string, std::string> out;
+  flatten_rec(n, "", out);
+  return out;
+}
+
+std::vector<std::string> differing_keys(const Node& a, const Node& b) {
+  const auto fa = flatten(a), fb = flatten(b);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : fa) {
+    auto it = fb.find(k);
+    if (it == fb.end()) keys.push_back(k + " (" + v + " vs absent)");
+    else if (it->second != v) keys.push_back(k + " (" + v + " vs " + it->second + ")");
+  }
+  for (const auto& [k, v] : fb)
+    if (!fa.count(k)) keys.push_back(k + " (absent vs " + v + ")");
+  return keys;
+}
+
+}  // namespace runner::config

@@ -4,6 +4,7 @@
 // merging and overrides still point at the right place.
 #include <yaml-cpp/yaml.h>
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -69,5 +70,10 @@ std::vector<std::string> split_params(const std::string& params);
 
 YAML::Node to_yaml(const Node& n);
 std::string emit(const Node& n);  ///< block-style YAML text
+
+/// "a.b.c" -> value (flow-style YAML) for every leaf; lists are leaves.
+std::map<std::string, std::string> flatten(const Node& n);
+/// The leaf keys whose values differ, as "key (value in a vs value in b)".
+std::vector<std::string> differing_keys(const Node& a, const Node& b);
 
 }  // namespace runner::config

@@ -59,6 +59,7 @@ Batch Loader::build(const Plan& plan, int64_t b) const {
   shape.insert(shape.end(), sample_shape_.begin(), sample_shape_.end());
   Batch out;
   out.index = b;
+  out.global_size = global_n;
   out.input = torch::empty(shape, torch::kFloat32);
   out.target = torch::empty({n}, torch::kInt64);
   float* x = out.input.data_ptr<float>();

@@ -14,6 +14,9 @@ struct DistInfo {
   bool is_main() const { return rank == 0; }
 };
 
+/// Exit code of a job whose collective watchdog gave up on a peer (dist.timeout).
+constexpr int kExitWatchdog = 3;
+
 /// MPI_Init_thread once per process; MPI_Finalize when destroyed.
 class DistContext {
  public:

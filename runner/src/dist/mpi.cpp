@@ -1,22 +1,8 @@
-#include <mpi.h>
-
 #include <cstdlib>
 #include <string>
 
 #include "dist/dist.hpp"
-#include "runner/error.hpp"
-
-// Every MPI call goes through this: a failure throws with the operation's name.
-#define RUNNER_MPI_CHECK(call)                                                        \
-  do {                                                                                \
-    const int rc_ = (call);                                                           \
-    if (rc_ != MPI_SUCCESS) {                                                         \
-      char msg_[MPI_MAX_ERROR_STRING];                                                \
-      int len_ = 0;                                                                   \
-      MPI_Error_string(rc_, msg_, &len_);                                             \
-      throw ::runner::Error(std::string(#call) + " failed: " + std::string(msg_, len_)); \
-    }                                                                                 \
-  } while (0)
+#include "dist/mpi_check.hpp"
 
 namespace runner {
 
@@ -25,7 +11,9 @@ DistContext::DistContext(int* argc, char*** argv) {
   RUNNER_MPI_CHECK(MPI_Initialized(&initialized));
   if (!initialized) {
     int provided = 0;
-    RUNNER_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    // Serialized: the autograd hooks that launch gradient all-reduces may run on an
+    // autograd worker thread while the main thread waits in backward().
+    RUNNER_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided));
   }
   RUNNER_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
   RUNNER_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &info_.rank));

@@ -40,9 +40,13 @@ Components build_components(const RunConfig& config, const Registry& registry, c
   if (out.dataflow.num_classes < 1) fail("num_classes must be >= 1");
   if (out.dataflow.train->size() < 1) fail("the train dataset is empty");
   if (out.dataflow.val->size() < 1) fail("the val dataset is empty");
-  if (out.dataflow.batch_size < ctx.world_size)
-    fail("batch_size " + std::to_string(out.dataflow.batch_size) + " is smaller than the world size " +
-         std::to_string(ctx.world_size) + " (batch_size is the global batch, split across ranks)");
+  if (out.dataflow.batch_size < ctx.world_size) {
+    const config::Node* v = df.node->find("batch_size");
+    const std::string where = v && v->loc.file != "default" ? v->loc.str() : df.node->loc.str();
+    throw ConfigError(where + ": dataflow.batch_size: the global batch (" + std::to_string(out.dataflow.batch_size) +
+                      ") must be at least the number of ranks (" + std::to_string(ctx.world_size) +
+                      "); it is split across them");
+  }
 
   const auto& mc = config.component(Kind::Model);
   const ModelContext mctx{out.dataflow.train->sample_shape(), out.dataflow.num_classes};

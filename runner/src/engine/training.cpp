@@ -8,6 +8,12 @@
 #include <filesystem>
 #include <fstream>
 
+#include <signal.h>
+
+#include <thread>
+
+#include "dist/reducer.hpp"
+#include "dist/sync.hpp"
 #include "engine/build.hpp"
 #include "engine/engine.hpp"
 #include "logging/log.hpp"
@@ -49,13 +55,19 @@ void write_text(const std::string& path, const std::string& text) {
 }
 
 // Runs the model over `loader` in eval mode and returns "<prefix>/<metric>" values.
+// Every rank evaluates its shard; the metrics' sufficient statistics are then summed
+// over ranks, so every rank gets the full-set values.
 std::vector<std::pair<std::string, double>> evaluate(Model& model, Criterion& criterion, Loader& loader,
                                                      const std::vector<std::unique_ptr<Metric>>& metrics,
-                                                     const std::string& prefix) {
+                                                     const std::string& prefix, Communicator& comm) {
+  // Buffers (BatchNorm running statistics) are per rank while training; evaluation
+  // and the final weights use rank 0's.
+  broadcast_module(comm, model, /*parameters=*/false, /*buffers=*/true);
   torch::NoGradGuard no_grad;
   model.eval();
   for (auto& m : metrics) m->reset();
   Engine evaluator([&](Engine&, Batch& batch) {
+    if (batch.input.size(0) == 0) return;  // a rank's share of a small last batch
     BatchOutput out;
     out.logits = model.forward(batch.input);
     out.targets = batch.target;
@@ -64,6 +76,7 @@ std::vector<std::pair<std::string, double>> evaluate(Model& model, Criterion& cr
   });
   evaluator.run(loader, 1);
   model.train();
+  reduce_metrics(comm, metrics);
   std::vector<std::pair<std::string, double>> values;
   for (auto& m : metrics) values.emplace_back(prefix + "/" + m->name(), m->compute());
   return values;
@@ -81,14 +94,25 @@ std::string format_metrics(const std::vector<std::pair<std::string, double>>& va
 
 }  // namespace
 
-TrainResult train(const RunConfig& config, const Registry& registry, const DistInfo& dist) {
-  const auto t_start = clock_type::now();
-  const int threads = configure_threads(config.threads, dist.local_size);
-  torch::manual_seed(config.seed);
+namespace {
 
-  // ---- build (any failure here leaves nothing behind)
+// Everything built from the config before training starts.
+struct Setup {
+  Components c;
+  std::unique_ptr<Loader> train_loader, val_loader;
+  std::shared_ptr<Scheduler> scheduler;
+  int64_t iters_per_epoch = 0, total_iters = 0;
+  std::string summary;
+};
+
+std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& registry, const DistInfo& dist) {
+  auto s = std::make_unique<Setup>();
+  // Test hook: a different initial model per rank, to show the start-up broadcast.
+  const char* per_rank = std::getenv("RUNNER_TEST_PER_RANK_INIT");
+  torch::manual_seed(config.seed + (per_rank && *per_rank == '1' ? dist.rank : 0));
   DataflowContext dctx{config.seed, dist.rank, dist.world_size};
-  Components c = build_components(config, registry, dctx);
+  s->c = build_components(config, registry, dctx);
+  Components& c = s->c;
   const Dataflow& df = c.dataflow;
   LoaderOptions train_opts;
   train_opts.global_batch = df.batch_size;
@@ -103,27 +127,78 @@ TrainResult train(const RunConfig& config, const Registry& registry, const DistI
   val_opts.global_batch = df.val_batch_size > 0 ? df.val_batch_size : df.batch_size;
   val_opts.shuffle = false;
   val_opts.drop_last = false;
-  Loader train_loader(df.train, train_opts);
-  Loader val_loader(df.val, val_opts);
-  if (train_loader.batches_per_epoch() < 1)
+  s->train_loader = std::make_unique<Loader>(df.train, train_opts);
+  s->val_loader = std::make_unique<Loader>(df.val, val_opts);
+  if (s->train_loader->batches_per_epoch() < 1)
     throw ConfigError(config.component(Kind::Dataflow).node->loc.str() + ": dataflow: the train set (" +
-                      std::to_string(train_loader.dataset_size()) + " samples) gives no batch of " +
+                      std::to_string(s->train_loader->dataset_size()) + " samples) gives no batch of " +
                       std::to_string(df.batch_size) + " with drop_last");
-  const int64_t iters_per_epoch = train_loader.batches_per_epoch();
-  const int64_t total_iters = iters_per_epoch * config.num_epochs;
-  auto scheduler = build_scheduler(config, registry, SchedulerContext{c.base_lr, iters_per_epoch, total_iters});
+  s->iters_per_epoch = s->train_loader->batches_per_epoch();
+  s->total_iters = s->iters_per_epoch * config.num_epochs;
+  s->scheduler = build_scheduler(config, registry, SchedulerContext{c.base_lr, s->iters_per_epoch, s->total_iters});
+  s->summary = model_summary(*c.model, config.component(Kind::Model).name, df.train->sample_shape());
+  return s;
+}
+
+}  // namespace
+
+TrainResult train(const RunConfig& config, const Registry& registry, Communicator& comm) {
+  const auto t_start = clock_type::now();
+  DistInfo dist = comm.info();
+  dist.backend = comm.backend();
+  const int threads = configure_threads(config.threads, dist.local_size);
+  if (config.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
+
+  // ---- build (any failure here leaves nothing behind; every rank agrees on it)
+  std::unique_ptr<Setup> setup;
+  std::exception_ptr build_error;
+  try {
+    setup = build_setup(config, registry, dist);
+  } catch (...) {
+    build_error = std::current_exception();
+  }
+  agree_on_failure(comm, build_error);
+  Components& c = setup->c;
+  const Dataflow& df = c.dataflow;
+  Loader& train_loader = *setup->train_loader;
+  Loader& val_loader = *setup->val_loader;
+  const int64_t iters_per_epoch = setup->iters_per_epoch;
+  const int64_t total_iters = setup->total_iters;
+  auto& scheduler = setup->scheduler;
   const std::string model_name = config.component(Kind::Model).name;
-  const std::string summary = model_summary(*c.model, model_name, df.train->sample_shape());
+  const std::string& summary = setup->summary;
+
+  // ---- same start on every rank: rank 0's parameters and buffers
+  if (log::verbose() && dist.world_size > 1)
+    RLOG_DEBUG("initial weights hash {} (before the broadcast from rank 0)", module_hash(*c.model));
+  broadcast_module(comm, *c.model, true, true);
+  std::unique_ptr<GradReducer> reducer;
+  if (dist.world_size > 1) {
+    std::vector<torch::Tensor> trainable;
+    for (auto& p : c.model->parameters())
+      if (p.requires_grad()) trainable.push_back(p);
+    reducer = std::make_unique<GradReducer>(trainable, comm, static_cast<int64_t>(config.bucket_mb * 1e6));
+  }
 
   // ---- run folder (rank 0 writes it)
   TrainResult result;
   std::unique_ptr<MetricsFile> metrics_file;
-  if (dist.is_main()) {
-    result.run_dir = create_run_folder(config, dist);
-    write_text(result.run_dir + "/config.yaml", config::emit(config.tree));
-    write_text(result.run_dir + "/model_summary.txt", summary);
-    log::add_file(result.run_dir + "/run.log");
-    metrics_file = std::make_unique<MetricsFile>(result.run_dir + "/metrics.jsonl");
+  {
+    std::exception_ptr folder_error;
+    if (dist.is_main()) {
+      try {
+        result.run_dir = create_run_folder(config, dist);
+        write_text(result.run_dir + "/config.yaml", config::emit(config.tree));
+        write_text(result.run_dir + "/model_summary.txt", summary);
+        log::add_file(result.run_dir + "/run.log");
+        metrics_file = std::make_unique<MetricsFile>(result.run_dir + "/metrics.jsonl");
+      } catch (...) {
+        folder_error = std::current_exception();
+      }
+    }
+    agree_on_failure(comm, folder_error);
+    result.run_dir = comm.broadcast(result.run_dir, 0);  // decided on rank 0
+    log::set_run_log(result.run_dir + "/run.log");
   }
 
   RLOG_INFO("runner {} | LibTorch {} | {} | C++{}", version(), TORCH_VERSION, compiler_version(), __cplusplus / 100 % 100);
@@ -136,6 +211,11 @@ TrainResult train(const RunConfig& config, const Registry& registry, const DistI
             dist.world_size > 1 ? " (" + std::to_string(df.batch_size / dist.world_size) + " per rank)" : "",
             iters_per_epoch, total_iters);
   RLOG_INFO("model: {}, {} parameters", model_name, count_parameters(*c.model));
+  const int nodes = static_cast<int>(comm.allreduce_sum({dist.local_rank == 0 ? 1.0 : 0.0})[0]);
+  if (reducer)
+    RLOG_INFO("dist: {} ranks on {} node(s) | backend {} | parameters and buffers broadcast from rank 0 | "
+              "{} gradient bucket(s) of <= {} MB | BatchNorm buffers: rank 0's before each evaluation | timeout {} s",
+              dist.world_size, nodes, comm.backend(), reducer->num_buckets(), config.bucket_mb, config.dist_timeout);
   if (dist.is_main()) RLOG_INFO("run folder: {}", result.run_dir);
 
   // ---- trainer
@@ -145,22 +225,49 @@ TrainResult train(const RunConfig& config, const Registry& registry, const DistI
   int64_t samples = 0;
   double train_seconds = 0;
   auto t_epoch = clock_type::now();
-  Progress progress(dist.is_main() && isatty(STDOUT_FILENO));
+  // Under mpirun a rank's stdout is a pty even when mpirun's output goes to a file: lines only.
+  Progress progress(dist.is_main() && dist.world_size == 1 && isatty(STDOUT_FILENO));
   std::vector<std::pair<std::string, double>> last_val;
 
   Engine trainer([&](Engine& e, Batch& batch) {
-    c.optimizer->zero_grad();
-    torch::Tensor loss = (*c.criterion)(c.model->forward(batch.input), batch.target);
-    loss.backward();
+    const int64_t n = batch.input.size(0);
+    // This rank's share of the global batch weights its gradient (see GradReducer).
+    if (reducer) reducer->prepare(static_cast<double>(n) / static_cast<double>(batch.global_size));
+    else c.optimizer->zero_grad();
+    double local_loss = 0;
+    if (n > 0) {
+      torch::Tensor loss = (*c.criterion)(c.model->forward(batch.input), batch.target);
+      loss.backward();
+      local_loss = loss.item<double>();
+    }
+    if (reducer) reducer->finish();
     c.optimizer->step();
-    batch_loss = loss.item<double>();
+    batch_loss = local_loss;
+    if (reducer) {  // the global batch's mean loss: every rank logs and decides on the same value
+      const std::vector<double> sums = comm.allreduce_sum({local_loss * static_cast<double>(n), static_cast<double>(n)});
+      batch_loss = sums[0] / sums[1];
+    }
     if (!std::isfinite(batch_loss))
-      throw Error("train/batch_loss is " + std::to_string(batch_loss) + " at iteration " +
-                  std::to_string(e.state.iteration) + " (epoch " + std::to_string(e.state.epoch) +
-                  "); lower the learning rate or check the data");
+      agree_on_failure(comm, std::make_exception_ptr(Error(
+                                 "train/batch_loss is " + std::to_string(batch_loss) + " at iteration " +
+                                 std::to_string(e.state.iteration) + " (epoch " + std::to_string(e.state.epoch) +
+                                 "); lower the learning rate or check the data")));
     running_loss.update(batch_loss);
-    samples += batch.input.size(0);
+    samples += n;
   });
+
+  // Failure injection (crash_iteration): on one rank or all, before the step.
+  if (config.crash_iteration > 0 && (config.crash_rank < 0 || config.crash_rank == dist.rank)) {
+    trainer.on(Event::IterationStarted, [&](Engine& e) {
+      if (e.state.iteration != config.crash_iteration) return;
+      log::get().flush();
+      if (config.crash_mode == "kill") raise(SIGKILL);
+      if (config.crash_mode == "hang")
+        for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+      throw Error("crash_iteration: failure injected at iteration " + std::to_string(e.state.iteration) +
+                  " on rank " + std::to_string(dist.rank));
+    });
+  }
 
   // LR schedule: the rate of iteration i (0-based) is set before its step.
   trainer.on(Event::IterationStarted, [&](Engine& e) {
@@ -197,7 +304,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, const DistI
     train_seconds += std::chrono::duration<double>(clock_type::now() - t_epoch).count();
     if (e.state.epoch % config.validate_every != 0 && e.state.epoch != e.state.max_epochs) return;
     progress.clear();
-    last_val = evaluate(*c.model, *c.criterion, val_loader, metrics, "val");
+    last_val = evaluate(*c.model, *c.criterion, val_loader, metrics, "val", comm);
     if (metrics_file) metrics_file->write(e.state.iteration, e.state.epoch, last_val);
     RLOG_INFO("epoch {}/{} validation: {}", e.state.epoch, e.state.max_epochs, format_metrics(last_val));
   });
@@ -206,12 +313,26 @@ TrainResult train(const RunConfig& config, const Registry& registry, const DistI
   trainer.run(train_loader, config.num_epochs);
 
   result.train_seconds = train_seconds;
-  result.samples_per_second = train_seconds > 0 ? samples / train_seconds : 0;
+  // Throughput of the whole job: every rank's samples over the slowest rank's time.
+  const double all_samples = comm.allreduce_sum({static_cast<double>(samples)})[0];
+  const double slowest = comm.allreduce_max(train_seconds);
+  result.samples_per_second = slowest > 0 ? all_samples / slowest : 0;
   for (const auto& [k, v] : last_val) result.final_metrics[k] = v;
   const double wall = std::chrono::duration<double>(clock_type::now() - t_start).count();
   const double wait_share = train_seconds > 0 ? trainer.state.data_wait_seconds / train_seconds : 0;
-  RLOG_INFO("training: {} epochs, {} iterations in {:.1f} s ({:.1f} samples/s per rank, data wait {:.1f}%); total {:.1f} s",
-            config.num_epochs, trainer.state.iteration, train_seconds, result.samples_per_second, 100 * wait_share, wall);
+  RLOG_INFO("training: {} epochs, {} iterations in {:.1f} s ({:.1f} samples/s{}, data wait {:.1f}%); total {:.1f} s",
+            config.num_epochs, trainer.state.iteration, train_seconds, result.samples_per_second,
+            dist.world_size > 1 ? " over " + std::to_string(dist.world_size) + " ranks" : "", 100 * wait_share, wall);
+  if (reducer) {
+    const double wait = comm.allreduce_sum({reducer->wait_seconds()})[0] / dist.world_size;
+    RLOG_INFO("gradient all-reduce: {:.1f} s waited per rank ({:.1f}% of training), {} of {} bucket launches "
+              "overlapped with backward",
+              wait, train_seconds > 0 ? 100 * wait / train_seconds : 0, reducer->launched_in_backward(),
+              static_cast<int64_t>(reducer->num_buckets()) * trainer.state.iteration);
+    result.allreduce_wait_seconds = wait;
+    const std::string hash = check_same_weights(comm, *c.model);
+    RLOG_INFO("weights identical on all {} ranks (hash {})", dist.world_size, hash);
+  }
   if (dist.is_main()) {
     RLOG_INFO("run folder: {}", result.run_dir);
     auto acc = result.final_metrics.find("val/accuracy");

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "dist/dist.hpp"
+#include "dist/communicator.hpp"
 #include "registry/registry.hpp"
 
 namespace runner {
@@ -14,11 +14,13 @@ struct TrainResult {
   std::string run_dir;
   std::map<std::string, double> final_metrics;  ///< last validation: val/accuracy, ...
   double train_seconds = 0;
-  double samples_per_second = 0;
+  double samples_per_second = 0;     ///< all ranks' samples over the slowest rank's training time
+  double allreduce_wait_seconds = 0;  ///< per rank, blocked on gradient all-reduce
 };
 
 /// Trains as `config` says. Throws ConfigError for bad input found while building
 /// (before any run folder exists) and Error for failures during the run.
-TrainResult train(const RunConfig& config, const Registry& registry, const DistInfo& dist);
+/// Collective: every rank of `comm` calls it with the same config.
+TrainResult train(const RunConfig& config, const Registry& registry, Communicator& comm);
 
 }  // namespace runner

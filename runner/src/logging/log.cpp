@@ -3,6 +3,10 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
 namespace runner::log {
 namespace {
 std::shared_ptr<spdlog::logger>& logger() {
@@ -13,9 +17,46 @@ std::shared_ptr<spdlog::logger>& file_logger() {
   static std::shared_ptr<spdlog::logger> l;
   return l;
 }
+int& this_rank() {
+  static int r = 0;
+  return r;
+}
+std::string& run_log_path() {
+  static std::string p;
+  return p;
+}
 }  // namespace
 
+void set_run_log(const std::string& path) { run_log_path() = path; }
+
+void error(const std::string& message) {
+  if (this_rank() == 0) {
+    get().error("error: {}", message);
+    get().flush();
+    return;
+  }
+  get().error("{}", message);
+  get().flush();
+  std::error_code ec;
+  if (run_log_path().empty() || !std::filesystem::exists(run_log_path(), ec)) return;
+  // Another process owns run.log; one short O_APPEND write keeps the line whole.
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
+  std::ofstream out(run_log_path(), std::ios::app);
+  out << "[" << stamp << "] [error] [rank " << this_rank() << "] " << message << "\n";
+}
+
+bool& verbose_flag() {
+  static bool v = false;
+  return v;
+}
+
+bool verbose() { return verbose_flag(); }
+
 void init(int rank, Verbosity verbosity) {
+  this_rank() = rank;
+  verbose_flag() = verbosity == Verbosity::Verbose;
   auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
   auto l = std::make_shared<spdlog::logger>("runner", sink);
   l->set_pattern(rank == 0 ? "%v" : "[rank " + std::to_string(rank) + "] %l: %v");

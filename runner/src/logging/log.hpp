@@ -14,6 +14,8 @@ void init(int rank, Verbosity verbosity);
 /// Adds `<run folder>/run.log` (rank 0 only), appended to.
 void add_file(const std::string& path);
 spdlog::logger& get();
+/// True with --verbose (debug lines shown).
+bool verbose();
 
 }  // namespace runner::log
 
@@ -25,4 +27,10 @@ spdlog::logger& get();
 namespace runner::log {
 /// Writes a line to run.log only (used while a TTY progress bar owns the console).
 void to_file(const std::string& line);
+/// Every rank learns the run folder's run.log, so a failing rank can leave its
+/// message there (when the folder is visible from its node).
+void set_run_log(const std::string& path);
+/// Reports a fatal error: "error: MSG" on rank 0's console and run.log, "[rank R] error:
+/// MSG" on another rank's console, appended to run.log when that rank can see it.
+void error(const std::string& message);
 }  // namespace runner::log

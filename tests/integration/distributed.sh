@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Data-parallel training under real mpirun: equivalence with one process, start-up
+# broadcast, failures that end every rank, config mismatch, agreed errors.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/dist_lib.sh"
+cd "$TMP"
+write_equivalence_config eq.yaml
+
+echo "== equivalence: 1 process vs mpirun -np 2 (global batch 64 = 2 x 32)"
+"$RUNNER" eq.yaml threads=1 -q > single.txt 2>&1 || { cat single.txt; fail "single-process run"; }
+"${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml -q > np2.txt 2>&1 || { cat np2.txt; fail "2-rank run"; }
+single=$(ls -d runs/eq/*_mlp_mpi-1)
+np2=$(ls -d runs/eq/*_mlp_mpi-2)
+compare_runs "$single" "$np2" 1e-4 0.001 200 || fail "1 process vs 2 ranks"
+expect_contains "$(cat "$np2/run.log")" "batch: 64 global (32 per rank)" "the log says how the batch is split"
+expect_contains "$(cat "$np2/run.log")" "weights identical on all 2 ranks" "end-of-run weight check"
+expect_contains "$(cat "$np2/run.log")" "gradient all-reduce:" "all-reduce wait is reported"
+
+echo "== uneven split: global batch 63 = 32 + 31, gradients weighted by each rank's share"
+"$RUNNER" eq.yaml threads=1 dataflow.batch_size=63 dataflow.max_train_samples=3150 output_path=runs63 -q \
+  > single63.txt 2>&1 || { cat single63.txt; fail "single-process run, batch 63"; }
+"${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml dataflow.batch_size=63 dataflow.max_train_samples=3150 output_path=runs63 -q \
+  > np2_63.txt 2>&1 || { cat np2_63.txt; fail "2-rank run, batch 63"; }
+compare_runs "$(ls -d runs63/eq/*_mpi-1)" "$(ls -d runs63/eq/*_mpi-2)" 1e-4 0.001 50 || fail "uneven split"
+
+echo "== broadcast: ranks initialise differently, yet start (and end) from rank 0's weights"
+"${MPIRUN[@]}" -np 2 -x RUNNER_TEST_PER_RANK_INIT=1 "$RUNNER" eq.yaml output_path=runs_bc --verbose \
+  > bcast.txt 2>&1 || { cat bcast.txt; fail "2-rank run with per-rank init"; }
+h0=$(grep -o '^initial weights hash [0-9a-f]*' bcast.txt | awk '{print $4}')
+h1=$(grep -o '\[rank 1\] debug: initial weights hash [0-9a-f]*' bcast.txt | awk '{print $6}')
+[ -n "$h0" ] && [ -n "$h1" ] && [ "$h0" != "$h1" ] || fail "ranks should start from different weights ($h0 vs $h1)"
+expect_contains "$(cat bcast.txt)" "weights identical on all 2 ranks" "weights identical at the end"
+# Rank 0 initialised with the usual seed, so after the broadcast the run is the plain one, bit for bit.
+compare_runs "$np2" "$(ls -d runs_bc/eq/*_mpi-2)" 0 0 200 || fail "per-rank init + broadcast = plain run"
+
+echo "== failure: rank 1 throws at iteration 20"
+start=$SECONDS
+set +e
+"${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml output_path=runs_fail crash_iteration=20 crash_rank=1 dist.timeout=20 \
+  > throw.txt 2>&1
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "a failing rank must fail the job"
+[ $((SECONDS - start)) -lt 30 ] || fail "job took $((SECONDS - start)) s to end after a rank failed"
+expect_contains "$(cat throw.txt)" "[rank 1] error: crash_iteration: failure injected at iteration 20 on rank 1" \
+  "the failing rank and its message on the console"
+expect_contains "$(cat runs_fail/eq/*/run.log)" "[rank 1] crash_iteration: failure injected" \
+  "the failing rank's message in run.log"
+
+echo "== failure: rank 1 is killed (SIGKILL) at iteration 20"
+start=$SECONDS
+set +e
+"${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml output_path=runs_kill crash_iteration=20 crash_rank=1 crash_mode=kill \
+  dist.timeout=20 > kill.txt 2>&1
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "a killed rank must fail the job"
+[ $((SECONDS - start)) -lt 30 ] || fail "job took $((SECONDS - start)) s to end after a rank was killed"
+expect_contains "$(cat kill.txt)" "process rank 1" "mpirun names the killed rank"
+
+echo "== failure: rank 1 hangs; rank 0's watchdog ends the job after dist.timeout"
+start=$SECONDS
+set +e
+"${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml output_path=runs_hang crash_iteration=20 crash_rank=1 crash_mode=hang \
+  dist.timeout=3 > hang.txt 2>&1
+rc=$?
+set -e
+elapsed=$((SECONDS - start))
+[ "$rc" -eq 3 ] || fail "a watchdog abort exits 3, got $rc"
+[ "$elapsed" -lt 30 ] || fail "hang detected only after $elapsed s (timeout 3 s)"
+expect_contains "$(cat hang.txt)" "rank 0: allreduce of a gradient bucket did not complete within 3 s (dist.timeout)" \
+  "watchdog message names the rank and the collective"
+expect_contains "$(cat runs_hang/eq/*/run.log)" "did not complete within 3 s" "watchdog message in run.log"
+
+echo "== config mismatch between ranks"
+set +e
+"${MPIRUN[@]}" -np 1 "$RUNNER" eq.yaml output_path=runs_mm : -np 1 "$RUNNER" eq.yaml output_path=runs_mm \
+  dataflow.batch_size=32 > mismatch.txt 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 2 ] || fail "config mismatch exits 2, got $rc"
+expect_contains "$(cat mismatch.txt)" \
+  "error: config differs between ranks (every rank must get the same config file and overrides): rank 1 vs rank 0: dataflow.batch_size (64 vs 32)" \
+  "mismatch names the rank and key"
+[ ! -d runs_mm ] || fail "no run folder for a rejected config"
+
+echo "== a bad config: one message, exit 2, no abort"
+set +e
+"${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml dist.bucket_mb=0 > bad.txt 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 2 ] || fail "bad config exits 2, got $rc"
+[ "$(grep -c 'error:' bad.txt)" -eq 1 ] || { cat bad.txt; fail "expected exactly one error line"; }
+expect_contains "$(cat bad.txt)" "dist.bucket_mb: must be > 0" "bad dist key"
+if grep -q MPI_ABORT bad.txt; then fail "an agreed error must not MPI_Abort"; fi
+
+echo "== batch smaller than the world"
+set +e
+"${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml dataflow.batch_size=1 > small.txt 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 2 ] || fail "batch < world exits 2, got $rc"
+expect_contains "$(cat small.txt)" "dataflow.batch_size: the global batch (1) must be at least the number of ranks (2)" \
+  "batch < world message"
+finish
