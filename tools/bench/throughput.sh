@@ -7,7 +7,7 @@
 #   tools/bench/throughput.sh [extra overrides...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-RUNNER=${RUNNER:-$(command -v runner || echo build/bin/runner)}
+RUNNER=${RUNNER:-$( [ -x build/bin/runner ] && echo build/bin/runner || command -v runner)}
 OUT=$(mktemp -d /tmp/runner-bench-XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 printf "%-10s %14s %10s %10s %10s\n" data samples/s data-wait wall-s accuracy
