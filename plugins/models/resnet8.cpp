@@ -2,7 +2,9 @@
 // (16, 32, 64 channels; strides 1, 2, 2), global average pool, linear. A block is
 // conv3x3-BN-ReLU-conv3x3-BN plus shortcut (1x1 conv + BN where the shape changes,
 // else identity), ReLU after the add. LibTorch default initialisation.
-// 77,754 parameters for 1x28x28 input and 10 classes.
+// 77,754 parameters for 1x28x28 input and 10 classes. BatchNorm is the SDK's
+// runner::nn::BatchNorm2d, so dist.sync_batchnorm works.
+#include <runner/nn.hpp>
 #include <runner/plugin.hpp>
 
 namespace {
@@ -17,11 +19,11 @@ class BasicBlock final : public nn::Module {
  public:
   BasicBlock(int64_t in, int64_t out, int64_t stride)
       : conv1_(register_module("conv1", conv(in, out, 3, stride))),
-        bn1_(register_module("bn1", nn::BatchNorm2d(out))),
+        bn1_(register_module("bn1", runner::nn::BatchNorm2d(out))),
         conv2_(register_module("conv2", conv(out, out, 3, 1))),
-        bn2_(register_module("bn2", nn::BatchNorm2d(out))) {
+        bn2_(register_module("bn2", runner::nn::BatchNorm2d(out))) {
     if (stride != 1 || in != out)
-      downsample_ = register_module("downsample", nn::Sequential(conv(in, out, 1, stride), nn::BatchNorm2d(out)));
+      downsample_ = register_module("downsample", nn::Sequential(conv(in, out, 1, stride), runner::nn::BatchNorm2d(out)));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     torch::Tensor y = torch::relu(bn1_(conv1_(x)));
@@ -31,9 +33,9 @@ class BasicBlock final : public nn::Module {
 
  private:
   nn::Conv2d conv1_;
-  nn::BatchNorm2d bn1_;
+  runner::nn::BatchNorm2d bn1_;
   nn::Conv2d conv2_;
-  nn::BatchNorm2d bn2_;
+  runner::nn::BatchNorm2d bn2_;
   nn::Sequential downsample_{nullptr};
 };
 
@@ -41,7 +43,7 @@ class ResNet8 final : public runner::Model {
  public:
   ResNet8(int64_t in_channels, int64_t classes, int64_t width)
       : conv1_(register_module("conv1", conv(in_channels, width, 3, 1))),
-        bn1_(register_module("bn1", nn::BatchNorm2d(width))),
+        bn1_(register_module("bn1", runner::nn::BatchNorm2d(width))),
         layer1_(register_module("layer1", std::make_shared<BasicBlock>(width, width, 1))),
         layer2_(register_module("layer2", std::make_shared<BasicBlock>(width, 2 * width, 2))),
         layer3_(register_module("layer3", std::make_shared<BasicBlock>(2 * width, 4 * width, 2))),
@@ -59,7 +61,7 @@ class ResNet8 final : public runner::Model {
 
  private:
   nn::Conv2d conv1_;
-  nn::BatchNorm2d bn1_;
+  runner::nn::BatchNorm2d bn1_;
   std::shared_ptr<BasicBlock> layer1_, layer2_, layer3_;
   nn::Linear fc_;
 };

@@ -17,8 +17,8 @@ check() {  # exit_code expected_stderr args...
   [ ! -e "$TMP/runs" ] || { fail "runner $*: left a run folder"; rm -rf "$TMP/runs"; }
 }
 
-check 2 "error: unknown_key.yaml:4:3: optimizer.lrr: unknown key for optimizer 'sgd'; did you mean 'lr'? (known keys: lr, momentum, dampening, nesterov, weight_decay)" unknown_key.yaml
-check 2 "error: unknown_top_key.yaml:2:1: num_epoch: unknown key for the config; did you mean 'num_epochs'? (known keys: seed, num_epochs, validate_every, log_every_iters, output_path, threads, plugins)" unknown_top_key.yaml
+check 2 "error: unknown_key.yaml:4:3: optimizer.lrr: unknown key for optimizer 'sgd'; did you mean 'lr'? (known keys: lr, momentum, dampening, nesterov, weight_decay, name)" unknown_key.yaml
+check 2 "error: unknown_top_key.yaml:2:1: num_epoch: unknown key for the config; did you mean 'num_epochs'? (known keys: seed, num_epochs, validate_every, log_every_iters, output_path, threads, plugins, deterministic, crash_iteration, crash_rank, crash_mode, dataflow, model, optimizer, criterion, scheduler, dist)" unknown_top_key.yaml
 check 2 "error: wrong_type.yaml:2:13: num_epochs: expected int (number of training epochs), found 'three'" wrong_type.yaml
 check 2 "error: negative_lr.yaml:2:28: optimizer.lr: must be >= 0 (learning rate (the scheduler's base value)), found -0.1" negative_lr.yaml
 check 2 "error: zero_epochs.yaml:2:13: num_epochs: must be >= 1 (number of training epochs), found 0" zero_epochs.yaml
@@ -55,6 +55,12 @@ check 2 "error: plugin $FP/bad_api/libfixture_bad_api.so (from --plugin-path): b
 check 2 "error: command line 'model=exploding': model: model 'exploding' (plugin $FP/throwing/libfixture_throwing.so) failed to build: boom: out of cheese" good.yaml model=exploding --plugin-path "$FP/throwing"
 check 2 "error: command line 'model=picky': model.depth: must be even, got 3 (the default value)" good.yaml model=picky --plugin-path "$FP/throwing"
 check 2 "error: --plugin-path: plugin path '/nonexistent/plugins' does not exist" good.yaml --plugin-path /nonexistent/plugins
+# the dist: block
+check 2 "error: command line 'dist.backend=gloo': dist.backend: expected one of auto, mpi, nccl, found 'gloo'" good.yaml dist.backend=gloo
+check 2 "error: command line 'dist.backend=nccl': dist.backend: 'nccl' is not in this build (it has: mpi; nccl needs LibTorch with CUDA and NCCL at build time)" good.yaml dist.backend=nccl
+check 2 "error: command line 'dist.bucket=5': dist.bucket: unknown key for dist; did you mean 'bucket_mb'? (known keys: backend, bucket_mb, sync_batchnorm, timeout)" good.yaml dist.bucket=5
+check 2 "error: command line 'dist=4': dist: expected a map (backend, bucket_mb, sync_batchnorm, timeout), found '4'" good.yaml dist=4
+check 2 "error: command line 'crash_mode=explode': crash_mode: expected one of throw, kill, hang, found 'explode'" good.yaml crash_mode=explode
 
 # RUNNER_PLUGIN_PATH is searched too.
 rc=0; RUNNER_PLUGIN_PATH="$FP/no_entry" "$RUNNER" good.yaml output_path="$TMP/runs" 2> "$TMP/err" >/dev/null || rc=$?

@@ -107,7 +107,7 @@ TEST_CASE("validation fills defaults and reports unknown keys with a suggestion"
                            "num_epochs: 2\ndataflow: {name: synthetic}\nmodel: mlp\noptimizer: {name: sgd, lrr: 0.1}\n");
   CHECK(test::config_error([&] { runner::resolve_config(runner::load_config(bad, {}), bad, reg); }) ==
         bad + ":4:24: optimizer.lrr: unknown key for optimizer 'sgd'; did you mean 'lr'? "
-              "(known keys: lr, momentum, dampening, nesterov, weight_decay)");
+              "(known keys: lr, momentum, dampening, nesterov, weight_decay, name)");
 }
 
 TEST_CASE("types, ranges and required keys are checked") {

@@ -50,6 +50,9 @@ const Schema& dist_schema() {
     s.add("bucket_mb", ParamType::Float, "gradient bucket size in MB (all-reduced as soon as backward fills one)")
         .def(25)
         .greater_than(0);
+    s.add("sync_batchnorm", ParamType::Bool,
+          "BatchNorm statistics over the global batch (models built with runner::nn::BatchNorm2d)")
+        .def(false);
     s.add("timeout", ParamType::Float, "seconds a collective may wait for a peer before every rank aborts (0: never)")
         .def(60)
         .min(0);
@@ -178,9 +181,8 @@ Node validate_block(const Node& block, const Schema& schema, const std::string& 
   known.insert(known.end(), skip.begin(), skip.end());
   for (const auto& [key, value] : block.entries) {
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-    std::vector<std::string> listed = schema.names();
     throw ConfigError(value.key_loc.str() + ": " + dot + key + ": unknown key for " + owner +
-                      did_you_mean(key, known) + " (known keys: " + join(listed) + ")");
+                      did_you_mean(key, known) + " (known keys: " + join(known) + ")");
   }
   Node out = Node::map_node(block.loc);
   out.key_loc = block.key_loc;
@@ -243,7 +245,7 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
   {
     const Node* given = top.find("dist");
     if (given && !given->is_map() && !given->is_null())
-      throw ConfigError(given->loc.str() + ": dist: expected a map (backend, bucket_mb, timeout), found " +
+      throw ConfigError(given->loc.str() + ": dist: expected a map (backend, bucket_mb, sync_batchnorm, timeout), found " +
                         describe_found(*given));
     Node block = given && given->is_map() ? *given : Node::map_node(root.loc);
     top.set("dist", validate_block(block, dist_schema(), "dist", "dist"));
@@ -305,6 +307,10 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
   }
   rc.bucket_mb = std::strtod(dist->find("bucket_mb")->scalar.c_str(), nullptr);
   rc.dist_timeout = std::strtod(dist->find("timeout")->scalar.c_str(), nullptr);
+  {
+    const std::string& v = dist->find("sync_batchnorm")->scalar;
+    rc.sync_batchnorm = v == "true" || v == "True" || v == "TRUE" || v == "yes" || v == "on";
+  }
   for (int k = 0; k < kNumKinds; ++k) {
     const Node* block = rc.tree.find(kComponentKeys[k]);
     ComponentConfig& cc = rc.components[k];

@@ -35,6 +35,7 @@ struct RunConfig {
   std::string dist_backend = "auto";
   double bucket_mb = 25;
   double dist_timeout = 60;
+  bool sync_batchnorm = false;
   // failure injection (tests, demos)
   int64_t crash_iteration = -1;  ///< -1: never
   int crash_rank = -1;           ///< -1: every rank

@@ -12,6 +12,8 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
   if (opt_.global_batch < 1) throw Error("loader: batch size must be >= 1");
   num_batches_ = opt_.drop_last ? size_ / opt_.global_batch
                                 : (size_ + opt_.global_batch - 1) / opt_.global_batch;
+  if (!opt_.drop_last && size_ % opt_.global_batch != 0 && size_ % opt_.global_batch < opt_.min_last_batch)
+    --num_batches_;
   for (int i = 0; i < opt_.num_workers; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 

@@ -21,6 +21,9 @@ struct LoaderOptions {
   int64_t global_batch = 1;
   bool shuffle = false;
   bool drop_last = false;
+  /// Without drop_last, a last partial batch smaller than this is dropped anyway (e.g.
+  /// the world size when every rank must get at least one sample).
+  int64_t min_last_batch = 1;
   int num_workers = 1;
   int prefetch = 2;  ///< batches in flight per worker
   uint64_t seed = 0;

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "runner/error.hpp"
+#include "runner/nn.hpp"
 #include "util/strings.hpp"
 
 namespace runner {
@@ -119,6 +120,47 @@ void reduce_metrics(Communicator& comm, const std::vector<std::unique_ptr<Metric
     m->set_state(std::vector<double>(all.begin() + off, all.begin() + off + n));
     off += n;
   }
+}
+
+namespace {
+
+Communicator* g_bn_comm = nullptr;
+
+// y = sum over ranks of x; the gradient of a sum is the sum of the gradients.
+struct AllReduceSum : torch::autograd::Function<AllReduceSum> {
+  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& x) {
+    torch::Tensor y = x.detach().clone().contiguous();
+    g_bn_comm->allreduce({y});
+    return y;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*,
+                                                 torch::autograd::variable_list grads) {
+    torch::Tensor g = grads[0].contiguous().clone();
+    g_bn_comm->allreduce({g});
+    return {g};
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<void> enable_sync_batchnorm(Communicator& comm, torch::nn::Module& model, const std::string& where) {
+  int syncable = 0;
+  std::vector<std::string> plain;
+  for (const auto& item : model.named_modules()) {
+    if (dynamic_cast<const runner::nn::BatchNorm2dImpl*>(item.value().get())) ++syncable;
+    else if (item.value()->name().find("BatchNorm") != std::string::npos) plain.push_back(item.key());
+  }
+  if (!plain.empty())
+    throw ConfigError(where + ": dist.sync_batchnorm: the model's BatchNorm layer(s) " + join(plain) +
+                      " are not runner::nn::BatchNorm2d and would stay per rank; build the model with "
+                      "runner::nn::BatchNorm2d (runner/nn.hpp) or set dist.sync_batchnorm: false");
+  if (syncable == 0 || comm.world_size() == 1) return nullptr;
+  g_bn_comm = &comm;
+  runner::nn::detail::set_batchnorm_sync([](const torch::Tensor& x) { return AllReduceSum::apply(x); });
+  return std::shared_ptr<void>(nullptr, [](void*) {
+    runner::nn::detail::set_batchnorm_sync(nullptr);
+    g_bn_comm = nullptr;
+  });
 }
 
 std::string module_hash(torch::nn::Module& module) {

@@ -37,6 +37,11 @@ void broadcast_module(Communicator& comm, torch::nn::Module& module, bool parame
 /// Replaces each metric's state by the sum of every rank's state.
 void reduce_metrics(Communicator& comm, const std::vector<std::unique_ptr<Metric>>& metrics);
 
+/// Turns on runner::nn::BatchNorm2d's cross-rank statistics for this process (off
+/// again when the returned guard is destroyed). Throws ConfigError if `model` has
+/// BatchNorm layers of another class, which would silently stay per rank.
+std::shared_ptr<void> enable_sync_batchnorm(Communicator& comm, torch::nn::Module& model, const std::string& where);
+
 /// FNV-1a 64 of the bytes of every parameter and buffer, in hex.
 std::string module_hash(torch::nn::Module& module);
 

@@ -123,7 +123,10 @@ std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& regi
   train_opts.seed = config.seed;
   train_opts.rank = dist.rank;
   train_opts.world_size = dist.world_size;
+  // Synchronised BatchNorm needs every rank in every forward: no empty shard.
+  if (config.sync_batchnorm) train_opts.min_last_batch = dist.world_size;
   LoaderOptions val_opts = train_opts;
+  val_opts.min_last_batch = 1;
   val_opts.global_batch = df.val_batch_size > 0 ? df.val_batch_size : df.batch_size;
   val_opts.shuffle = false;
   val_opts.drop_last = false;
@@ -172,6 +175,16 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
   if (log::verbose() && dist.world_size > 1)
     RLOG_DEBUG("initial weights hash {} (before the broadcast from rank 0)", module_hash(*c.model));
   broadcast_module(comm, *c.model, true, true);
+  std::shared_ptr<void> sync_bn;
+  if (config.sync_batchnorm) {
+    std::exception_ptr error;
+    try {
+      sync_bn = enable_sync_batchnorm(comm, *c.model, config.tree.find("dist")->find("sync_batchnorm")->loc.str());
+    } catch (...) {
+      error = std::current_exception();
+    }
+    agree_on_failure(comm, error);
+  }
   std::unique_ptr<GradReducer> reducer;
   if (dist.world_size > 1) {
     std::vector<torch::Tensor> trainable;
@@ -214,8 +227,11 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
   const int nodes = static_cast<int>(comm.allreduce_sum({dist.local_rank == 0 ? 1.0 : 0.0})[0]);
   if (reducer)
     RLOG_INFO("dist: {} ranks on {} node(s) | backend {} | parameters and buffers broadcast from rank 0 | "
-              "{} gradient bucket(s) of <= {} MB | BatchNorm buffers: rank 0's before each evaluation | timeout {} s",
-              dist.world_size, nodes, comm.backend(), reducer->num_buckets(), config.bucket_mb, config.dist_timeout);
+              "{} gradient bucket(s) of <= {} MB | BatchNorm: {} | timeout {} s",
+              dist.world_size, nodes, comm.backend(), reducer->num_buckets(), config.bucket_mb,
+              sync_bn.use_count() > 0 /* a guard (holding nullptr) exists */ ? "statistics over the global batch (sync_batchnorm)"
+                      : "statistics per rank, rank 0's running buffers before each evaluation",
+              config.dist_timeout);
   if (dist.is_main()) RLOG_INFO("run folder: {}", result.run_dir);
 
   // ---- trainer

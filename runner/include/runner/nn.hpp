@@ -1,0 +1,47 @@
+#pragma once
+// Layers the runner can act on, for model plugins.
+//
+// runner::nn::BatchNorm2d behaves as torch::nn::BatchNorm2d (same options, parameters,
+// buffers and state-dict names, same initialisation) and can synchronise its batch statistics across
+// data-parallel ranks: with `dist.sync_batchnorm: true` and more than one rank, each
+// training forward computes the mean and variance over the whole global batch (one
+// all-reduce of per-channel sums in forward, one in backward), so N ranks of B/N
+// samples normalise exactly as one process with B samples. Otherwise (one rank, eval
+// mode, or the option off) it is torch::nn::BatchNorm2d. Models that want the option
+// use this class instead of torch::nn::BatchNorm2d; nothing else changes.
+//
+// Every rank must run forward and backward through the same layers in the same order
+// (the usual data-parallel contract).
+#include <torch/torch.h>
+
+#include <functional>
+
+#include "runner/api.hpp"
+
+namespace runner::nn {
+
+class RUNNER_API BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
+ public:
+  explicit BatchNorm2dImpl(int64_t num_features) : BatchNorm2dImpl(torch::nn::BatchNorm2dOptions(num_features)) {}
+  explicit BatchNorm2dImpl(const torch::nn::BatchNorm2dOptions& options);
+  void reset() override;
+  void reset_running_stats();
+  void reset_parameters();
+  void pretty_print(std::ostream& stream) const override;
+  torch::Tensor forward(const torch::Tensor& input);
+
+  torch::nn::BatchNorm2dOptions options;
+  torch::Tensor weight, bias;                                     ///< affine parameters
+  torch::Tensor running_mean, running_var, num_batches_tracked;  ///< buffers
+};
+TORCH_MODULE(BatchNorm2d);
+
+namespace detail {
+/// Set by the host: sums a small tensor over all ranks, differentiably (the backward
+/// sums the gradient over ranks). Empty: no synchronisation.
+using AllReduceSum = std::function<torch::Tensor(const torch::Tensor&)>;
+RUNNER_API void set_batchnorm_sync(AllReduceSum fn);
+RUNNER_API const AllReduceSum& batchnorm_sync();
+}  // namespace detail
+
+}  // namespace runner::nn

@@ -1,0 +1,143 @@
+// Gradient buckets and the data-parallel checks, with a fake communicator that
+// plays "world" identical ranks (an all-reduce multiplies by the world size).
+#include "dist/reducer.hpp"
+#include "dist/sync.hpp"
+#include "runner/nn.hpp"
+#include "test_util.hpp"
+
+namespace {
+
+class FakeWork : public runner::Work {
+ public:
+  void wait() override {}
+  bool test() override { return true; }
+};
+
+class FakeComm : public runner::Communicator {
+ public:
+  explicit FakeComm(int world) : Communicator(info(world), /*timeout=*/0) {}
+  std::string backend() const override { return "fake"; }
+  std::unique_ptr<runner::Work> allreduce_async(const torch::Tensor& flat) override {
+    launched.push_back(flat.numel());
+    flat.mul_(world_size());
+    return std::make_unique<FakeWork>();
+  }
+  void broadcast(const std::vector<torch::Tensor>&, int) override {}
+  std::vector<int64_t> launched;  ///< sizes of the buckets, in launch order
+
+ private:
+  static runner::DistInfo info(int world) {
+    runner::DistInfo d;
+    d.world_size = world;
+    return d;
+  }
+};
+
+}  // namespace
+
+TEST_SUITE("dist") {
+  TEST_CASE("buckets follow reverse parameter order and the size limit; grads are bucket views") {
+    FakeComm comm(1);
+    // 4 parameters of 100, 200, 300, 400 floats; buckets of at most 2,000 bytes (500 floats).
+    std::vector<torch::Tensor> params;
+    for (int64_t n : {100, 200, 300, 400}) params.push_back(torch::ones({n}).requires_grad_(true));
+    runner::GradReducer reducer(params, comm, 2000);
+    CHECK(reducer.num_buckets() == 3);  // {400}, {300, 200}, {100}
+    reducer.prepare(1.0);
+    torch::Tensor loss = torch::zeros({});
+    for (size_t i = 0; i < params.size(); ++i) loss = loss + params[i].sum() * static_cast<double>(i + 1);
+    loss.backward();
+    reducer.finish();
+    CHECK(comm.launched == std::vector<int64_t>{400, 500, 100});
+    for (size_t i = 0; i < params.size(); ++i) CHECK(params[i].grad().eq(static_cast<double>(i + 1)).all().item<bool>());
+    // A second step reuses the same storage (views), zeroed by prepare().
+    const void* storage = params[2].grad().data_ptr();
+    reducer.prepare(1.0);
+    CHECK(params[2].grad().data_ptr() == storage);
+    CHECK(params[2].grad().abs().sum().item<double>() == 0);
+  }
+
+  TEST_CASE("each rank's gradient is weighted by its share of the global batch, then summed") {
+    FakeComm comm(2);
+    auto w = torch::full({3}, 2.0).requires_grad_(true);
+    runner::GradReducer reducer({w}, comm, 1 << 20);
+    reducer.prepare(0.25);  // this rank holds a quarter of the global batch
+    (w * 4).sum().backward();
+    reducer.finish();
+    // 4 * 0.25, summed over two identical ranks.
+    CHECK(w.grad().eq(2.0).all().item<bool>());
+    CHECK(reducer.launched_in_backward() == 1);
+  }
+
+  TEST_CASE("parameters without a gradient this iteration: zeros, every bucket still launched") {
+    FakeComm comm(2);
+    auto used = torch::ones({10}).requires_grad_(true);
+    auto unused = torch::ones({10}).requires_grad_(true);
+    runner::GradReducer reducer({used, unused}, comm, 40);  // one bucket each
+    reducer.prepare(0.5);
+    (used * 3).sum().backward();
+    reducer.finish();
+    CHECK(comm.launched.size() == 2);
+    CHECK(used.grad().eq(3.0).all().item<bool>());
+    CHECK(unused.grad().defined());
+    CHECK(unused.grad().abs().sum().item<double>() == 0);
+    // Not even a backward (a rank with no samples): all buckets launched from finish().
+    comm.launched.clear();
+    reducer.prepare(0.0);
+    reducer.finish();
+    CHECK(comm.launched.size() == 2);
+  }
+
+  TEST_CASE("channels_last parameters get gradients in their own layout") {
+    FakeComm comm(1);
+    auto w = torch::randn({4, 3, 2, 2}).contiguous(torch::MemoryFormat::ChannelsLast).requires_grad_(true);
+    runner::GradReducer reducer({w}, comm, 1 << 20);
+    reducer.prepare(1.0);
+    (w * w).sum().backward();
+    reducer.finish();
+    CHECK(w.grad().strides() == w.strides());
+    CHECK(torch::allclose(w.grad(), 2 * w.detach()));
+  }
+
+  TEST_CASE("sync_batchnorm refuses BatchNorm layers it cannot synchronise") {
+    FakeComm comm(2);
+    torch::nn::Sequential plain(torch::nn::Conv2d(1, 2, 3), torch::nn::BatchNorm2d(2));
+    CHECK_THROWS_WITH_AS(runner::enable_sync_batchnorm(comm, *plain.ptr(), "cfg.yaml:3:5"),
+                         doctest::Contains("cfg.yaml:3:5: dist.sync_batchnorm: the model's BatchNorm layer(s) 1 are "
+                                           "not runner::nn::BatchNorm2d"),
+                         runner::ConfigError);
+    torch::nn::Sequential ours(torch::nn::Conv2d(1, 2, 3), runner::nn::BatchNorm2d(2));
+    auto guard = runner::enable_sync_batchnorm(comm, *ours.ptr(), "cfg.yaml:3:5");
+    CHECK(guard.use_count() > 0);
+    CHECK(runner::nn::detail::batchnorm_sync());
+    guard.reset();
+    CHECK(!runner::nn::detail::batchnorm_sync());
+  }
+
+  TEST_CASE("runner::nn::BatchNorm2d matches torch::nn::BatchNorm2d, with or without synchronisation") {
+    torch::manual_seed(1);
+    auto x = torch::randn({8, 3, 5, 5}) * 3 + 1;
+    torch::nn::BatchNorm2d theirs(3);
+    runner::nn::BatchNorm2d ours(3);
+    CHECK(torch::allclose(theirs->forward(x), ours->forward(x), 1e-5, 1e-5));
+    CHECK(torch::allclose(theirs->running_var, ours->running_var));
+    CHECK(theirs->named_parameters().keys() == ours->named_parameters().keys());
+    CHECK(theirs->named_buffers().keys() == ours->named_buffers().keys());
+    // One "rank" with the synchronised path (world 1 all-reduce = identity).
+    FakeComm comm(1);
+    runner::nn::detail::set_batchnorm_sync([](const torch::Tensor& t) { return t.clone(); });
+    runner::nn::BatchNorm2d synced(3);
+    auto xs = x.clone().requires_grad_(true), xt = x.clone().requires_grad_(true);
+    auto ys = synced->forward(xs);
+    runner::nn::detail::set_batchnorm_sync(nullptr);
+    torch::nn::BatchNorm2d fresh(3);
+    auto yt = fresh->forward(xt);
+    CHECK(torch::allclose(ys, yt, 1e-4, 1e-5));
+    (ys * ys.detach().sin()).sum().backward();
+    (yt * yt.detach().sin()).sum().backward();
+    CHECK(torch::allclose(xs.grad(), xt.grad(), 1e-3, 1e-5));
+    CHECK(torch::allclose(synced->running_mean, fresh->running_mean, 1e-5, 1e-6));
+    CHECK(torch::allclose(synced->running_var, fresh->running_var, 1e-5, 1e-6));
+    CHECK(synced->num_batches_tracked.item<int64_t>() == 1);
+  }
+}
