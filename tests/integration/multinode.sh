@@ -10,6 +10,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v ip > /dev/null || ! ip netns list > /dev
   exit 77
 fi
 if ! "$cluster" up; then
+  "$cluster" down
   echo "skipped: cannot create network namespaces here"
   exit 77
 fi
