@@ -8,6 +8,7 @@ for cmd in run plugins describe print-config version; do expect_contains "$out" 
 
 out=$("$RUNNER" version)
 expect_contains "$out" "plugin API 1" "version"
+expect_contains "$out" "dist backends: mpi" "version lists the dist backends"
 
 out=$("$RUNNER" plugins)
 for c in fashion_mnist mnist synthetic mlp resnet8 sgd adam adamw cross_entropy piecewise_linear cosine step multistep constant; do

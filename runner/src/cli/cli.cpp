@@ -79,13 +79,14 @@ int cmd_help(const Options&) {
   }
   std::cout << "\n" << option_table() << "\nplugins are searched in: the built-in folder (" << Registry::builtin_dir()
             << "), `plugins:` in the config, --plugin-path, then $RUNNER_PLUGIN_PATH (':'-separated).\n"
-            << "exit codes: 0 success, 1 failure during a run, 2 bad input (usage, config, plugins).\n";
+            << "exit codes: 0 success, 1 failure during a run, 2 bad input (usage, config, plugins),\n"
+            << "3 a collective timed out (dist.timeout). Under mpirun, every rank runs the same command.\n";
   return 0;
 }
 
 int cmd_version(const Options&) {
   std::cout << "runner " << version() << "\nLibTorch " << TORCH_VERSION << "\nplugin API " << RUNNER_PLUGIN_API_VERSION
-            << "\n";
+            << "\ndist backends: " << join(available_backends()) << "\n";
   return 0;
 }
 
