@@ -18,7 +18,7 @@ check() {  # exit_code expected_stderr args...
 }
 
 check 2 "error: unknown_key.yaml:4:3: optimizer.lrr: unknown key for optimizer 'sgd'; did you mean 'lr'? (known keys: lr, momentum, dampening, nesterov, weight_decay, name)" unknown_key.yaml
-check 2 "error: unknown_top_key.yaml:2:1: num_epoch: unknown key for the config; did you mean 'num_epochs'? (known keys: seed, num_epochs, validate_every, log_every_iters, output_path, threads, plugins, deterministic, crash_iteration, crash_rank, crash_mode, dataflow, model, optimizer, criterion, scheduler, dist)" unknown_top_key.yaml
+check 2 "error: unknown_top_key.yaml:2:1: num_epoch: unknown key for the config; did you mean 'num_epochs'? (known keys: seed, num_epochs, validate_every, log_every_iters, output_path, threads, plugins, deterministic, crash_iteration, crash_rank, crash_mode, dataflow, model, optimizer, criterion, scheduler, metrics, handlers, dist)" unknown_top_key.yaml
 check 2 "error: wrong_type.yaml:2:13: num_epochs: expected int (number of training epochs), found 'three'" wrong_type.yaml
 check 2 "error: negative_lr.yaml:2:28: optimizer.lr: must be >= 0 (learning rate (the scheduler's base value)), found -0.1" negative_lr.yaml
 check 2 "error: zero_epochs.yaml:2:13: num_epochs: must be >= 1 (number of training epochs), found 0" zero_epochs.yaml
@@ -51,7 +51,7 @@ rc=0; "$RUNNER" 2> "$TMP/err" > /dev/null || rc=$?
 # Plugin faults, named by library.
 FP="$FIXTURE_PLUGINS"
 check 2 "error: duplicate component optimizer/sgd: defined in $BUILTIN/librunner_optim.so and in $FP/dup/libfixture_dup_sgd.so" good.yaml --plugin-path "$FP/dup"
-check 2 "error: plugin $FP/bad_api/libfixture_bad_api.so (from --plugin-path): built for plugin API version 999, this runner has version 1; rebuild the plugin against this runner's SDK" good.yaml --plugin-path "$FP/bad_api"
+check 2 "error: plugin $FP/bad_api/libfixture_bad_api.so (from --plugin-path): built for plugin API version 999, this runner has version 2; rebuild the plugin against this runner's SDK" good.yaml --plugin-path "$FP/bad_api"
 check 2 "error: command line 'model=exploding': model: model 'exploding' (plugin $FP/throwing/libfixture_throwing.so) failed to build: boom: out of cheese" good.yaml model=exploding --plugin-path "$FP/throwing"
 check 2 "error: command line 'model=picky': model.depth: must be even, got 3 (the default value)" good.yaml model=picky --plugin-path "$FP/throwing"
 check 2 "error: --plugin-path: plugin path '/nonexistent/plugins' does not exist" good.yaml --plugin-path /nonexistent/plugins

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -132,5 +133,84 @@ class RUNNER_API Scheduler {
 /// and returns iterations. Throws ParamError naming `key` otherwise.
 RUNNER_API int64_t to_iterations(const YAML::Node& value, int64_t iterations_per_epoch,
                                  const std::string& key);
+
+// ---------------------------------------------------------------- metric
+
+/// What one evaluated batch gives a metric.
+struct BatchOutput {
+  torch::Tensor logits;   ///< [N, C] (N may differ between ranks and batches)
+  torch::Tensor targets;  ///< [N], int64 class indices
+  double loss = 0;        ///< the criterion's mean loss over the batch
+};
+
+/// A validation metric, logged as `val/<name()>`. Each rank updates its own instance
+/// over its shard of the validation set; the host then *sums* state() over ranks,
+/// calls set_state() with the sums and reads compute(). So state() must be additive
+/// sufficient statistics (counts, totals), and compute() a function of them alone.
+/// Runs on the main thread of every rank; update() must not communicate.
+class RUNNER_API Metric {
+ public:
+  virtual ~Metric();
+  virtual std::string name() const = 0;
+  virtual void reset() = 0;
+  virtual void update(const BatchOutput& out) = 0;
+  virtual double compute() const = 0;
+  virtual std::vector<double> state() const = 0;
+  virtual void set_state(const std::vector<double>& state) = 0;
+};
+
+struct MetricContext {
+  int64_t num_classes = 0;  ///< from the dataflow
+};
+
+// ---------------------------------------------------------------- handler
+
+/// What a handler sees at an event. Values are the same on every rank.
+struct TrainingState {
+  int64_t epoch = 0;            ///< 1-based
+  int64_t max_epochs = 0;
+  int64_t iteration = 0;        ///< 1-based, counted across epochs
+  int64_t epoch_iteration = 0;  ///< 1-based within the epoch
+  int64_t epoch_length = 0;     ///< iterations per epoch
+  double batch_loss = 0;        ///< the last global batch's mean loss
+  double lr = 0;                ///< the learning rate of the last step
+  std::map<std::string, double> metrics;  ///< the last validation's values ("val/accuracy", ...)
+  const torch::nn::Module* model = nullptr;  ///< after the step: parameters and their .grad
+  std::string run_dir;          ///< the run folder (written by rank 0 only)
+  int rank = 0;
+  int world_size = 1;
+  /// Adds a scalar to this iteration's (or epoch's) line in metrics.jsonl (rank 0 writes it).
+  std::function<void(const std::string& key, double value)> log;
+};
+
+struct HandlerContext {
+  int rank = 0;
+  int world_size = 1;
+  std::string run_dir;
+  int64_t iterations_per_epoch = 0;
+  int64_t total_iterations = 0;
+};
+
+/// Event callbacks attached from the config (`handlers: [{name: ..., ...}]`), called in
+/// config order after the host's own handlers for the same event:
+///  - started() once before the first epoch; epoch_started(); iteration_completed()
+///    after every optimizer step; epoch_completed() after the epoch's validation (when
+///    there is one, so `metrics` is fresh); completed() after the last epoch.
+///  - On rank 0 only, unless every_rank() returns true. A handler that runs on every
+///    rank must do the same thing on each (no collectives of its own).
+///  - Called on the main thread. It may read the model and write files (under run_dir
+///    on rank 0); it must not modify parameters, gradients or the optimizer, keep the
+///    `state` or the model pointer past the call, or block for long.
+///  - An exception ends the run as a failure, with the handler's name in the message.
+class RUNNER_API Handler {
+ public:
+  virtual ~Handler();
+  virtual bool every_rank() const { return false; }
+  virtual void started(const TrainingState& /*state*/) {}
+  virtual void epoch_started(const TrainingState& /*state*/) {}
+  virtual void iteration_completed(const TrainingState& /*state*/) {}
+  virtual void epoch_completed(const TrainingState& /*state*/) {}
+  virtual void completed(const TrainingState& /*state*/) {}
+};
 
 }  // namespace runner

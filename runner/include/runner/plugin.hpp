@@ -21,8 +21,11 @@
 
 namespace runner {
 
-enum class Kind { Dataflow, Model, Optimizer, Criterion, Scheduler };
-constexpr int kNumKinds = 5;
+enum class Kind { Dataflow, Model, Optimizer, Criterion, Scheduler, Metric, Handler };
+constexpr int kNumKinds = 7;
+/// The kinds a config has exactly one of (dataflow .. scheduler); metrics and handlers
+/// are lists (`metrics: [...]`, `handlers: [...]`).
+constexpr int kNumSingleKinds = 5;
 RUNNER_API const char* kind_name(Kind kind);  ///< "dataflow", "model", ...
 
 using DataflowFactory = std::function<Dataflow(const Params&, const DataflowContext&)>;
@@ -32,8 +35,10 @@ using OptimizerFactory =
 using CriterionFactory = std::function<std::shared_ptr<Criterion>(const Params&)>;
 using SchedulerFactory =
     std::function<std::shared_ptr<Scheduler>(const Params&, const SchedulerContext&)>;
-using Factory =
-    std::variant<DataflowFactory, ModelFactory, OptimizerFactory, CriterionFactory, SchedulerFactory>;
+using MetricFactory = std::function<std::shared_ptr<Metric>(const Params&, const MetricContext&)>;
+using HandlerFactory = std::function<std::shared_ptr<Handler>(const Params&, const HandlerContext&)>;
+using Factory = std::variant<DataflowFactory, ModelFactory, OptimizerFactory, CriterionFactory, SchedulerFactory,
+                             MetricFactory, HandlerFactory>;
 
 struct Component {
   Kind kind;
@@ -107,3 +112,7 @@ constexpr uint32_t kRunnerPluginMagic = 0x52554E52;  // "RUNR"
   RUNNER_REGISTER_(Criterion, CriterionFactory, NAME, DOC, SCHEMA, FACTORY)
 #define RUNNER_REGISTER_SCHEDULER(NAME, DOC, SCHEMA, FACTORY) \
   RUNNER_REGISTER_(Scheduler, SchedulerFactory, NAME, DOC, SCHEMA, FACTORY)
+#define RUNNER_REGISTER_METRIC(NAME, DOC, SCHEMA, FACTORY) \
+  RUNNER_REGISTER_(Metric, MetricFactory, NAME, DOC, SCHEMA, FACTORY)
+#define RUNNER_REGISTER_HANDLER(NAME, DOC, SCHEMA, FACTORY) \
+  RUNNER_REGISTER_(Handler, HandlerFactory, NAME, DOC, SCHEMA, FACTORY)

@@ -1,5 +1,7 @@
 #include "config/config.hpp"
 
+#include <tuple>
+
 #include <cmath>
 #include <filesystem>
 #include <regex>
@@ -63,7 +65,7 @@ const Schema& dist_schema() {
 
 namespace {
 
-constexpr const char* kComponentKeys[kNumKinds] = {"dataflow", "model", "optimizer", "criterion", "scheduler"};
+constexpr const char* kComponentKeys[kNumSingleKinds] = {"dataflow", "model", "optimizer", "criterion", "scheduler"};
 // Components a config may leave out, and what they default to.
 const char* component_default(Kind k) {
   if (k == Kind::Criterion) return "cross_entropy";
@@ -209,6 +211,48 @@ Node validate_block(const Node& block, const Schema& schema, const std::string& 
 
 int64_t as_int(const Node& n) { return std::stoll(n.scalar); }
 
+// `metrics:` / `handlers:`: a list of component blocks (or bare names), each validated
+// against its component's schema; absent or null means an empty list.
+void resolve_component_list(Node& top, const std::string& key, Kind kind, const Registry& registry) {
+  Node* list = top.find(key);
+  const std::string kind_s = kind_name(kind);
+  if (!list || list->is_null()) {
+    Node empty;
+    empty.kind = Node::Kind::Seq;
+    empty.loc.file = "default";
+    top.set(key, empty);
+    return;
+  }
+  if (list->kind != Node::Kind::Seq)
+    throw ConfigError(list->loc.str() + ": " + key + ": expected a list of " + kind_s + " blocks such as `[{name: " +
+                      (registry.names(kind).empty() ? std::string("NAME") : registry.names(kind).front()) +
+                      "}]`, found " + describe_found(*list));
+  for (size_t i = 0; i < list->items.size(); ++i) {
+    Node& item = list->items[i];
+    const std::string path = key + "[" + std::to_string(i) + "]";
+    if (item.kind == Node::Kind::Scalar) {  // bare name
+      Node block = Node::map_node(item.loc);
+      block.set("name", item);
+      item = block;
+    }
+    if (!item.is_map())
+      throw ConfigError(item.loc.str() + ": " + path + ": expected a " + kind_s + " name or a map with `name`, found " +
+                        describe_found(item));
+    const Node* name = item.find("name");
+    if (!name || name->kind != Node::Kind::Scalar || name->scalar.empty())
+      throw ConfigError(item.loc.str() + ": " + path + ".name: required key is missing (which " + kind_s +
+                        "; known: " + join(registry.names(kind)) + ")");
+    const Component* c = registry.find(kind, name->scalar);
+    if (!c)
+      throw ConfigError(name->loc.str() + ": " + path + ".name: unknown " + kind_s + " '" + name->scalar + "'" +
+                        did_you_mean(name->scalar, registry.names(kind)) + " (known: " +
+                        (registry.names(kind).empty() ? std::string("none; load a plugin that has one")
+                                                      : join(registry.names(kind))) +
+                        ")");
+    item = validate_block(item, c->schema, path, kind_s + " '" + c->name + "'", {"name"});
+  }
+}
+
 }  // namespace
 
 config::Node load_config(const std::string& path, const std::vector<std::string>& overrides) {
@@ -240,6 +284,8 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
   rc.name = fs::path(path).stem().string();
   const std::vector<std::string> component_keys(std::begin(kComponentKeys), std::end(kComponentKeys));
   std::vector<std::string> skip = component_keys;
+  skip.push_back("metrics");
+  skip.push_back("handlers");
   skip.push_back("dist");
   Node top = validate_block(root, top_level_schema(), "", "the config", skip);
   {
@@ -250,8 +296,15 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
     Node block = given && given->is_map() ? *given : Node::map_node(root.loc);
     top.set("dist", validate_block(block, dist_schema(), "dist", "dist"));
   }
+  for (const auto& [key, kind] : {std::pair<const char*, Kind>{"metrics", Kind::Metric}, {"handlers", Kind::Handler}})
+    resolve_component_list(top, key, kind, registry);
+  for (const char* key : {"metrics", "handlers", "dist"}) {  // a fixed order, so print-config is a fixed point
+    Node n = *top.find(key);
+    top.erase(key);
+    top.set(key, std::move(n));
+  }
 
-  for (int k = 0; k < kNumKinds; ++k) {
+  for (int k = 0; k < kNumSingleKinds; ++k) {
     const Kind kind = static_cast<Kind>(k);
     const std::string key = kComponentKeys[k];
     Node* block = top.find(key);
@@ -311,13 +364,26 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
     const std::string& v = dist->find("sync_batchnorm")->scalar;
     rc.sync_batchnorm = v == "true" || v == "True" || v == "TRUE" || v == "yes" || v == "on";
   }
-  for (int k = 0; k < kNumKinds; ++k) {
+  for (int k = 0; k < kNumSingleKinds; ++k) {
     const Node* block = rc.tree.find(kComponentKeys[k]);
     ComponentConfig& cc = rc.components[k];
     cc.name = block->find("name")->scalar;
     cc.component = registry.find(static_cast<Kind>(k), cc.name);
     cc.node = block;
     cc.params = Params(config::to_yaml(*block), kComponentKeys[k]);
+  }
+  for (const auto& [key, kind, out] : {std::tuple<const char*, Kind, std::vector<ComponentConfig>*>{"metrics", Kind::Metric, &rc.metrics},
+                                       {"handlers", Kind::Handler, &rc.handlers}}) {
+    const Node* list = rc.tree.find(key);
+    for (size_t i = 0; i < list->items.size(); ++i) {
+      const Node& block = list->items[i];
+      ComponentConfig cc;
+      cc.name = block.find("name")->scalar;
+      cc.component = registry.find(kind, cc.name);
+      cc.node = &block;
+      cc.params = Params(config::to_yaml(block), std::string(key) + "[" + std::to_string(i) + "]");
+      out->push_back(std::move(cc));
+    }
   }
   return rc;
 }

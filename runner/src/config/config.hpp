@@ -16,7 +16,7 @@ struct ComponentConfig {
   const Component* component = nullptr;
   std::string name;
   Params params;             ///< validated, defaults filled
-  const config::Node* node;  ///< the block in RunConfig::tree (for error locations)
+  const config::Node* node = nullptr;  ///< the block in RunConfig::tree (for error locations)
 };
 
 struct RunConfig {
@@ -40,7 +40,9 @@ struct RunConfig {
   int64_t crash_iteration = -1;  ///< -1: never
   int crash_rank = -1;           ///< -1: every rank
   std::string crash_mode = "throw";
-  std::array<ComponentConfig, kNumKinds> components;  ///< indexed by Kind
+  std::array<ComponentConfig, kNumSingleKinds> components;  ///< indexed by Kind (dataflow .. scheduler)
+  std::vector<ComponentConfig> metrics;   ///< `metrics:`, extra validation metrics, in order
+  std::vector<ComponentConfig> handlers;  ///< `handlers:`, in order
   const ComponentConfig& component(Kind k) const { return components[static_cast<int>(k)]; }
 };
 

@@ -106,7 +106,7 @@ void broadcast_module(Communicator& comm, torch::nn::Module& module, bool parame
   comm.broadcast(module_tensors(module, parameters, buffers), root);
 }
 
-void reduce_metrics(Communicator& comm, const std::vector<std::unique_ptr<Metric>>& metrics) {
+void reduce_metrics(Communicator& comm, const std::vector<std::shared_ptr<Metric>>& metrics) {
   if (comm.world_size() == 1) return;
   std::vector<double> all;
   for (const auto& m : metrics) {

@@ -35,7 +35,7 @@ void check_same_config(Communicator& comm, const config::Node& resolved);
 void broadcast_module(Communicator& comm, torch::nn::Module& module, bool parameters, bool buffers, int root = 0);
 
 /// Replaces each metric's state by the sum of every rank's state.
-void reduce_metrics(Communicator& comm, const std::vector<std::unique_ptr<Metric>>& metrics);
+void reduce_metrics(Communicator& comm, const std::vector<std::shared_ptr<Metric>>& metrics);
 
 /// Turns on runner::nn::BatchNorm2d's cross-rank statistics for this process (off
 /// again when the returned guard is destroyed). Throws ConfigError if `model` has

@@ -78,6 +78,28 @@ std::shared_ptr<Scheduler> build_scheduler(const RunConfig& config, const Regist
   return s;
 }
 
+std::vector<std::shared_ptr<Metric>> build_metrics(const RunConfig& config, const Registry& registry,
+                                                   const MetricContext& ctx) {
+  std::vector<std::shared_ptr<Metric>> out;
+  for (const auto& mc : config.metrics) {
+    auto m = call_factory(mc, registry, [&] { return factory_of<MetricFactory>(mc)(mc.params, ctx); });
+    if (!m) throw Error("metric '" + mc.name + "' factory returned nothing");
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::vector<NamedHandler> build_handlers(const RunConfig& config, const Registry& registry,
+                                         const HandlerContext& ctx) {
+  std::vector<NamedHandler> out;
+  for (const auto& hc : config.handlers) {
+    auto h = call_factory(hc, registry, [&] { return factory_of<HandlerFactory>(hc)(hc.params, ctx); });
+    if (!h) throw Error("handler '" + hc.name + "' factory returned nothing");
+    out.push_back({hc.name + " (plugin " + registry.library_of(hc.component) + ")", std::move(h)});
+  }
+  return out;
+}
+
 void set_lr(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }

@@ -3,6 +3,8 @@
 // every kind. Factory failures become errors that name the component, its library,
 // and (for ParamError) the file, line and key.
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "runner/plugin.hpp"
@@ -22,6 +24,18 @@ struct Components {
 Components build_components(const RunConfig& config, const Registry& registry, const DataflowContext& ctx);
 std::shared_ptr<Scheduler> build_scheduler(const RunConfig& config, const Registry& registry,
                                            const SchedulerContext& ctx);
+
+/// The config's `metrics:` (added to the built-in accuracy/top5/loss).
+std::vector<std::shared_ptr<Metric>> build_metrics(const RunConfig& config, const Registry& registry,
+                                                   const MetricContext& ctx);
+
+struct NamedHandler {
+  std::string what;  ///< "name (plugin lib.so)", for error messages
+  std::shared_ptr<Handler> handler;
+};
+/// The config's `handlers:`, in order.
+std::vector<NamedHandler> build_handlers(const RunConfig& config, const Registry& registry,
+                                         const HandlerContext& ctx);
 
 /// Sets the learning rate of every parameter group.
 void set_lr(torch::optim::Optimizer& optimizer, double lr);

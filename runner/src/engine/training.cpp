@@ -58,7 +58,7 @@ void write_text(const std::string& path, const std::string& text) {
 // Every rank evaluates its shard; the metrics' sufficient statistics are then summed
 // over ranks, so every rank gets the full-set values.
 std::vector<std::pair<std::string, double>> evaluate(Model& model, Criterion& criterion, Loader& loader,
-                                                     const std::vector<std::unique_ptr<Metric>>& metrics,
+                                                     const std::vector<std::shared_ptr<Metric>>& metrics,
                                                      const std::string& prefix, Communicator& comm) {
   // Buffers (BatchNorm running statistics) are per rank while training; evaluation
   // and the final weights use rank 0's.
@@ -101,6 +101,7 @@ struct Setup {
   Components c;
   std::unique_ptr<Loader> train_loader, val_loader;
   std::shared_ptr<Scheduler> scheduler;
+  std::vector<std::shared_ptr<Metric>> metrics;  ///< built-in classification metrics + `metrics:`
   int64_t iters_per_epoch = 0, total_iters = 0;
   std::string summary;
 };
@@ -140,6 +141,15 @@ std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& regi
   s->total_iters = s->iters_per_epoch * config.num_epochs;
   s->scheduler = build_scheduler(config, registry, SchedulerContext{c.base_lr, s->iters_per_epoch, s->total_iters});
   s->summary = model_summary(*c.model, config.component(Kind::Model).name, df.train->sample_shape());
+  s->metrics = classification_metrics(df.num_classes);
+  auto extra = build_metrics(config, registry, MetricContext{df.num_classes});
+  for (size_t i = 0; i < extra.size(); ++i) {
+    for (const auto& m : s->metrics)
+      if (m->name() == extra[i]->name())
+        throw ConfigError(config.metrics[i].node->loc.str() + ": metrics[" + std::to_string(i) + "]: metric '" +
+                          config.metrics[i].name + "' logs val/" + m->name() + ", which is already logged");
+    s->metrics.push_back(extra[i]);
+  }
   return s;
 }
 
@@ -213,6 +223,17 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     result.run_dir = comm.broadcast(result.run_dir, 0);  // decided on rank 0
     log::set_run_log(result.run_dir + "/run.log");
   }
+  std::vector<NamedHandler> handlers;
+  {
+    std::exception_ptr error;
+    try {
+      handlers = build_handlers(config, registry,
+                                HandlerContext{dist.rank, dist.world_size, result.run_dir, iters_per_epoch, total_iters});
+    } catch (...) {
+      error = std::current_exception();
+    }
+    agree_on_failure(comm, error);
+  }
 
   RLOG_INFO("runner {} | LibTorch {} | {} | C++{}", version(), TORCH_VERSION, compiler_version(), __cplusplus / 100 % 100);
   RLOG_INFO("device: cpu | threads: {} per rank (OpenBLAS pool: 1) | world size: {} (backend {})", threads,
@@ -235,7 +256,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
   if (dist.is_main()) RLOG_INFO("run folder: {}", result.run_dir);
 
   // ---- trainer
-  auto metrics = classification_metrics(df.num_classes);
+  const auto& metrics = setup->metrics;
   RunningAverage running_loss;
   double lr = c.base_lr, batch_loss = 0;
   int64_t samples = 0;
@@ -325,6 +346,44 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     RLOG_INFO("epoch {}/{} validation: {}", e.state.epoch, e.state.max_epochs, format_metrics(last_val));
   });
   trainer.on(Event::Exception, [&](Engine&) { progress.clear(); });
+
+  // ---- the config's handlers, after the host's own for each event
+  if (!handlers.empty()) {
+    std::vector<std::pair<std::string, double>> pending;  // what handlers log for this event
+    auto call = [&](Engine& e, void (Handler::*event)(const TrainingState&)) {
+      TrainingState st;
+      st.epoch = e.state.epoch;
+      st.max_epochs = e.state.max_epochs;
+      st.iteration = e.state.iteration;
+      st.epoch_iteration = e.state.epoch_iteration;
+      st.epoch_length = e.state.epoch_length;
+      st.batch_loss = batch_loss;
+      st.lr = lr;
+      for (const auto& [k, v] : last_val) st.metrics[k] = v;
+      st.model = c.model.get();
+      st.run_dir = result.run_dir;
+      st.rank = dist.rank;
+      st.world_size = dist.world_size;
+      st.log = [&](const std::string& key, double value) { pending.emplace_back(key, value); };
+      for (auto& h : handlers) {
+        if (!dist.is_main() && !h.handler->every_rank()) continue;
+        try {
+          ((*h.handler).*event)(st);
+        } catch (const std::exception& ex) {
+          std::string what = ex.what();
+          if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+          throw Error("handler " + h.what + ": " + what);
+        }
+      }
+      if (!pending.empty() && metrics_file) metrics_file->write(e.state.iteration, e.state.epoch, pending);
+      pending.clear();
+    };
+    trainer.on(Event::Started, [&](Engine& e) { call(e, &Handler::started); });
+    trainer.on(Event::EpochStarted, [&](Engine& e) { call(e, &Handler::epoch_started); });
+    trainer.on(Event::IterationCompleted, [&](Engine& e) { call(e, &Handler::iteration_completed); });
+    trainer.on(Event::EpochCompleted, [&](Engine& e) { call(e, &Handler::epoch_completed); });
+    trainer.on(Event::Completed, [&](Engine& e) { call(e, &Handler::completed); });
+  }
 
   trainer.run(train_loader, config.num_epochs);
 

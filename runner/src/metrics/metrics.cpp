@@ -21,11 +21,11 @@ void AverageLoss::update(const BatchOutput& out) {
 
 double AverageLoss::compute() const { return count_ > 0 ? sum_ / count_ : std::nan(""); }
 
-std::vector<std::unique_ptr<Metric>> classification_metrics(int64_t num_classes) {
-  std::vector<std::unique_ptr<Metric>> m;
-  m.push_back(std::make_unique<TopKAccuracy>(1));
-  if (num_classes > 5) m.push_back(std::make_unique<TopKAccuracy>(5));
-  m.push_back(std::make_unique<AverageLoss>());
+std::vector<std::shared_ptr<Metric>> classification_metrics(int64_t num_classes) {
+  std::vector<std::shared_ptr<Metric>> m;
+  m.push_back(std::make_shared<TopKAccuracy>(1));
+  if (num_classes > 5) m.push_back(std::make_shared<TopKAccuracy>(5));
+  m.push_back(std::make_shared<AverageLoss>());
   return m;
 }
 

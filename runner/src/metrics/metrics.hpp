@@ -4,30 +4,13 @@
 // across ranks before compute().
 #include <torch/torch.h>
 
+#include "runner/components.hpp"
+
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace runner {
-
-/// What one evaluated batch yields.
-struct BatchOutput {
-  torch::Tensor logits;   ///< [N, C]
-  torch::Tensor targets;  ///< [N]
-  double loss = 0;        ///< mean loss over the batch
-};
-
-class Metric {
- public:
-  virtual ~Metric() = default;
-  virtual std::string name() const = 0;  ///< e.g. "accuracy"; logged as "<prefix>/<name>"
-  virtual void reset() = 0;
-  virtual void update(const BatchOutput& out) = 0;
-  virtual double compute() const = 0;
-  /// Sufficient statistics (e.g. {correct, count}), for summing across ranks.
-  virtual std::vector<double> state() const = 0;
-  virtual void set_state(const std::vector<double>& s) = 0;
-};
 
 /// Top-k accuracy (k = 1: plain accuracy, named "accuracy"; else "top<k>").
 class TopKAccuracy : public Metric {
@@ -77,6 +60,6 @@ class RunningAverage {
 };
 
 /// The standard classification set: accuracy, top5 (when there are > 5 classes), loss.
-std::vector<std::unique_ptr<Metric>> classification_metrics(int64_t num_classes);
+std::vector<std::shared_ptr<Metric>> classification_metrics(int64_t num_classes);
 
 }  // namespace runner

@@ -21,6 +21,8 @@ Dataset::~Dataset() = default;
 Model::~Model() = default;
 Criterion::~Criterion() = default;
 Scheduler::~Scheduler() = default;
+Metric::~Metric() = default;
+Handler::~Handler() = default;
 
 const char* param_type_name(ParamType t) {
   switch (t) {
@@ -42,6 +44,8 @@ const char* kind_name(Kind kind) {
     case Kind::Optimizer: return "optimizer";
     case Kind::Criterion: return "criterion";
     case Kind::Scheduler: return "scheduler";
+    case Kind::Metric: return "metric";
+    case Kind::Handler: return "handler";
   }
   return "?";
 }
