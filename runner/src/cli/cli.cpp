@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "dist/communicator.hpp"
+#include "cli/scaffold.hpp"
 #include "dist/sync.hpp"
 #include "engine/training.hpp"
 #include "logging/log.hpp"
@@ -27,6 +28,8 @@ struct Options {
   std::vector<std::string> args;  ///< positional arguments after the command
   std::vector<std::string> plugin_paths;
   std::vector<std::string> params;
+  std::string kind;  ///< new-plugin --kind
+  std::string dir;   ///< new-plugin --dir
   log::Verbosity verbosity = log::Verbosity::Normal;
 };
 
@@ -42,6 +45,7 @@ int cmd_plugins(const Options& o);
 int cmd_describe(const Options& o);
 int cmd_print_config(const Options& o);
 int cmd_version(const Options& o);
+int cmd_new_plugin(const Options& o);
 int cmd_help(const Options& o);
 
 // The one table of subcommands; `runner --help` prints it.
@@ -52,6 +56,9 @@ const std::vector<Command>& commands() {
       {"describe", "describe KIND/NAME", "print a component's parameters (e.g. describe optimizer/sgd)", cmd_describe},
       {"print-config", "print-config CONFIG [key.path=value ...]",
        "print the resolved config with defaults filled in", cmd_print_config},
+      {"new-plugin", "new-plugin NAME --kind KIND [--dir DIR]",
+       "write a ready-to-build plugin project (KIND: model, dataflow, optimizer, criterion, scheduler, metric, handler)",
+       cmd_new_plugin},
       {"version", "version", "print versions of the runner, LibTorch and the plugin API", cmd_version},
       {"help", "help", "print this help", cmd_help},
   };
@@ -64,6 +71,8 @@ po::options_description option_table() {
       ("help,h", "print this help")
       ("plugin-path", po::value<std::vector<std::string>>()->composing(), "extra plugin library or folder (repeatable)")
       ("params", po::value<std::vector<std::string>>()->composing(), "overrides as \"a=1;b.c=2\" (repeatable)")
+      ("kind", po::value<std::string>(), "new-plugin: the component kind to scaffold")
+      ("dir", po::value<std::string>(), "new-plugin: where to write the project (default ./NAME)")
       ("quiet,q", "console shows warnings and errors only (run.log keeps everything)")
       ("verbose,v", "console shows debug messages too");
   return d;
@@ -81,6 +90,16 @@ int cmd_help(const Options&) {
             << "), `plugins:` in the config, --plugin-path, then $RUNNER_PLUGIN_PATH (':'-separated).\n"
             << "exit codes: 0 success, 1 failure during a run, 2 bad input (usage, config, plugins),\n"
             << "3 a collective timed out (dist.timeout). Under mpirun, every rank runs the same command.\n";
+  return 0;
+}
+
+int cmd_new_plugin(const Options& o) {
+  if (o.args.size() != 1) throw ConfigError("usage: runner new-plugin NAME --kind KIND [--dir DIR]");
+  const std::string& name = o.args[0];
+  const std::string dir = write_plugin_scaffold(name, o.kind, o.dir);
+  std::cout << "wrote " << dir << "/: CMakeLists.txt, " << name << ".cpp (" << o.kind << " '" << name << "'), " << name
+            << ".yaml, README.md\nnext:\n  cd " << dir << "\n  cmake -S . -B build && cmake --build build\n"
+            << "  runner plugins --plugin-path build\n  runner " << name << ".yaml\n";
   return 0;
 }
 
@@ -261,6 +280,8 @@ Options parse(int argc, char** argv) {
   if (vm.count("args")) args = vm["args"].as<std::vector<std::string>>();
   if (vm.count("plugin-path")) o.plugin_paths = vm["plugin-path"].as<std::vector<std::string>>();
   if (vm.count("params")) o.params = vm["params"].as<std::vector<std::string>>();
+  if (vm.count("kind")) o.kind = vm["kind"].as<std::string>();
+  if (vm.count("dir")) o.dir = vm["dir"].as<std::string>();
   if (vm.count("quiet")) o.verbosity = log::Verbosity::Quiet;
   if (vm.count("verbose")) o.verbosity = log::Verbosity::Verbose;
   if (vm.count("help")) {

@@ -1,0 +1,15 @@
+# Writes a C++ file holding the scaffold templates of `runner new-plugin` as string
+# literals: cmake -DOUT=file.cpp -DTEMPLATE_DIR=dir -P embed_templates.cmake
+file(GLOB files RELATIVE "${TEMPLATE_DIR}" "${TEMPLATE_DIR}/*.in")
+list(SORT files)
+set(code "// Generated from runner/templates by cmake/embed_templates.cmake; edit the templates.\n")
+string(APPEND code "#include \"cli/scaffold.hpp\"\n\nnamespace runner::cli {\n\n")
+string(APPEND code "const std::map<std::string, std::string>& scaffold_templates() {\n")
+string(APPEND code "  static const std::map<std::string, std::string> templates = {\n")
+foreach(f IN LISTS files)
+  file(READ "${TEMPLATE_DIR}/${f}" content)
+  string(APPEND code "      {\"${f}\", R\"RUNNER_TEMPLATE(${content})RUNNER_TEMPLATE\"},\n")
+endforeach()
+string(APPEND code "  };\n  return templates;\n}\n\n}  // namespace runner::cli\n")
+file(WRITE "${OUT}.tmp" "${code}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)
