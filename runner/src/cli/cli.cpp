@@ -173,6 +173,8 @@ int cmd_run(const Options& o) {
     check_same_config(*comm, rc.tree);
     train(rc, registry, *comm);
     return 0;
+  } catch (const Stopped&) {
+    return kExitStopped;
   } catch (const AgreedFailure& f) {
     if (f.report) {
       log::to_file("error: " + f.message);

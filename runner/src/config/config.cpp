@@ -28,6 +28,16 @@ const Schema& top_level_schema() {
     s.add("threads", ParamType::Int, "compute threads of this rank (0: all cores of this rank)").def(0).min(0);
     s.add("plugins", ParamType::List, "extra plugin libraries or folders (relative to this file)")
         .def(std::vector<std::string>{});
+    s.add("checkpoint_every", ParamType::Int, "also checkpoint every N iterations (always at each epoch end)")
+        .allow_null()
+        .min(1);
+    s.add("n_saved_checkpoints", ParamType::Int, "checkpoint files kept in <run>/checkpoints (newest)").def(2).min(1);
+    s.add("resume_from", ParamType::String,
+          "continue a run: a checkpoint file, a run folder (its newest valid checkpoint) or auto (newest run of this "
+          "config)")
+        .allow_null();
+    s.add("resume_allow_changes", ParamType::List, "config keys that may differ from the checkpoint's (e.g. num_epochs)")
+        .def(std::vector<std::string>{});
     s.add("deterministic", ParamType::Bool, "use deterministic algorithms only (reproducible runs)").def(false);
     s.add("crash_iteration", ParamType::Int, "fail on purpose at this iteration (tests and demos)").allow_null().min(1);
     s.add("crash_rank", ParamType::Int, "the rank that fails at crash_iteration (-1: every rank)").def(-1).min(-1);
@@ -348,6 +358,20 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
   }
   if (const Node* ci = rc.tree.find("crash_iteration"); ci && !ci->is_null()) rc.crash_iteration = as_int(*ci);
   rc.crash_rank = static_cast<int>(as_int(*rc.tree.find("crash_rank")));
+  if (const Node* ce = rc.tree.find("checkpoint_every"); ce && !ce->is_null()) rc.checkpoint_every = as_int(*ce);
+  rc.n_saved_checkpoints = static_cast<int>(as_int(*rc.tree.find("n_saved_checkpoints")));
+  if (const Node* r = rc.tree.find("resume_from"); r && !r->is_null()) {
+    rc.resume_from = r->scalar;
+    if (r->loc.file != "command line" && rc.resume_from != "auto" && fs::path(rc.resume_from).is_relative() &&
+        !fs::exists(rc.resume_from))
+      rc.resume_from = (fs::path(r->loc.file).parent_path() / rc.resume_from).lexically_normal().string();
+  }
+  for (const Node& k : rc.tree.find("resume_allow_changes")->items) {
+    if (k.kind != Node::Kind::Scalar)
+      throw ConfigError(k.loc.str() + ": resume_allow_changes: expected config keys such as num_epochs, found " +
+                        describe_found(k));
+    rc.resume_allow_changes.push_back(k.scalar);
+  }
   rc.crash_mode = rc.tree.find("crash_mode")->scalar;
   const Node* dist = rc.tree.find("dist");
   rc.dist_backend = dist->find("backend")->scalar;

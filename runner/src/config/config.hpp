@@ -31,6 +31,11 @@ struct RunConfig {
   std::string output_path;
   int threads = 0;
   bool deterministic = false;
+  // checkpoints and resume
+  int64_t checkpoint_every = -1;  ///< -1: epoch ends only
+  int n_saved_checkpoints = 2;
+  std::string resume_from;  ///< "" (no), "auto", a run folder or a checkpoint file
+  std::vector<std::string> resume_allow_changes;
   // dist: block
   std::string dist_backend = "auto";
   double bucket_mb = 25;

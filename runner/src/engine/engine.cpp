@@ -25,11 +25,19 @@ void Engine::run(Loader& data, int64_t max_epochs) {
   terminate_ = false;
   try {
     fire(Event::Started);
-    while (state.epoch < max_epochs && !terminate_) {
-      ++state.epoch;
-      state.epoch_iteration = 0;
-      data.start_epoch(state.epoch);
-      fire(Event::EpochStarted);
+    // Resuming inside an epoch (state restored from a checkpoint): finish that epoch
+    // from the next batch, without firing EpochStarted again.
+    bool mid_epoch = state.epoch >= 1 && state.epoch_iteration > 0 && state.epoch_iteration < state.epoch_length;
+    while ((mid_epoch || state.epoch < max_epochs) && !terminate_) {
+      if (mid_epoch) {
+        data.start_epoch(state.epoch, state.epoch_iteration);
+        mid_epoch = false;
+      } else {
+        ++state.epoch;
+        state.epoch_iteration = 0;
+        data.start_epoch(state.epoch);
+        fire(Event::EpochStarted);
+      }
       for (;;) {
         const auto t0 = clock::now();
         if (!data.next(state.batch)) break;

@@ -35,8 +35,9 @@ class Engine {
   /// Calls `handler` on `event`; for iteration events every `every` iterations, for
   /// epoch events every `every` epochs.
   void on(Event event, Handler handler, int64_t every = 1);
-  /// Runs epochs [state.epoch + 1, max_epochs] over `data`. Exceptions reach the
-  /// Exception handlers, then propagate.
+  /// Runs epochs [state.epoch + 1, max_epochs] over `data`; if `state` says an epoch is
+  /// partly done (restored: epoch_iteration < epoch_length), it first finishes that epoch
+  /// from batch epoch_iteration. Exceptions reach the Exception handlers, then propagate.
   void run(Loader& data, int64_t max_epochs);
   /// Stops after the current iteration (no further epochs).
   void terminate() { terminate_ = true; }

@@ -10,9 +10,12 @@
 
 #include <signal.h>
 
+#include <atomic>
+
 #include <thread>
 
 #include "dist/reducer.hpp"
+#include "engine/checkpointing.hpp"
 #include "dist/sync.hpp"
 #include "engine/build.hpp"
 #include "engine/engine.hpp"
@@ -153,6 +156,37 @@ std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& regi
   return s;
 }
 
+// SIGTERM, SIGINT, SIGUSR1 (what Slurm sends before preemption): finish the current
+// iteration, checkpoint, exit kExitStopped. A second SIGINT exits at once.
+std::atomic<int> g_stop_signal{0};
+
+extern "C" void on_stop_signal(int sig) {
+  if (sig == SIGINT && g_stop_signal.load() != 0) _exit(130);
+  g_stop_signal.store(sig);
+}
+
+struct SignalScope {
+  struct sigaction old_term {}, old_int{}, old_usr1{};
+  SignalScope() {
+    g_stop_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGUSR1, &sa, &old_usr1);
+  }
+  ~SignalScope() {
+    sigaction(SIGTERM, &old_term, nullptr);
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGUSR1, &old_usr1, nullptr);
+  }
+};
+
+const char* signal_name(int sig) {
+  return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGUSR1 ? "SIGUSR1" : "a signal";
+}
+
 }  // namespace
 
 TrainResult train(const RunConfig& config, const Registry& registry, Communicator& comm) {
@@ -203,16 +237,26 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     reducer = std::make_unique<GradReducer>(trainable, comm, static_cast<int64_t>(config.bucket_mb * 1e6));
   }
 
-  // ---- run folder (rank 0 writes it)
+  // ---- resume: the same state on every rank, from the checkpoint rank 0 found
+  std::unique_ptr<Resumed> resumed;
+  if (!config.resume_from.empty())
+    resumed = std::make_unique<Resumed>(resume(comm, config, *c.model, *c.optimizer, *scheduler));
+
+  // ---- run folder (rank 0 writes it; a resumed run continues in its own)
   TrainResult result;
   std::unique_ptr<MetricsFile> metrics_file;
   {
     std::exception_ptr folder_error;
     if (dist.is_main()) {
       try {
-        result.run_dir = create_run_folder(config, dist);
-        write_text(result.run_dir + "/config.yaml", config::emit(config.tree));
-        write_text(result.run_dir + "/model_summary.txt", summary);
+        if (resumed) {
+          result.run_dir = resumed->run_dir;
+          truncate_metrics(result.run_dir, resumed->position.iteration);
+        } else {
+          result.run_dir = create_run_folder(config, dist);
+          write_text(result.run_dir + "/config.yaml", config::emit(config.tree));
+          write_text(result.run_dir + "/model_summary.txt", summary);
+        }
         log::add_file(result.run_dir + "/run.log");
         metrics_file = std::make_unique<MetricsFile>(result.run_dir + "/metrics.jsonl");
       } catch (...) {
@@ -254,6 +298,10 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
                       : "statistics per rank, rank 0's running buffers before each evaluation",
               config.dist_timeout);
   if (dist.is_main()) RLOG_INFO("run folder: {}", result.run_dir);
+  if (resumed)
+    RLOG_INFO("resumed from {}: epoch {}, iteration {} ({} of {} in the epoch)", resumed->path,
+              resumed->position.epoch, resumed->position.iteration, resumed->position.epoch_iteration,
+              iters_per_epoch);
 
   // ---- trainer
   const auto& metrics = setup->metrics;
@@ -265,6 +313,8 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
   // Under mpirun a rank's stdout is a pty even when mpirun's output goes to a file: lines only.
   Progress progress(dist.is_main() && dist.world_size == 1 && isatty(STDOUT_FILENO));
   std::vector<std::pair<std::string, double>> last_val;
+  int stop_signal = 0;
+  SignalScope signals;
 
   Engine trainer([&](Engine& e, Batch& batch) {
     const int64_t n = batch.input.size(0);
@@ -280,9 +330,12 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     if (reducer) reducer->finish();
     c.optimizer->step();
     batch_loss = local_loss;
-    if (reducer) {  // the global batch's mean loss: every rank logs and decides on the same value
-      const std::vector<double> sums = comm.allreduce_sum({local_loss * static_cast<double>(n), static_cast<double>(n)});
+    stop_signal = g_stop_signal.load();
+    if (reducer) {  // the global batch's mean loss, and any rank's stop signal: every rank decides alike
+      const std::vector<double> sums = comm.allreduce_sum(
+          {local_loss * static_cast<double>(n), static_cast<double>(n), static_cast<double>(stop_signal)});
       batch_loss = sums[0] / sums[1];
+      stop_signal = sums[2] > 0 ? (stop_signal ? stop_signal : SIGTERM) : 0;
     }
     if (!std::isfinite(batch_loss))
       agree_on_failure(comm, std::make_exception_ptr(Error(
@@ -292,6 +345,29 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     running_loss.update(batch_loss);
     samples += n;
   });
+
+  if (resumed) {
+    const TrainerPosition& p = resumed->position;
+    trainer.state.epoch = p.epoch;
+    trainer.state.iteration = p.iteration;
+    trainer.state.epoch_iteration = p.epoch_iteration;
+    trainer.state.epoch_length = iters_per_epoch;
+    running_loss.restore(p.running_loss, p.running_loss_set);
+    last_val = p.last_val;
+  }
+  auto position = [&](const Engine& e) {
+    TrainerPosition p;
+    p.epoch = e.state.epoch;
+    p.iteration = e.state.iteration;
+    p.epoch_iteration = e.state.epoch_iteration;
+    p.running_loss = running_loss.value();
+    p.running_loss_set = running_loss.has_value();
+    p.last_val = last_val;
+    return p;
+  };
+  auto checkpoint = [&](const Engine& e) {
+    return save_checkpoint(comm, config, result.run_dir, *c.model, *c.optimizer, *scheduler, position(e));
+  };
 
   // Failure injection (crash_iteration): on one rank or all, before the step.
   if (config.crash_iteration > 0 && (config.crash_rank < 0 || config.crash_rank == dist.rank)) {
@@ -346,6 +422,25 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     RLOG_INFO("epoch {}/{} validation: {}", e.state.epoch, e.state.max_epochs, format_metrics(last_val));
   });
   trainer.on(Event::Exception, [&](Engine&) { progress.clear(); });
+
+  // ---- checkpoints: every checkpoint_every iterations (not on an epoch's last, whose
+  // end-of-epoch checkpoint follows its validation) and at every epoch end; on a stop
+  // signal, a checkpoint and a clean exit.
+  if (config.checkpoint_every > 0)
+    trainer.on(Event::IterationCompleted, [&](Engine& e) {
+      if (e.state.iteration % config.checkpoint_every == 0 && e.state.epoch_iteration != e.state.epoch_length)
+        checkpoint(e);
+    });
+  trainer.on(Event::EpochCompleted, [&](Engine& e) { checkpoint(e); });
+  trainer.on(Event::IterationCompleted, [&](Engine& e) {
+    if (!stop_signal) return;
+    progress.clear();
+    const std::string path = checkpoint(e);
+    if (dist.is_main())
+      RLOG_WARN("stopped by {} after iteration {} (epoch {}); checkpoint {}; continue with resume_from={}",
+                signal_name(stop_signal), e.state.iteration, e.state.epoch, path, result.run_dir);
+    throw Stopped{stop_signal};
+  });
 
   // ---- the config's handlers, after the host's own for each event
   if (!handlers.empty()) {
@@ -407,6 +502,8 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     result.allreduce_wait_seconds = wait;
     const std::string hash = check_same_weights(comm, *c.model);
     RLOG_INFO("weights identical on all {} ranks (hash {})", dist.world_size, hash);
+  } else {
+    RLOG_INFO("final weights hash {}", module_hash(*c.model));
   }
   if (dist.is_main()) {
     RLOG_INFO("run folder: {}", result.run_dir);

@@ -20,6 +20,14 @@ struct TrainResult {
 
 /// Trains as `config` says. Throws ConfigError for bad input found while building
 /// (before any run folder exists) and Error for failures during the run.
+/// Thrown (on every rank alike) when a stop signal ended training after a checkpoint.
+struct Stopped {
+  int signal;
+};
+/// Exit code of a run stopped by SIGTERM/SIGINT/SIGUSR1 after writing its checkpoint
+/// (EX_TEMPFAIL: try again, i.e. resume).
+constexpr int kExitStopped = 75;
+
 /// Collective: every rank of `comm` calls it with the same config.
 TrainResult train(const RunConfig& config, const Registry& registry, Communicator& comm);
 

@@ -52,6 +52,8 @@ class RunningAverage {
     return value_;
   }
   double value() const { return value_; }
+  bool has_value() const { return has_; }
+  void restore(double value, bool has) { value_ = value, has_ = has; }
 
  private:
   double alpha_;

@@ -1,0 +1,262 @@
+#include "engine/checkpointing.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <mutex>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "checkpoint/checkpoint.hpp"
+#include "config/tree.hpp"
+#include "dist/sync.hpp"
+#include "logging/log.hpp"
+#include "runner/api.hpp"
+#include "runner/error.hpp"
+#include "util/strings.hpp"
+
+namespace fs = std::filesystem;
+
+namespace runner {
+namespace {
+
+std::string rng_state_bytes() {
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  const at::Tensor s = gen.get_state();
+  return std::string(static_cast<const char*>(s.data_ptr()), static_cast<size_t>(s.numel()));
+}
+
+void set_rng_state(const at::Tensor& state) {
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
+// Keys that may differ between a checkpoint's config and the resuming one without
+// changing what is trained: where and how a run is logged, launched and checkpointed.
+bool harmless_key(const std::string& key) {
+  static const std::set<std::string> keys = {
+      "resume_from", "resume_allow_changes", "crash_iteration", "crash_rank", "crash_mode", "output_path",
+      "threads", "log_every_iters", "validate_every", "checkpoint_every", "n_saved_checkpoints", "plugins",
+      "dist.timeout", "dist.bucket_mb", "dist.backend", "dataflow.num_workers", "dataflow.prefetch", "handlers"};
+  return keys.count(key) > 0;
+}
+
+bool allowed(const std::string& key, const std::vector<std::string>& allow) {
+  auto under = [&](const std::string& k) {
+    return key == k || key.compare(0, k.size() + 1, k + ".") == 0 || key.compare(0, k.size() + 1, k + "[") == 0;
+  };
+  for (const auto& a : allow)
+    if (under(a)) return true;
+  for (const char* h : {"handlers", "plugins"})
+    if (under(h)) return true;
+  return harmless_key(key);
+}
+
+struct Found {
+  std::string path;
+  std::string bytes;
+  checkpoint::Contents contents;
+};
+
+// Newest valid checkpoint of `run_dir` (the `latest` one first), or nothing.
+bool newest_valid(const std::string& run_dir, Found* out) {
+  std::vector<std::string> files = checkpoint::list(run_dir);
+  std::reverse(files.begin(), files.end());
+  std::ifstream latest(run_dir + "/checkpoints/latest");
+  std::string name;
+  if (latest >> name) {
+    const std::string p = run_dir + "/checkpoints/" + name;
+    auto it = std::find(files.begin(), files.end(), p);
+    if (it != files.end()) std::rotate(files.begin(), it, it + 1);
+  }
+  for (const auto& f : files) {
+    try {
+      std::string bytes = checkpoint::read_file(f);
+      auto contents = checkpoint::decode(bytes, f);
+      *out = Found{f, std::move(bytes), std::move(contents)};
+      return true;
+    } catch (const Error& e) {
+      RLOG_WARN("resume: {}; trying the previous checkpoint", e.what());
+    }
+  }
+  return false;
+}
+
+Found locate(const RunConfig& config) {
+  const std::string& from = config.resume_from;
+  Found found;
+  std::error_code ec;
+  if (from == "auto") {
+    const fs::path root = fs::path(config.output_path) / config.name;
+    std::vector<std::string> runs;
+    if (fs::is_directory(root, ec))
+      for (const auto& e : fs::directory_iterator(root, ec))
+        if (e.is_directory()) runs.push_back(e.path().string());
+    std::sort(runs.rbegin(), runs.rend());  // names start with the time stamp: newest first
+    for (const auto& r : runs)
+      if (newest_valid(r, &found)) return found;
+    throw ConfigError("resume_from: auto: no valid checkpoint in any run folder under " + root.string());
+  }
+  if (fs::is_directory(from, ec)) {
+    if (newest_valid(from, &found)) return found;
+    throw ConfigError("resume_from: " + from + ": no valid checkpoint in " + from + "/checkpoints");
+  }
+  if (!fs::exists(from, ec)) throw ConfigError("resume_from: " + from + ": no such checkpoint file or run folder");
+  try {  // a file named by the user that cannot be used is bad input (exit 2)
+    std::string bytes = checkpoint::read_file(from);
+    auto contents = checkpoint::decode(bytes, "resume_from: " + from);
+    return Found{from, std::move(bytes), std::move(contents)};
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const Error& e) {
+    throw ConfigError(e.what());
+  }
+}
+
+}  // namespace
+
+std::string save_checkpoint(Communicator& comm, const RunConfig& config, const std::string& run_dir,
+                            torch::nn::Module& model, torch::optim::Optimizer& optimizer, const Scheduler& scheduler,
+                            const TrainerPosition& pos) {
+  const std::vector<std::string> rng = comm.allgather(rng_state_bytes());  // every rank's generator
+  if (comm.rank() != 0) return "";
+  const auto t0 = std::chrono::steady_clock::now();
+  torch::serialize::OutputArchive archive, model_ar, opt_ar;
+  model.save(model_ar);
+  optimizer.save(opt_ar);
+  archive.write("model", model_ar);
+  archive.write("optimizer", opt_ar);
+  for (size_t r = 0; r < rng.size(); ++r) {
+    auto t = torch::empty({static_cast<int64_t>(rng[r].size())}, torch::kUInt8);
+    std::memcpy(t.data_ptr(), rng[r].data(), rng[r].size());
+    archive.write("rng/" + std::to_string(r), t);
+  }
+  std::ostringstream tensors;
+  archive.save_to(tensors);
+
+  YAML::Emitter meta;
+  meta << YAML::BeginMap;
+  meta << YAML::Key << "format" << YAML::Value << "runner checkpoint 1";
+  meta << YAML::Key << "runner" << YAML::Value << version();
+  meta << YAML::Key << "libtorch" << YAML::Value << TORCH_VERSION;
+  meta << YAML::Key << "world_size" << YAML::Value << comm.world_size();
+  meta << YAML::Key << "epoch" << YAML::Value << pos.epoch;
+  meta << YAML::Key << "iteration" << YAML::Value << pos.iteration;
+  meta << YAML::Key << "epoch_iteration" << YAML::Value << pos.epoch_iteration;
+  meta << YAML::Key << "running_loss" << YAML::Value << YAML::Flow << YAML::BeginSeq
+       << format_number(pos.running_loss) << pos.running_loss_set << YAML::EndSeq;
+  meta << YAML::Key << "last_val" << YAML::Value << YAML::BeginMap;
+  for (const auto& [k, v] : pos.last_val) meta << YAML::Key << k << YAML::Value << format_number(v);
+  meta << YAML::EndMap;
+  const YAML::Node sched = scheduler.state();
+  meta << YAML::Key << "scheduler" << YAML::Value;
+  if (sched.IsDefined() && !sched.IsNull()) meta << sched;
+  else meta << YAML::Null;
+  meta << YAML::Key << "config" << YAML::Value << YAML::Literal << config::emit(config.tree);
+  meta << YAML::EndMap;
+
+  const std::string bytes = checkpoint::encode({meta.c_str(), tensors.str()});
+  char name[64];
+  std::snprintf(name, sizeof name, "checkpoint_%08lld.ckpt", static_cast<long long>(pos.iteration));
+  const std::string path = checkpoint::write_atomic(run_dir + "/checkpoints", name, bytes);
+  checkpoint::prune(run_dir, config.n_saved_checkpoints);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  RLOG_INFO("checkpoint: {} ({:.2f} MB, {:.0f} ms)", path, static_cast<double>(bytes.size()) / 1e6, ms);
+  return path;
+}
+
+Resumed resume(Communicator& comm, const RunConfig& config, torch::nn::Module& model,
+               torch::optim::Optimizer& optimizer, Scheduler& scheduler) {
+  // Rank 0 finds and checks the file; every rank gets its bytes.
+  Found found;
+  std::exception_ptr error;
+  if (comm.rank() == 0) {
+    try {
+      found = locate(config);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  agree_on_failure(comm, error);
+  const std::string path = comm.broadcast(found.path, 0);
+  const std::string bytes = comm.broadcast(found.bytes, 0);
+  const checkpoint::Contents contents = checkpoint::decode(bytes, path);
+
+  Resumed out;
+  out.path = path;
+  out.run_dir = fs::path(path).parent_path().parent_path().string();
+  // Every rank checks and restores the same bytes, so a failure is the same everywhere.
+  std::exception_ptr restore_error;
+  try {
+    const YAML::Node meta = YAML::Load(contents.meta);
+    // The config must describe the same training, except what may change.
+    const config::Node saved = config::parse(meta["config"].as<std::string>(), path + " (its config)");
+    const auto a = config::flatten(saved), b = config::flatten(config.tree);
+    std::vector<std::string> differ;
+    std::set<std::string> keys;
+    for (const auto& [k, v] : a) keys.insert(k);
+    for (const auto& [k, v] : b) keys.insert(k);
+    for (const auto& k : keys) {
+      auto ia = a.find(k), ib = b.find(k);
+      const std::string va = ia == a.end() ? "absent" : ia->second, vb = ib == b.end() ? "absent" : ib->second;
+      if (va != vb && !allowed(k, config.resume_allow_changes)) differ.push_back(k + " (" + va + " -> " + vb + ")");
+    }
+    if (!differ.empty())
+      throw ConfigError("resume_from: " + path + ": the config differs from the checkpoint's in " + join(differ) +
+                        "; list keys that may change in resume_allow_changes");
+    TrainerPosition& pos = out.position;
+    pos.epoch = meta["epoch"].as<int64_t>();
+    pos.iteration = meta["iteration"].as<int64_t>();
+    pos.epoch_iteration = meta["epoch_iteration"].as<int64_t>();
+    pos.running_loss = meta["running_loss"][0].as<double>();
+    pos.running_loss_set = meta["running_loss"][1].as<bool>();
+    for (const auto& kv : meta["last_val"]) pos.last_val.emplace_back(kv.first.as<std::string>(), kv.second.as<double>());
+    const int saved_world = meta["world_size"].as<int>();
+
+    torch::serialize::InputArchive archive, model_ar, opt_ar;
+    archive.load_from(contents.tensors.data(), contents.tensors.size());
+    archive.read("model", model_ar);
+    model.load(model_ar);
+    archive.read("optimizer", opt_ar);
+    optimizer.load(opt_ar);
+    torch::Tensor rng;
+    archive.read("rng/" + std::to_string(saved_world == comm.world_size() ? comm.rank() : 0), rng);
+    set_rng_state(rng);
+    scheduler.load_state(meta["scheduler"]);
+    if (saved_world != comm.world_size())
+      RLOG_WARN("resume: the checkpoint was written by {} rank(s), this run has {}: data is re-sharded, every "
+                "rank starts from rank 0's random state",
+                saved_world, comm.world_size());
+  } catch (const ConfigError&) {
+    restore_error = std::current_exception();
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+    restore_error = std::make_exception_ptr(
+        ConfigError("resume_from: " + path + ": cannot restore this run from it: " + what));
+  }
+  agree_on_failure(comm, restore_error);
+  return out;
+}
+
+void truncate_metrics(const std::string& run_dir, int64_t iteration) {
+  const std::string path = run_dir + "/metrics.jsonl";
+  std::ifstream in(path);
+  std::string kept, line;
+  const std::string key = "{\"iteration\": ";
+  while (std::getline(in, line)) {
+    if (line.compare(0, key.size(), key) != 0) continue;
+    if (std::stoll(line.substr(key.size())) <= iteration) kept += line + "\n";
+  }
+  in.close();
+  const std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << kept;
+  fs::rename(tmp, path);
+}
+
+}  // namespace runner

@@ -1,0 +1,49 @@
+#pragma once
+// Saving and restoring a training run: what a checkpoint holds (model, optimizer
+// state, scheduler state, RNG states of every rank, engine counters, running loss,
+// last validation, the resolved config) and how a run resumes from one. Both are
+// collectives: rank 0 reads and writes files, every rank restores the same state.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/config.hpp"
+#include "dist/communicator.hpp"
+#include "runner/components.hpp"
+
+namespace runner {
+
+/// Where training stands (besides model, optimizer and scheduler).
+struct TrainerPosition {
+  int64_t epoch = 0;            ///< epochs started (1-based); with epoch_iteration == epoch_length, done
+  int64_t iteration = 0;        ///< optimizer steps taken
+  int64_t epoch_iteration = 0;  ///< steps taken in `epoch`
+  double running_loss = 0;
+  bool running_loss_set = false;
+  std::vector<std::pair<std::string, double>> last_val;
+};
+
+/// Collective. Rank 0 writes <run_dir>/checkpoints/checkpoint_<iteration>.ckpt atomically,
+/// updates `latest` and keeps the newest n_saved_checkpoints. Returns the path (rank 0).
+std::string save_checkpoint(Communicator& comm, const RunConfig& config, const std::string& run_dir,
+                            torch::nn::Module& model, torch::optim::Optimizer& optimizer, const Scheduler& scheduler,
+                            const TrainerPosition& position);
+
+struct Resumed {
+  std::string path;     ///< the checkpoint file
+  std::string run_dir;  ///< the run folder it belongs to (training continues there)
+  TrainerPosition position;
+};
+
+/// Collective. Finds the checkpoint config.resume_from names (rank 0; for a folder or
+/// `auto`, the newest valid file, reporting damaged ones and falling back), sends it to
+/// every rank, refuses a config that differs in keys not allowed to change, and
+/// restores model, optimizer, scheduler and RNG state.
+Resumed resume(Communicator& comm, const RunConfig& config, torch::nn::Module& model,
+               torch::optim::Optimizer& optimizer, Scheduler& scheduler);
+
+/// Keeps the rows of <run_dir>/metrics.jsonl up to `iteration` (a resumed run rewrites
+/// what came after its checkpoint). Rank 0 only.
+void truncate_metrics(const std::string& run_dir, int64_t iteration);
+
+}  // namespace runner

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Never lose a run: checkpoints, exact resume (single process and mpirun -np 2), stop
+# signals, damaged files, and kill -9 at random moments.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/dist_lib.sh"
+cd "$TMP"
+cat > ck.yaml <<YAML
+_base_: [$SOURCE_DIR/configs/fashion_mnist_mlp.yaml]
+num_epochs: 2
+deterministic: true
+log_every_iters: 1
+dataflow: {batch_size: 64, max_train_samples: 3200, max_val_samples: 1000, augment: true}
+model: {name: mlp, hidden: [128]}
+optimizer: {name: sgd, lr: 0.05, momentum: 0.9}
+scheduler: {name: cosine, warmup: 10}
+checkpoint_every: 30
+YAML
+final_hash() { grep -ho 'final weights hash [0-9a-f]*\|weights identical on all [0-9]* ranks (hash [0-9a-f]*' "$1"/run.log | tail -1 | grep -o '[0-9a-f]\{16\}'; }
+same_run() {  # reference_run resumed_run what: metrics.jsonl byte-identical, same final weights
+  cmp -s "$1/metrics.jsonl" "$2/metrics.jsonl" || fail "$3: metrics.jsonl differs from the uninterrupted run"
+  [ -n "$(final_hash "$1")" ] && [ "$(final_hash "$1")" = "$(final_hash "$2")" ] ||
+    fail "$3: final weights differ ($(final_hash "$1") vs $(final_hash "$2"))"
+}
+
+echo "== reference runs (uninterrupted)"
+"$RUNNER" ck.yaml output_path=ref -q || fail "reference run"
+ref=$(ls -d ref/ck/*)
+ls "$ref/checkpoints" | grep -q '^checkpoint_00000100.ckpt$' || fail "no end-of-run checkpoint"
+[ "$(ls "$ref"/checkpoints/*.ckpt | wc -l)" -eq 2 ] || fail "n_saved_checkpoints: expected 2 files"
+[ "$(cat "$ref/checkpoints/latest")" = "checkpoint_00000100.ckpt" ] || fail "latest does not name the newest"
+"${MPIRUN[@]}" -np 2 "$RUNNER" ck.yaml output_path=ref2 -q > /dev/null 2>&1 || fail "2-rank reference run"
+ref2=$(ls -d ref2/ck/*)
+
+echo "== crash + resume_from: auto is the same run, bit for bit"
+for k in 75 51 31; do  # mid-epoch; right after an epoch end (50); right after a checkpoint (30)
+  rc=0
+  "$RUNNER" ck.yaml output_path="c$k" crash_iteration=$k -q > /dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 1 ] || fail "crash at $k: exit $rc"
+  "$RUNNER" ck.yaml output_path="c$k" resume_from=auto -q > "resume$k.txt" 2>&1 || { cat "resume$k.txt"; fail "resume after a crash at $k"; }
+  same_run "$ref" "$(ls -d c$k/ck/*)" "crash at iteration $k"
+done
+expect_contains "$(cat c75/ck/*/run.log)" "resumed from c75/ck/" "run.log says where it resumed from"
+
+echo "== the same under mpirun -np 2"
+"${MPIRUN[@]}" -np 2 "$RUNNER" ck.yaml output_path=m crash_iteration=75 -q > /dev/null 2>&1 && fail "2-rank crash"
+"${MPIRUN[@]}" -np 2 "$RUNNER" ck.yaml output_path=m resume_from=auto -q > m.txt 2>&1 || { cat m.txt; fail "2-rank resume"; }
+same_run "$ref2" "$(ls -d m/ck/*)" "2 ranks, crash at 75"
+
+echo "== SIGTERM: checkpoint, exit 75, resume"
+"$RUNNER" ck.yaml output_path=sig dataflow.max_train_samples=32000 checkpoint_every=null -q > sig.txt 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -s sig/ck/*/metrics.jsonl ] 2> /dev/null && break; sleep 0.1; done
+sleep 0.5
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq 75 ] || fail "SIGTERM: exit $rc, expected 75"
+expect_contains "$(cat sig.txt)" "stopped by SIGTERM after iteration" "SIGTERM message"
+"$RUNNER" ck.yaml output_path=sig dataflow.max_train_samples=32000 checkpoint_every=null resume_from=auto -q \
+  > sig2.txt 2>&1 || { cat sig2.txt; fail "resume after SIGTERM"; }
+"$RUNNER" ck.yaml output_path=sigref dataflow.max_train_samples=32000 checkpoint_every=null -q || fail "reference"
+same_run "$(ls -d sigref/ck/*)" "$(ls -d sig/ck/*)" "SIGTERM + resume"
+
+echo "== damaged and foreign checkpoints"
+cp -r "$ref" dmg && run=dmg
+newest="$run/checkpoints/checkpoint_00000100.ckpt"
+printf '\x01' | dd of="$newest" bs=1 seek=5000 conv=notrunc status=none  # flip one byte
+rc=0
+"$RUNNER" ck.yaml output_path=x resume_from="$newest" > d1.txt 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || fail "damaged file: exit $rc"
+[ "$(cat d1.txt)" = "error: resume_from: $newest: damaged checkpoint (checksum mismatch)" ] || fail "damaged: $(cat d1.txt)"
+"$RUNNER" ck.yaml output_path=x resume_from="$run" num_epochs=2 > d2.txt 2>&1 || fail "fallback to the previous file"
+expect_contains "$(cat d2.txt)" "resume: $newest: damaged checkpoint (checksum mismatch); trying the previous checkpoint" \
+  "the damaged newest file is reported"
+expect_contains "$(cat d2.txt)" "resumed from $run/checkpoints/checkpoint_00000090.ckpt" "the previous file is used"
+head -c 1000 "$run/checkpoints/checkpoint_00000090.ckpt" > trunc.ckpt
+rc=0
+"$RUNNER" ck.yaml resume_from=trunc.ckpt > d3.txt 2>&1 || rc=$?
+[ "$rc" -eq 2 ] && [ "$(cat d3.txt)" = "error: resume_from: trunc.ckpt: damaged checkpoint (truncated: 1000 bytes)" ] ||
+  fail "truncated: exit $rc: $(cat d3.txt)"
+rc=0
+"$RUNNER" ck.yaml resume_from="$ref" model.hidden='[64]' dataflow.batch_size=32 > d4.txt 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || fail "other model: exit $rc"
+[ "$(cat d4.txt)" = "error: resume_from: $ref/checkpoints/checkpoint_00000100.ckpt: the config differs from the checkpoint's in dataflow.batch_size (64 -> 32), model.hidden ([128] -> [64]); list keys that may change in resume_allow_changes" ] ||
+  fail "other model: $(cat d4.txt)"
+cp -r "$ref" more
+"$RUNNER" ck.yaml output_path=x resume_from=more num_epochs=3 'resume_allow_changes=[num_epochs]' -q > d5.txt 2>&1 ||
+  { cat d5.txt; fail "more epochs with resume_allow_changes"; }
+grep -q '"epoch": 3, "val/accuracy"' more/metrics.jsonl || fail "the third epoch did not run"
+
+echo "== kill -9 at 20 random moments, then finish: the same run"
+cfg=(ck.yaml output_path=k dataflow.max_train_samples=12800 checkpoint_every=7 -q)
+"$RUNNER" ck.yaml output_path=kref dataflow.max_train_samples=12800 checkpoint_every=7 -q || fail "reference"
+RANDOM=4242
+for i in $(seq 20); do
+  extra=()
+  ls k/ck/*/checkpoints/checkpoint_*.ckpt > /dev/null 2>&1 && extra=(resume_from=auto)
+  "$RUNNER" "${cfg[@]}" "${extra[@]}" > /dev/null 2>&1 &
+  pid=$!
+  sleep "$((RANDOM % 25 / 10 + 1)).$((RANDOM % 10))"
+  kill -9 "$pid" 2> /dev/null || true
+  wait "$pid" 2> /dev/null || true
+done
+ls k/ck/*/checkpoints/.*.tmp > /dev/null 2>&1 && echo "(a killed write left a temporary file; it is never read)"
+"$RUNNER" "${cfg[@]}" resume_from=auto > kfinal.txt 2>&1 || { cat kfinal.txt; fail "finishing after 20 kills"; }
+[ "$(ls -d k/ck/* | wc -l)" -eq 1 ] || fail "kills created more than one run folder: $(ls k/ck)"
+same_run "$(ls -d kref/ck/*)" "$(ls -d k/ck/*)" "20 x kill -9"
+finish
