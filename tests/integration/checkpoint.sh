@@ -88,6 +88,25 @@ cp -r "$ref" more
   { cat d5.txt; fail "more epochs with resume_allow_changes"; }
 grep -q '"epoch": 3, "val/accuracy"' more/metrics.jsonl || fail "the third epoch did not run"
 
+echo "== best models and early stopping, also across a resume"
+bes=(ck.yaml num_epochs=8 'best={n_saved: 2}' 'early_stopping={metric: val/accuracy, mode: max, patience: 1, min_delta: 0.01}')
+"$RUNNER" "${bes[@]}" output_path=bref > bref.txt 2>&1 || { cat bref.txt; fail "best/early stopping run"; }
+expect_contains "$(cat bref.txt)" "early stopping: val/accuracy has not improved by more than 0.01 for 1 validation(s)"   "early stopping message"
+"$PYTHON" - bref/ck/*/metrics.jsonl bref/ck/*/best <<'PY' || fail "best/early stopping results"
+import json, os, sys
+val = [json.loads(l) for l in open(sys.argv[1]) if "val/accuracy" in l]
+assert 1 < len(val) < 8, f"early stopping should end before epoch 8, ran {len(val)} epochs"
+best = sorted(val, key=lambda r: -r["val/accuracy"])[:2]
+want = sorted(f"best_epoch{r['epoch']}_val-accuracy={r['val/accuracy']:.4f}.pt" for r in best)
+got = sorted(os.listdir(sys.argv[2]))
+assert got == want, (got, want)
+print(f"stopped after {len(val)} epochs; kept {got}")
+PY
+"$RUNNER" "${bes[@]}" output_path=bres crash_iteration=75 -q > /dev/null 2>&1 && fail "crash at 75"
+"$RUNNER" "${bes[@]}" output_path=bres resume_from=auto -q > bres.txt 2>&1 || { cat bres.txt; fail "resume with best/early stopping"; }
+same_run "$(ls -d bref/ck/*)" "$(ls -d bres/ck/*)" "best/early stopping across a resume"
+[ "$(ls bref/ck/*/best)" = "$(ls bres/ck/*/best)" ] || fail "best files differ after a resume"
+
 echo "== kill -9 at 20 random moments, then finish: the same run"
 cfg=(ck.yaml output_path=k dataflow.max_train_samples=12800 checkpoint_every=7 -q)
 "$RUNNER" ck.yaml output_path=kref dataflow.max_train_samples=12800 checkpoint_every=7 -q || fail "reference"

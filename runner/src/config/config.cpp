@@ -53,6 +53,29 @@ namespace {
 
 }  // namespace
 
+const Schema& best_schema() {
+  static const Schema schema = [] {
+    Schema s;
+    s.add("metric", ParamType::String, "validation metric that ranks the models").def("val/accuracy");
+    s.add("mode", ParamType::String, "max: higher is better; min: lower is better").def("max").one_of({"max", "min"});
+    s.add("n_saved", ParamType::Int, "best models kept in <run>/best").def(2).min(1);
+    return s;
+  }();
+  return schema;
+}
+
+const Schema& early_stopping_schema() {
+  static const Schema schema = [] {
+    Schema s;
+    s.add("metric", ParamType::String, "validation metric to watch").def("val/loss");
+    s.add("mode", ParamType::String, "max: higher is better; min: lower is better").def("min").one_of({"max", "min"});
+    s.add("patience", ParamType::Int, "validations without improvement before stopping").def(5).min(1);
+    s.add("min_delta", ParamType::Float, "smallest change that counts as an improvement").def(0).min(0);
+    return s;
+  }();
+  return schema;
+}
+
 const Schema& dist_schema() {
   static const Schema schema = [] {
     Schema s;
@@ -296,8 +319,25 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
   std::vector<std::string> skip = component_keys;
   skip.push_back("metrics");
   skip.push_back("handlers");
+  skip.push_back("best");
+  skip.push_back("early_stopping");
   skip.push_back("dist");
   Node top = validate_block(root, top_level_schema(), "", "the config", skip);
+  // Optional blocks: absent or null is off; a map is validated against its schema.
+  for (const auto& [key, schema] : {std::pair<const char*, const Schema*>{"best", &best_schema()},
+                                    {"early_stopping", &early_stopping_schema()}}) {
+    Node* given = top.find(key);
+    if (!given || given->is_null()) {
+      Node off;
+      off.loc.file = "default";
+      top.set(key, off);
+      continue;
+    }
+    if (!given->is_map())
+      throw ConfigError(given->loc.str() + ": " + key + ": expected a map (" + join(schema->names()) +
+                        ") or null, found " + describe_found(*given));
+    *given = validate_block(*given, *schema, key, key);
+  }
   {
     const Node* given = top.find("dist");
     if (given && !given->is_map() && !given->is_null())
@@ -308,7 +348,7 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
   }
   for (const auto& [key, kind] : {std::pair<const char*, Kind>{"metrics", Kind::Metric}, {"handlers", Kind::Handler}})
     resolve_component_list(top, key, kind, registry);
-  for (const char* key : {"metrics", "handlers", "dist"}) {  // a fixed order, so print-config is a fixed point
+  for (const char* key : {"metrics", "handlers", "best", "early_stopping", "dist"}) {  // a fixed order, so print-config is a fixed point
     Node n = *top.find(key);
     top.erase(key);
     top.set(key, std::move(n));
@@ -373,6 +413,18 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
     rc.resume_allow_changes.push_back(k.scalar);
   }
   rc.crash_mode = rc.tree.find("crash_mode")->scalar;
+  for (const auto& [key, out] : {std::pair<const char*, ScoreBlock*>{"best", &rc.best},
+                                 {"early_stopping", &rc.early_stopping}}) {
+    const Node* b = rc.tree.find(key);
+    if (!b || !b->is_map()) continue;
+    out->enabled = true;
+    out->node = b;
+    out->metric = b->find("metric")->scalar;
+    out->maximize = b->find("mode")->scalar == "max";
+    if (const Node* n = b->find("n_saved")) out->n_saved = static_cast<int>(as_int(*n));
+    if (const Node* n = b->find("patience")) out->patience = static_cast<int>(as_int(*n));
+    if (const Node* n = b->find("min_delta")) out->min_delta = std::strtod(n->scalar.c_str(), nullptr);
+  }
   const Node* dist = rc.tree.find("dist");
   rc.dist_backend = dist->find("backend")->scalar;
   if (rc.dist_backend != "auto") {

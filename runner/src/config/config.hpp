@@ -19,6 +19,17 @@ struct ComponentConfig {
   const config::Node* node = nullptr;  ///< the block in RunConfig::tree (for error locations)
 };
 
+/// `best:` or `early_stopping:` (off unless the config has the block).
+struct ScoreBlock {
+  bool enabled = false;
+  std::string metric;
+  bool maximize = true;
+  int n_saved = 2;         ///< best
+  int patience = 5;        ///< early_stopping
+  double min_delta = 0;    ///< early_stopping
+  const config::Node* node = nullptr;
+};
+
 struct RunConfig {
   std::string path;  ///< the config file as given
   std::string name;  ///< its stem, e.g. "fashion_mnist_resnet8"
@@ -36,6 +47,7 @@ struct RunConfig {
   int n_saved_checkpoints = 2;
   std::string resume_from;  ///< "" (no), "auto", a run folder or a checkpoint file
   std::vector<std::string> resume_allow_changes;
+  ScoreBlock best, early_stopping;
   // dist: block
   std::string dist_backend = "auto";
   double bucket_mb = 25;

@@ -153,6 +153,9 @@ std::string save_checkpoint(Communicator& comm, const RunConfig& config, const s
   meta << YAML::Key << "last_val" << YAML::Value << YAML::BeginMap;
   for (const auto& [k, v] : pos.last_val) meta << YAML::Key << k << YAML::Value << format_number(v);
   meta << YAML::EndMap;
+  meta << YAML::Key << "trackers" << YAML::Value;
+  if (pos.trackers.IsDefined() && !pos.trackers.IsNull()) meta << pos.trackers;
+  else meta << YAML::Null;
   const YAML::Node sched = scheduler.state();
   meta << YAML::Key << "scheduler" << YAML::Value;
   if (sched.IsDefined() && !sched.IsNull()) meta << sched;
@@ -217,6 +220,7 @@ Resumed resume(Communicator& comm, const RunConfig& config, torch::nn::Module& m
     pos.running_loss_set = meta["running_loss"][1].as<bool>();
     for (const auto& kv : meta["last_val"]) pos.last_val.emplace_back(kv.first.as<std::string>(), kv.second.as<double>());
     const int saved_world = meta["world_size"].as<int>();
+    pos.trackers = meta["trackers"];
 
     torch::serialize::InputArchive archive, model_ar, opt_ar;
     archive.load_from(contents.tensors.data(), contents.tensors.size());

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include <yaml-cpp/yaml.h>
+
 #include "config/config.hpp"
 #include "dist/communicator.hpp"
 #include "runner/components.hpp"
@@ -21,6 +23,7 @@ struct TrainerPosition {
   double running_loss = 0;
   bool running_loss_set = false;
   std::vector<std::pair<std::string, double>> last_val;
+  YAML::Node trackers;  ///< best-K and early-stopping state
 };
 
 /// Collective. Rank 0 writes <run_dir>/checkpoints/checkpoint_<iteration>.ckpt atomically,

@@ -16,6 +16,7 @@
 
 #include "dist/reducer.hpp"
 #include "engine/checkpointing.hpp"
+#include "engine/trackers.hpp"
 #include "dist/sync.hpp"
 #include "engine/build.hpp"
 #include "engine/engine.hpp"
@@ -23,6 +24,7 @@
 #include "logging/reports.hpp"
 #include "metrics/metrics.hpp"
 #include "runner/error.hpp"
+#include "util/strings.hpp"
 #include "util/system.hpp"
 
 namespace fs = std::filesystem;
@@ -152,6 +154,17 @@ std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& regi
         throw ConfigError(config.metrics[i].node->loc.str() + ": metrics[" + std::to_string(i) + "]: metric '" +
                           config.metrics[i].name + "' logs val/" + m->name() + ", which is already logged");
     s->metrics.push_back(extra[i]);
+  }
+  // best: / early_stopping: must name a metric that is logged.
+  std::vector<std::string> logged;
+  for (const auto& m : s->metrics) logged.push_back("val/" + m->name());
+  for (const auto& [key, block] : {std::pair<const char*, const ScoreBlock*>{"best", &config.best},
+                                   {"early_stopping", &config.early_stopping}}) {
+    if (!block->enabled || std::find(logged.begin(), logged.end(), block->metric) != logged.end()) continue;
+    const config::Node* m = block->node->find("metric");
+    throw ConfigError((m->loc.file == "default" ? block->node->loc : m->loc).str() + ": " + key + ".metric: '" +
+                      block->metric + "' is not a logged metric" + did_you_mean(block->metric, logged) +
+                      " (logged: " + join(logged) + ")");
   }
   return s;
 }
@@ -355,6 +368,17 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     running_loss.restore(p.running_loss, p.running_loss_set);
     last_val = p.last_val;
   }
+  std::unique_ptr<BestModels> best;
+  std::unique_ptr<EarlyStopping> early;
+  if (config.best.enabled)
+    best = std::make_unique<BestModels>(ScoreRule{config.best.metric, config.best.maximize}, config.best.n_saved);
+  if (config.early_stopping.enabled)
+    early = std::make_unique<EarlyStopping>(ScoreRule{config.early_stopping.metric, config.early_stopping.maximize},
+                                            config.early_stopping.patience, config.early_stopping.min_delta);
+  if (resumed && resumed->position.trackers.IsMap()) {
+    if (best) best->load(resumed->position.trackers["best"]);
+    if (early) early->load(resumed->position.trackers["early_stopping"]);
+  }
   auto position = [&](const Engine& e) {
     TrainerPosition p;
     p.epoch = e.state.epoch;
@@ -363,6 +387,8 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     p.running_loss = running_loss.value();
     p.running_loss_set = running_loss.has_value();
     p.last_val = last_val;
+    if (best) p.trackers["best"] = best->state();
+    if (early) p.trackers["early_stopping"] = early->state();
     return p;
   };
   auto checkpoint = [&](const Engine& e) {
@@ -420,6 +446,21 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     last_val = evaluate(*c.model, *c.criterion, val_loader, metrics, "val", comm);
     if (metrics_file) metrics_file->write(e.state.iteration, e.state.epoch, last_val);
     RLOG_INFO("epoch {}/{} validation: {}", e.state.epoch, e.state.max_epochs, format_metrics(last_val));
+    auto score = [&](const std::string& metric) {
+      for (const auto& [k, v] : last_val)
+        if (k == metric) return v;
+      return std::nan("");
+    };
+    if (best) {
+      const std::string file = best->update(e.state.epoch, score(config.best.metric), *c.model, result.run_dir,
+                                            dist.is_main());
+      if (!file.empty()) RLOG_INFO("best model: {}", file);
+    }
+    std::string why;
+    if (early && early->update(e.state.epoch, score(config.early_stopping.metric), &why)) {
+      RLOG_INFO("{}", why);
+      e.terminate();
+    }
   });
   trainer.on(Event::Exception, [&](Engine&) { progress.clear(); });
 

@@ -1,0 +1,61 @@
+#pragma once
+// Decisions taken on validation scores: keeping the best K models (`best:`) and early
+// stopping (`early_stopping:`). Scores are all-reduced metrics, so every rank takes
+// the same decision; only rank 0 writes model files. Both save their state in
+// checkpoints, so a resumed run decides as the uninterrupted one would.
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+namespace runner {
+
+struct ScoreRule {
+  std::string metric;  ///< e.g. "val/accuracy"
+  bool maximize = true;
+  bool better(double a, double b, double min_delta = 0) const { return maximize ? a > b + min_delta : a < b - min_delta; }
+};
+
+/// Keeps the best `n_saved` models of the run in <run>/best/, named with the epoch and
+/// score (best_epoch3_val-accuracy=0.9142.pt), as Ignite's Checkpoint with a score
+/// function does. A file is a LibTorch archive of the model's parameters and buffers.
+class BestModels {
+ public:
+  BestModels(ScoreRule rule, int n_saved) : rule_(std::move(rule)), n_(n_saved) {}
+  /// Saves the model if it is among the best so far (rank 0 writes); returns the file or "".
+  std::string update(int64_t epoch, double score, torch::nn::Module& model, const std::string& run_dir, bool write);
+  YAML::Node state() const;
+  void load(const YAML::Node& state);
+
+ private:
+  struct Entry {
+    double score;
+    int64_t epoch;
+    std::string file;
+  };
+  ScoreRule rule_;
+  int n_;
+  std::vector<Entry> kept_;  ///< best first
+};
+
+class EarlyStopping {
+ public:
+  EarlyStopping(ScoreRule rule, int patience, double min_delta)
+      : rule_(std::move(rule)), patience_(patience), min_delta_(min_delta) {}
+  /// True when training should stop after this validation; `why` says why.
+  bool update(int64_t epoch, double score, std::string* why);
+  YAML::Node state() const;
+  void load(const YAML::Node& state);
+
+ private:
+  ScoreRule rule_;
+  int patience_;
+  double min_delta_;
+  bool has_best_ = false;
+  double best_ = 0;
+  int64_t best_epoch_ = 0;
+  int wait_ = 0;
+};
+
+}  // namespace runner
