@@ -18,7 +18,7 @@ check() {  # exit_code expected_stderr args...
 }
 
 check 2 "error: unknown_key.yaml:4:3: optimizer.lrr: unknown key for optimizer 'sgd'; did you mean 'lr'? (known keys: lr, momentum, dampening, nesterov, weight_decay, name)" unknown_key.yaml
-check 2 "error: unknown_top_key.yaml:2:1: num_epoch: unknown key for the config; did you mean 'num_epochs'? (known keys: seed, num_epochs, validate_every, log_every_iters, output_path, threads, plugins, deterministic, crash_iteration, crash_rank, crash_mode, dataflow, model, optimizer, criterion, scheduler, metrics, handlers, dist)" unknown_top_key.yaml
+check 2 "error: unknown_top_key.yaml:2:1: num_epoch: unknown key for the config; did you mean 'num_epochs'? (known keys: seed, num_epochs, validate_every, log_every_iters, output_path, threads, plugins, checkpoint_every, n_saved_checkpoints, resume_from, resume_allow_changes, deterministic, crash_iteration, crash_rank, crash_mode, dataflow, model, optimizer, criterion, scheduler, metrics, handlers, best, early_stopping, dist)" unknown_top_key.yaml
 check 2 "error: wrong_type.yaml:2:13: num_epochs: expected int (number of training epochs), found 'three'" wrong_type.yaml
 check 2 "error: negative_lr.yaml:2:28: optimizer.lr: must be >= 0 (learning rate (the scheduler's base value)), found -0.1" negative_lr.yaml
 check 2 "error: zero_epochs.yaml:2:13: num_epochs: must be >= 1 (number of training epochs), found 0" zero_epochs.yaml
@@ -60,6 +60,11 @@ check 2 "error: command line 'dist.backend=gloo': dist.backend: expected one of 
 check 2 "error: command line 'dist.backend=nccl': dist.backend: 'nccl' is not in this build (it has: mpi; nccl needs LibTorch with CUDA and NCCL at build time)" good.yaml dist.backend=nccl
 check 2 "error: command line 'dist.bucket=5': dist.bucket: unknown key for dist; did you mean 'bucket_mb'? (known keys: backend, bucket_mb, sync_batchnorm, timeout)" good.yaml dist.bucket=5
 check 2 "error: command line 'dist=4': dist: expected a map (backend, bucket_mb, sync_batchnorm, timeout), found '4'" good.yaml dist=4
+check 2 "error: command line 'best={metric: val/acc}': best.metric: 'val/acc' is not a logged metric; did you mean 'val/accuracy'? (logged: val/accuracy, val/top5, val/loss)" good.yaml 'best={metric: val/acc}'
+check 2 "error: command line 'early_stopping={patience: 0}': early_stopping.patience: must be >= 1 (validations without improvement before stopping), found 0" good.yaml 'early_stopping={patience: 0}'
+check 2 "error: command line 'best=3': best: expected a map (metric, mode, n_saved) or null, found '3'" good.yaml best=3
+check 2 "error: resume_from: /nonexistent/run: no such checkpoint file or run folder" good.yaml resume_from=/nonexistent/run
+check 2 "error: resume_from: auto: no valid checkpoint in any run folder under $TMP/runs/good" good.yaml resume_from=auto
 check 2 "error: command line 'crash_mode=explode': crash_mode: expected one of throw, kill, hang, found 'explode'" good.yaml crash_mode=explode
 
 # RUNNER_PLUGIN_PATH is searched too.
