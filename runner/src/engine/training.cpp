@@ -483,37 +483,38 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     throw Stopped{stop_signal};
   });
 
-  // ---- the config's handlers, after the host's own for each event
-  if (!handlers.empty()) {
-    std::vector<std::pair<std::string, double>> pending;  // what handlers log for this event
-    auto call = [&](Engine& e, void (Handler::*event)(const TrainingState&)) {
-      TrainingState st;
-      st.epoch = e.state.epoch;
-      st.max_epochs = e.state.max_epochs;
-      st.iteration = e.state.iteration;
-      st.epoch_iteration = e.state.epoch_iteration;
-      st.epoch_length = e.state.epoch_length;
-      st.batch_loss = batch_loss;
-      st.lr = lr;
-      for (const auto& [k, v] : last_val) st.metrics[k] = v;
-      st.model = c.model.get();
-      st.run_dir = result.run_dir;
-      st.rank = dist.rank;
-      st.world_size = dist.world_size;
-      st.log = [&](const std::string& key, double value) { pending.emplace_back(key, value); };
-      for (auto& h : handlers) {
-        if (!dist.is_main() && !h.handler->every_rank()) continue;
-        try {
-          ((*h.handler).*event)(st);
-        } catch (const std::exception& ex) {
-          std::string what = ex.what();
-          if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
-          throw Error("handler " + h.what + ": " + what);
-        }
+  // ---- the config's handlers, after the host's own for each event. `pending` and
+  // `call` live as long as the trainer that calls them.
+  std::vector<std::pair<std::string, double>> pending;  // what handlers log for this event
+  auto call = [&](Engine& e, void (Handler::*event)(const TrainingState&)) {
+    TrainingState st;
+    st.epoch = e.state.epoch;
+    st.max_epochs = e.state.max_epochs;
+    st.iteration = e.state.iteration;
+    st.epoch_iteration = e.state.epoch_iteration;
+    st.epoch_length = e.state.epoch_length;
+    st.batch_loss = batch_loss;
+    st.lr = lr;
+    for (const auto& [k, v] : last_val) st.metrics[k] = v;
+    st.model = c.model.get();
+    st.run_dir = result.run_dir;
+    st.rank = dist.rank;
+    st.world_size = dist.world_size;
+    st.log = [&](const std::string& key, double value) { pending.emplace_back(key, value); };
+    for (auto& h : handlers) {
+      if (!dist.is_main() && !h.handler->every_rank()) continue;
+      try {
+        ((*h.handler).*event)(st);
+      } catch (const std::exception& ex) {
+        std::string what = ex.what();
+        if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+        throw Error("handler " + h.what + ": " + what);
       }
-      if (!pending.empty() && metrics_file) metrics_file->write(e.state.iteration, e.state.epoch, pending);
-      pending.clear();
-    };
+    }
+    if (!pending.empty() && metrics_file) metrics_file->write(e.state.iteration, e.state.epoch, pending);
+    pending.clear();
+  };
+  if (!handlers.empty()) {
     trainer.on(Event::Started, [&](Engine& e) { call(e, &Handler::started); });
     trainer.on(Event::EpochStarted, [&](Engine& e) { call(e, &Handler::epoch_started); });
     trainer.on(Event::IterationCompleted, [&](Engine& e) { call(e, &Handler::iteration_completed); });
