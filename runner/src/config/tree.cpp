@@ -95,9 +95,17 @@ std::string read_text(const std::string& path, const Loc& from) {
     if (from.file.empty()) throw ConfigError(path + ": cannot read config file (no such file or not readable)");
     throw ConfigError(from.str() + ": _base_: cannot read config file '" + path + "' (no such file or not readable)");
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  // Bounded: a config is small, and `runner /dev/zero` must not read forever.
+  constexpr size_t kMaxBytes = size_t(16) << 20;
+  std::string text;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxBytes)
+      throw ConfigError((from.file.empty() ? path : from.str()) + ": '" + path +
+                        "' is larger than 16 MiB; expected a YAML config file");
+  }
+  return text;
 }
 
 Node load_rec(const std::string& path, const Loc& from, std::vector<std::string>& stack) {

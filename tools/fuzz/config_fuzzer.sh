@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds and runs the config fuzzer (tests/fuzz/config_fuzzer.cpp) with clang's
+# libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer. The config code is
+# compiled into the fuzzer (instrumented); the rest comes from build/lib/librunner_core.so.
+#   tools/fuzz/config_fuzzer.sh [RUNS=100000] [extra libFuzzer flags...]
+# RUNS=0 only replays the corpus (what ctest does). New interesting inputs go to
+# tests/fuzz/corpus (minimise it with -merge=1 before committing); crashes land in
+# <build>/fuzz/. BUILD_DIR selects the runner build (default: build).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+runs=${1:-100000}
+shift || true
+B=${BUILD_DIR:-$PWD/build}
+[ -f "$B/lib/librunner_core.so" ] || { echo "build the runner first (tools/setup.sh)" >&2; exit 2; }
+mkdir -p "$B/fuzz"
+exe=$B/fuzz/config_fuzzer
+srcs=(tests/fuzz/config_fuzzer.cpp runner/src/config/tree.cpp runner/src/config/config.cpp runner/src/util/strings.cpp)
+if [ ! -x "$exe" ] || [ -n "$(find "${srcs[@]}" runner/src/config runner/include -newer "$exe" 2>/dev/null | head -1)" ]; then
+  echo "building $exe (clang++, about 2 minutes)"
+  clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=vptr -D_GLIBCXX_USE_CXX11_ABI=1 \
+    -DRUNNER_BUILTIN_PLUGINS="\"$B/lib/runner/plugins\"" -DOMPI_SKIP_MPICXX=1 \
+    -Irunner/src -Irunner/include -isystem /usr/include/torch/csrc/api/include \
+    -isystem /usr/lib/x86_64-linux-gnu/openmpi/include \
+    "${srcs[@]}" -o "$exe" \
+    -L"$B/lib" -lrunner_core -Wl,-rpath,"$B/lib" -ltorch -ltorch_cpu -lc10 -lyaml-cpp
+fi
+# Seeds: the kept corpus, the shipped configs and the bad-config corpus.
+mkdir -p tests/fuzz/corpus "$B/fuzz/seeds"
+cp configs/*.yaml configs/_base_/*.yaml tests/fixtures/bad_configs/*.yaml "$B/fuzz/seeds/"
+ASAN_OPTIONS=detect_leaks=0 "$exe" -runs="$runs" -max_len=4096 -timeout=10 -artifact_prefix="$B/fuzz/" \
+  -dict=tests/fuzz/config.dict "$@" tests/fuzz/corpus "$B/fuzz/seeds"
