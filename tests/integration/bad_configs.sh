@@ -66,7 +66,7 @@ check 2 "error: command line 'best=3': best: expected a map (metric, mode, n_sav
 check 2 "error: resume_from: /nonexistent/run: no such checkpoint file or run folder" good.yaml resume_from=/nonexistent/run
 check 2 "error: resume_from: auto: no valid checkpoint in any run folder under $TMP/runs/good" good.yaml resume_from=auto
 check 2 "error: /dev/zero: '/dev/zero' is larger than 16 MiB; expected a YAML config file" /dev/zero
-check 2 "error: command line 'crash_mode=explode': crash_mode: expected one of throw, kill, hang, found 'explode'" good.yaml crash_mode=explode
+check 2 "error: command line 'crash_mode=explode': crash_mode: expected one of throw, kill, hang, validation, found 'explode'" good.yaml crash_mode=explode
 
 # RUNNER_PLUGIN_PATH is searched too.
 rc=0; RUNNER_PLUGIN_PATH="$FP/no_entry" "$RUNNER" good.yaml output_path="$TMP/runs" 2> "$TMP/err" >/dev/null || rc=$?

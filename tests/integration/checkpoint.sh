@@ -40,6 +40,12 @@ for k in 75 51 31; do  # mid-epoch; right after an epoch end (50); right after a
   same_run "$ref" "$(ls -d c$k/ck/*)" "crash at iteration $k"
 done
 expect_contains "$(cat c75/ck/*/run.log)" "resumed from c75/ck/" "run.log says where it resumed from"
+rc=0
+"$RUNNER" ck.yaml output_path=cval crash_iteration=50 crash_mode=validation -q > /dev/null 2>&1 || rc=$?
+[ "$rc" -eq 1 ] || fail "crash during validation: exit $rc"
+"$RUNNER" ck.yaml output_path=cval resume_from=auto -q > resume_val.txt 2>&1 || { cat resume_val.txt; fail "resume after a crash in validation"; }
+expect_contains "$(cat cval/ck/*/run.log)" "checkpoint_00000030.ckpt: epoch 1, iteration 30" "resumed from before the validation"
+same_run "$ref" "$(ls -d cval/ck/*)" "crash during the epoch-1 validation"
 
 echo "== the same under mpirun -np 2"
 "${MPIRUN[@]}" -np 2 "$RUNNER" ck.yaml output_path=m crash_iteration=75 -q > /dev/null 2>&1 && fail "2-rank crash"

@@ -41,9 +41,10 @@ const Schema& top_level_schema() {
     s.add("deterministic", ParamType::Bool, "use deterministic algorithms only (reproducible runs)").def(false);
     s.add("crash_iteration", ParamType::Int, "fail on purpose at this iteration (tests and demos)").allow_null().min(1);
     s.add("crash_rank", ParamType::Int, "the rank that fails at crash_iteration (-1: every rank)").def(-1).min(-1);
-    s.add("crash_mode", ParamType::String, "how it fails: throw an error, kill itself, or hang")
+    s.add("crash_mode", ParamType::String,
+          "how it fails: throw an error, kill itself, hang, or throw inside the next validation")
         .def("throw")
-        .one_of({"throw", "kill", "hang"});
+        .one_of({"throw", "kill", "hang", "validation"});
     return s;
   }();
   return schema;

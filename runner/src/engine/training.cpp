@@ -398,7 +398,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
   // Failure injection (crash_iteration): on one rank or all, before the step.
   if (config.crash_iteration > 0 && (config.crash_rank < 0 || config.crash_rank == dist.rank)) {
     trainer.on(Event::IterationStarted, [&](Engine& e) {
-      if (e.state.iteration != config.crash_iteration) return;
+      if (e.state.iteration != config.crash_iteration || config.crash_mode == "validation") return;
       log::get().flush();
       if (config.crash_mode == "kill") raise(SIGKILL);
       if (config.crash_mode == "hang")
@@ -444,6 +444,12 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     if (e.state.epoch % config.validate_every != 0 && e.state.epoch != e.state.max_epochs) return;
     progress.clear();
     last_val = evaluate(*c.model, *c.criterion, val_loader, metrics, "val", comm);
+    // crash_mode validation: fail inside the first validation at or after crash_iteration,
+    // after computing it and before anything is recorded.
+    if (config.crash_mode == "validation" && config.crash_iteration > 0 && e.state.iteration >= config.crash_iteration &&
+        (config.crash_rank < 0 || config.crash_rank == dist.rank))
+      throw Error("crash_iteration: failure injected during the validation after iteration " +
+                  std::to_string(e.state.iteration) + " on rank " + std::to_string(dist.rank));
     if (metrics_file) metrics_file->write(e.state.iteration, e.state.epoch, last_val);
     RLOG_INFO("epoch {}/{} validation: {}", e.state.epoch, e.state.max_epochs, format_metrics(last_val));
     auto score = [&](const std::string& metric) {
