@@ -15,6 +15,13 @@ B=${BUILD_DIR:-$PWD/build}
 mkdir -p "$B/fuzz"
 exe=$B/fuzz/config_fuzzer
 srcs=(tests/fuzz/config_fuzzer.cpp runner/src/config/tree.cpp runner/src/config/config.cpp runner/src/util/strings.cpp)
+# No clang with libFuzzer here: say so, exit 77 (ctest counts it as skipped).
+probe=$B/fuzz/probe
+if ! echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' |
+    clang++ -x c++ -fsanitize=fuzzer - -o "$probe" 2> /dev/null; then
+  echo "skipped: clang++ with libFuzzer (-fsanitize=fuzzer) is not available"
+  exit 77
+fi
 if [ ! -x "$exe" ] || [ -n "$(find "${srcs[@]}" runner/src/config runner/include -newer "$exe" 2>/dev/null | head -1)" ]; then
   echo "building $exe (clang++, about 2 minutes)"
   clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=vptr -D_GLIBCXX_USE_CXX11_ABI=1 \
