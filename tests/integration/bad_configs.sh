@@ -59,7 +59,7 @@ check 2 "error: --plugin-path: plugin path '/nonexistent/plugins' does not exist
 check 2 "error: command line 'dist.backend=gloo': dist.backend: expected one of auto, mpi, nccl, found 'gloo'" good.yaml dist.backend=gloo
 check 2 "error: command line 'dist.backend=nccl': dist.backend: 'nccl' is not in this build (it has: mpi; nccl needs LibTorch with CUDA and NCCL at build time)" good.yaml dist.backend=nccl
 check 2 "error: command line 'dist.bucket=5': dist.bucket: unknown key for dist; did you mean 'bucket_mb'? (known keys: backend, bucket_mb, sync_batchnorm, timeout)" good.yaml dist.bucket=5
-check 2 "error: command line 'dist=4': dist: expected a map (backend, bucket_mb, sync_batchnorm, timeout), found '4'" good.yaml dist=4
+check 2 "error: command line 'dist=4': dist: expected a map (backend, bucket_mb, sync_batchnorm, timeout) or null, found '4'" good.yaml dist=4
 check 2 "error: command line 'best={metric: val/acc}': best.metric: 'val/acc' is not a logged metric; did you mean 'val/accuracy'? (logged: val/accuracy, val/top5, val/loss)" good.yaml 'best={metric: val/acc}'
 check 2 "error: command line 'early_stopping={patience: 0}': early_stopping.patience: must be >= 1 (validations without improvement before stopping), found 0" good.yaml 'early_stopping={patience: 0}'
 check 2 "error: command line 'best=3': best: expected a map (metric, mode, n_saved) or null, found '3'" good.yaml best=3

@@ -62,79 +62,53 @@ print("synced:", [f"{rel(a, b):.1e}" for a, b in zip(one[:3], synced[:3])],
 assert all(rel(a, b) < 1e-5 for a, b in zip(one[:3], synced[:3])), "sync_batchnorm: first 3 losses differ"
 assert rel(one[0], per_rank[0]) > 1e-4, "per-rank BatchNorm should differ from one process at iteration 1"
 PY
-set +e
-"${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml dist.sync_batchnorm=true output_path=sbn4 > sbn4.txt 2>&1
-rc=$?
-set -e
-[ "$rc" -eq 0 ] || { cat sbn4.txt; fail "sync_batchnorm on a model without BatchNorm is harmless"; }
+run_capture sbn4.txt "${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml dist.sync_batchnorm=true output_path=sbn4
+[ "$RC" -eq 0 ] || { cat sbn4.txt; fail "sync_batchnorm on a model without BatchNorm is harmless"; }
 
 echo "== failure: rank 1 throws at iteration 20"
-start=$SECONDS
-set +e
-"${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml output_path=runs_fail crash_iteration=20 crash_rank=1 dist.timeout=20 \
-  > throw.txt 2>&1
-rc=$?
-set -e
-[ "$rc" -ne 0 ] || fail "a failing rank must fail the job"
-[ $((SECONDS - start)) -lt 30 ] || fail "job took $((SECONDS - start)) s to end after a rank failed"
+run_capture throw.txt "${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml output_path=runs_fail crash_iteration=20 crash_rank=1 dist.timeout=20
+[ "$RC" -ne 0 ] || fail "a failing rank must fail the job"
+[ "$ELAPSED" -lt 30 ] || fail "job took $ELAPSED s to end after a rank failed"
 expect_contains "$(cat throw.txt)" "[rank 1] error: crash_iteration: failure injected at iteration 20 on rank 1" \
   "the failing rank and its message on the console"
 expect_contains "$(cat runs_fail/eq/*/run.log)" "[rank 1] crash_iteration: failure injected" \
   "the failing rank's message in run.log"
 
 echo "== failure: rank 1 is killed (SIGKILL) at iteration 20"
-start=$SECONDS
-set +e
-"${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml output_path=runs_kill crash_iteration=20 crash_rank=1 crash_mode=kill \
-  dist.timeout=20 > kill.txt 2>&1
-rc=$?
-set -e
-[ "$rc" -ne 0 ] || fail "a killed rank must fail the job"
-[ $((SECONDS - start)) -lt 30 ] || fail "job took $((SECONDS - start)) s to end after a rank was killed"
+run_capture kill.txt "${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml output_path=runs_kill crash_iteration=20 crash_rank=1 crash_mode=kill \
+  dist.timeout=20
+[ "$RC" -ne 0 ] || fail "a killed rank must fail the job"
+[ "$ELAPSED" -lt 30 ] || fail "job took $ELAPSED s to end after a rank was killed"
 expect_contains "$(cat kill.txt)" "process rank 1" "mpirun names the killed rank"
 
 echo "== failure: rank 1 hangs; rank 0's watchdog ends the job after dist.timeout"
-start=$SECONDS
-set +e
-"${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml output_path=runs_hang crash_iteration=20 crash_rank=1 crash_mode=hang \
-  dist.timeout=3 > hang.txt 2>&1
-rc=$?
-set -e
-elapsed=$((SECONDS - start))
-[ "$rc" -eq 3 ] || fail "a watchdog abort exits 3, got $rc"
-[ "$elapsed" -lt 30 ] || fail "hang detected only after $elapsed s (timeout 3 s)"
+run_capture hang.txt "${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml output_path=runs_hang crash_iteration=20 crash_rank=1 crash_mode=hang \
+  dist.timeout=3
+[ "$RC" -eq 3 ] || fail "a watchdog abort exits 3, got $RC"
+[ "$ELAPSED" -lt 30 ] || fail "hang detected only after $ELAPSED s (timeout 3 s)"
 expect_contains "$(cat hang.txt)" "rank 0: allreduce of a gradient bucket did not complete within 3 s (dist.timeout)" \
   "watchdog message names the rank and the collective"
 expect_contains "$(cat runs_hang/eq/*/run.log)" "did not complete within 3 s" "watchdog message in run.log"
 
 echo "== config mismatch between ranks"
-set +e
-"${MPIRUN[@]}" -np 1 "$RUNNER" eq.yaml output_path=runs_mm : -np 1 "$RUNNER" eq.yaml output_path=runs_mm \
-  dataflow.batch_size=32 > mismatch.txt 2>&1
-rc=$?
-set -e
-[ "$rc" -eq 2 ] || fail "config mismatch exits 2, got $rc"
+run_capture mismatch.txt "${MPIRUN[@]}" -np 1 "$RUNNER" eq.yaml output_path=runs_mm : -np 1 "$RUNNER" eq.yaml output_path=runs_mm \
+  dataflow.batch_size=32
+[ "$RC" -eq 2 ] || fail "config mismatch exits 2, got $RC"
 expect_contains "$(cat mismatch.txt)" \
   "error: config differs between ranks (every rank must get the same config file and overrides): rank 1 vs rank 0: dataflow.batch_size (64 vs 32)" \
   "mismatch names the rank and key"
 [ ! -d runs_mm ] || fail "no run folder for a rejected config"
 
 echo "== a bad config: one message, exit 2, no abort"
-set +e
-"${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml dist.bucket_mb=0 > bad.txt 2>&1
-rc=$?
-set -e
-[ "$rc" -eq 2 ] || fail "bad config exits 2, got $rc"
+run_capture bad.txt "${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml dist.bucket_mb=0
+[ "$RC" -eq 2 ] || fail "bad config exits 2, got $RC"
 [ "$(grep -c 'error:' bad.txt)" -eq 1 ] || { cat bad.txt; fail "expected exactly one error line"; }
 expect_contains "$(cat bad.txt)" "dist.bucket_mb: must be > 0" "bad dist key"
 if grep -q MPI_ABORT bad.txt; then fail "an agreed error must not MPI_Abort"; fi
 
 echo "== batch smaller than the world"
-set +e
-"${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml dataflow.batch_size=1 > small.txt 2>&1
-rc=$?
-set -e
-[ "$rc" -eq 2 ] || fail "batch < world exits 2, got $rc"
+run_capture small.txt "${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml dataflow.batch_size=1
+[ "$RC" -eq 2 ] || fail "batch < world exits 2, got $RC"
 expect_contains "$(cat small.txt)" "dataflow.batch_size: the global batch (1) must be at least the number of ranks (2)" \
   "batch < world message"
 finish

@@ -8,6 +8,15 @@ fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 expect_contains() {  # haystack needle what
   if [[ "$1" != *"$2"* ]]; then fail "$3: expected to contain '$2', got: $1"; fi
 }
+# Runs "$@" with stdout and stderr into file $1, carrying on when it fails: sets RC
+# (its exit code) and ELAPSED (seconds).
+run_capture() {
+  local out=$1; shift
+  local start=$SECONDS
+  RC=0
+  "$@" > "$out" 2>&1 || RC=$?
+  ELAPSED=$((SECONDS - start))
+}
 finish() {
   if [ "$failures" -ne 0 ]; then echo "$failures check(s) failed" >&2; exit 1; fi
   echo "all checks passed"

@@ -89,9 +89,8 @@ echo "== a handler that throws names itself"
 sed -i 's|    if (!out) throw std::runtime_error(path + ": cannot write");|    throw std::runtime_error("disk full");|' \
   work/my_handler/my_handler.cpp
 cmake --build work/my_handler/build > /dev/null 2>&1 || fail "rebuilding the handler"
-rc=0
-(cd work/my_handler && "$R" my_handler.yaml output_path="$TMP/runs2" num_epochs=1 -q > "$TMP/throw.txt" 2>&1) || rc=$?
-[ "$rc" -eq 1 ] || fail "a throwing handler exits 1, got $rc"
+run_capture throw.txt "$R" work/my_handler/my_handler.yaml output_path="$TMP/runs2" num_epochs=1 -q
+[ "$RC" -eq 1 ] || fail "a throwing handler exits 1, got $RC"
 expect_contains "$(cat throw.txt)" "error: handler my_handler (plugin $TMP/work/my_handler/build/libmy_handler.so): disk full" \
   "handler failure message"
 finish

@@ -108,7 +108,9 @@ TEST_SUITE("dist") {
                          runner::ConfigError);
     torch::nn::Sequential ours(torch::nn::Conv2d(1, 2, 3), runner::nn::BatchNorm2d(2));
     auto guard = runner::enable_sync_batchnorm(comm, *ours.ptr(), "cfg.yaml:3:5");
-    CHECK(guard.use_count() > 0);
+    CHECK(guard != nullptr);
+    FakeComm alone(1);  // one rank: nothing to synchronise
+    CHECK(runner::enable_sync_batchnorm(alone, *ours.ptr(), "cfg.yaml:3:5") == nullptr);
     CHECK(runner::nn::detail::batchnorm_sync());
     guard.reset();
     CHECK(!runner::nn::detail::batchnorm_sync());
@@ -124,7 +126,6 @@ TEST_SUITE("dist") {
     CHECK(theirs->named_parameters().keys() == ours->named_parameters().keys());
     CHECK(theirs->named_buffers().keys() == ours->named_buffers().keys());
     // One "rank" with the synchronised path (world 1 all-reduce = identity).
-    FakeComm comm(1);
     runner::nn::detail::set_batchnorm_sync([](const torch::Tensor& t) { return t.clone(); });
     runner::nn::BatchNorm2d synced(3);
     auto xs = x.clone().requires_grad_(true), xt = x.clone().requires_grad_(true);

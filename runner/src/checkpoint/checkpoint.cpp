@@ -93,23 +93,25 @@ Contents decode(const std::string& b, const std::string& what) {
   return c;
 }
 
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  const fs::path p(path);
+  const std::string dir = p.parent_path().empty() ? "." : p.parent_path().string();
+  const std::string tmp = dir + "/." + p.filename().string() + ".tmp";
+  write_all(tmp, bytes);
+  fsync_path(tmp, false);
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw Error(path + ": cannot rename into place: " + ec.message());
+  fsync_path(dir, true);
+}
+
 std::string write_atomic(const std::string& dir, const std::string& name, const std::string& bytes) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error(dir + ": cannot create the checkpoint folder: " + ec.message());
-  const std::string path = dir + "/" + name, tmp = dir + "/." + name + ".tmp";
-  write_all(tmp, bytes);
-  fsync_path(tmp, false);
-  fs::rename(tmp, path, ec);
-  if (ec) throw Error(path + ": cannot rename the checkpoint into place: " + ec.message());
-  fsync_path(dir, true);
-  // `latest` names the newest complete checkpoint; replaced the same way.
-  const std::string latest = dir + "/latest", latest_tmp = dir + "/.latest.tmp";
-  write_all(latest_tmp, name + "\n");
-  fsync_path(latest_tmp, false);
-  fs::rename(latest_tmp, latest, ec);
-  if (ec) throw Error(latest + ": cannot update: " + ec.message());
-  fsync_path(dir, true);
+  const std::string path = dir + "/" + name;
+  write_file_atomic(path, bytes);
+  write_file_atomic(dir + "/latest", name + "\n");  // only once the checkpoint is complete
   return path;
 }
 

@@ -22,6 +22,10 @@ std::string encode(const Contents& c);
 /// Decodes and verifies; throws Error("<what>: <why>") for a damaged file.
 Contents decode(const std::string& bytes, const std::string& what);
 
+/// Replaces `path` with `bytes` atomically: a temporary file beside it (".<name>.tmp"),
+/// fsync, rename, fsync of the folder. Readers see the old or the new file, never a part.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
 /// Writes `bytes` to dir/name atomically, then points dir/latest at it. Returns the path.
 std::string write_atomic(const std::string& dir, const std::string& name, const std::string& bytes);
 /// Reads a whole file; throws Error if unreadable.

@@ -89,7 +89,8 @@ int cmd_help(const Options&) {
   std::cout << "\n" << option_table() << "\nplugins are searched in: the built-in folder (" << Registry::builtin_dir()
             << "), `plugins:` in the config, --plugin-path, then $RUNNER_PLUGIN_PATH (':'-separated).\n"
             << "exit codes: 0 success, 1 failure during a run, 2 bad input (usage, config, plugins),\n"
-            << "3 a collective timed out (dist.timeout). Under mpirun, every rank runs the same command.\n";
+            << "3 a collective timed out (dist.timeout), 75 stopped by a signal after a checkpoint (resume it).\n"
+            << "Under mpirun, every rank runs the same command.\n";
   return 0;
 }
 
@@ -182,8 +183,7 @@ int cmd_run(const Options& o) {
     }
     return f.code;
   } catch (const std::exception& e) {
-    std::string what = e.what();
-    if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+    const std::string what = first_line(e.what());
     if (dist.info().world_size > 1) {  // a failure of this rank alone: end every rank now
       log::error(what);
       dist.abort_all(dynamic_cast<const ConfigError*>(&e) ? 2 : 1);
@@ -310,11 +310,6 @@ Options parse(int argc, char** argv) {
     o.args = args;
   }
   return o;
-}
-
-std::string first_line(std::string s) {
-  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
-  return s;
 }
 
 }  // namespace

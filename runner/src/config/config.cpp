@@ -51,14 +51,17 @@ const Schema& top_level_schema() {
 }
 
 namespace {
-
+// The keys `best:` and `early_stopping:` share: which metric, and which way is better.
+void add_score_keys(Schema& s, const char* metric_help, const char* metric, const char* mode) {
+  s.add("metric", ParamType::String, metric_help).def(metric);
+  s.add("mode", ParamType::String, "max: higher is better; min: lower is better").def(mode).one_of({"max", "min"});
+}
 }  // namespace
 
 const Schema& best_schema() {
   static const Schema schema = [] {
     Schema s;
-    s.add("metric", ParamType::String, "validation metric that ranks the models").def("val/accuracy");
-    s.add("mode", ParamType::String, "max: higher is better; min: lower is better").def("max").one_of({"max", "min"});
+    add_score_keys(s, "validation metric that ranks the models", "val/accuracy", "max");
     s.add("n_saved", ParamType::Int, "best models kept in <run>/best").def(2).min(1);
     return s;
   }();
@@ -68,8 +71,7 @@ const Schema& best_schema() {
 const Schema& early_stopping_schema() {
   static const Schema schema = [] {
     Schema s;
-    s.add("metric", ParamType::String, "validation metric to watch").def("val/loss");
-    s.add("mode", ParamType::String, "max: higher is better; min: lower is better").def("min").one_of({"max", "min"});
+    add_score_keys(s, "validation metric to watch", "val/loss", "min");
     s.add("patience", ParamType::Int, "validations without improvement before stopping").def(5).min(1);
     s.add("min_delta", ParamType::Float, "smallest change that counts as an improvement").def(0).min(0);
     return s;
@@ -245,6 +247,23 @@ Node validate_block(const Node& block, const Schema& schema, const std::string& 
 
 int64_t as_int(const Node& n) { return std::stoll(n.scalar); }
 
+// A component block (a map): its `name` must be a registered component of `kind`; the
+// block is then validated against that component's schema. `path` is its key path.
+void validate_component(Node& block, Kind kind, const std::string& path, const Registry& registry) {
+  const std::string kind_s = kind_name(kind);
+  const std::vector<std::string> known = registry.names(kind);
+  const std::string known_s = known.empty() ? std::string("none; load a plugin that has one") : join(known);
+  const Node* name = block.find("name");
+  if (!name || name->kind != Node::Kind::Scalar || name->scalar.empty())
+    throw ConfigError(block.loc.str() + ": " + path + ".name: required key is missing (which " + kind_s +
+                      "; known: " + known_s + ")");
+  const Component* c = registry.find(kind, name->scalar);
+  if (!c)
+    throw ConfigError(name->loc.str() + ": " + path + ".name: unknown " + kind_s + " '" + name->scalar + "'" +
+                      did_you_mean(name->scalar, known) + " (known: " + known_s + ")");
+  block = validate_block(block, c->schema, path, kind_s + " '" + c->name + "'", {"name"});
+}
+
 // `metrics:` / `handlers:`: a list of component blocks (or bare names), each validated
 // against its component's schema; absent or null means an empty list.
 void resolve_component_list(Node& top, const std::string& key, Kind kind, const Registry& registry) {
@@ -272,20 +291,45 @@ void resolve_component_list(Node& top, const std::string& key, Kind kind, const 
     if (!item.is_map())
       throw ConfigError(item.loc.str() + ": " + path + ": expected a " + kind_s + " name or a map with `name`, found " +
                         describe_found(item));
-    const Node* name = item.find("name");
-    if (!name || name->kind != Node::Kind::Scalar || name->scalar.empty())
-      throw ConfigError(item.loc.str() + ": " + path + ".name: required key is missing (which " + kind_s +
-                        "; known: " + join(registry.names(kind)) + ")");
-    const Component* c = registry.find(kind, name->scalar);
-    if (!c)
-      throw ConfigError(name->loc.str() + ": " + path + ".name: unknown " + kind_s + " '" + name->scalar + "'" +
-                        did_you_mean(name->scalar, registry.names(kind)) + " (known: " +
-                        (registry.names(kind).empty() ? std::string("none; load a plugin that has one")
-                                                      : join(registry.names(kind))) +
-                        ")");
-    item = validate_block(item, c->schema, path, kind_s + " '" + c->name + "'", {"name"});
+    validate_component(item, kind, path, registry);
   }
 }
+
+// An optional block with its own schema (`best:`, `early_stopping:`, `dist:`): a map is
+// validated; absent or null becomes null (off), or with `defaults` the schema's defaults.
+void resolve_optional_block(Node& top, const std::string& key, const Schema& schema, bool defaults) {
+  Node* given = top.find(key);
+  if (given && !given->is_null() && !given->is_map())
+    throw ConfigError(given->loc.str() + ": " + key + ": expected a map (" + join(schema.names()) +
+                      ") or null, found " + describe_found(*given));
+  if (given && given->is_map()) {
+    *given = validate_block(*given, schema, key, key);
+  } else if (defaults) {
+    Node empty = Node::map_node();
+    empty.loc.file = "default";
+    top.set(key, validate_block(empty, schema, key, key));
+  } else {
+    Node off;
+    off.loc.file = "default";
+    top.set(key, off);
+  }
+}
+
+ComponentConfig component_config(const Node& block, Kind kind, const std::string& path, const Registry& registry) {
+  ComponentConfig cc;
+  cc.name = block.find("name")->scalar;
+  cc.component = registry.find(kind, cc.name);
+  cc.node = &block;
+  cc.params = Params(config::to_yaml(block), path);
+  return cc;
+}
+
+bool as_bool(const Node& n) {
+  const std::string& v = n.scalar;
+  return v == "true" || v == "True" || v == "TRUE" || v == "yes" || v == "on";
+}
+
+double as_float(const Node& n) { return std::strtod(n.scalar.c_str(), nullptr); }
 
 }  // namespace
 
@@ -324,29 +368,9 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
   skip.push_back("early_stopping");
   skip.push_back("dist");
   Node top = validate_block(root, top_level_schema(), "", "the config", skip);
-  // Optional blocks: absent or null is off; a map is validated against its schema.
-  for (const auto& [key, schema] : {std::pair<const char*, const Schema*>{"best", &best_schema()},
-                                    {"early_stopping", &early_stopping_schema()}}) {
-    Node* given = top.find(key);
-    if (!given || given->is_null()) {
-      Node off;
-      off.loc.file = "default";
-      top.set(key, off);
-      continue;
-    }
-    if (!given->is_map())
-      throw ConfigError(given->loc.str() + ": " + key + ": expected a map (" + join(schema->names()) +
-                        ") or null, found " + describe_found(*given));
-    *given = validate_block(*given, *schema, key, key);
-  }
-  {
-    const Node* given = top.find("dist");
-    if (given && !given->is_map() && !given->is_null())
-      throw ConfigError(given->loc.str() + ": dist: expected a map (backend, bucket_mb, sync_batchnorm, timeout), found " +
-                        describe_found(*given));
-    Node block = given && given->is_map() ? *given : Node::map_node(root.loc);
-    top.set("dist", validate_block(block, dist_schema(), "dist", "dist"));
-  }
+  resolve_optional_block(top, "best", best_schema(), /*defaults=*/false);
+  resolve_optional_block(top, "early_stopping", early_stopping_schema(), /*defaults=*/false);
+  resolve_optional_block(top, "dist", dist_schema(), /*defaults=*/true);
   for (const auto& [key, kind] : {std::pair<const char*, Kind>{"metrics", Kind::Metric}, {"handlers", Kind::Handler}})
     resolve_component_list(top, key, kind, registry);
   for (const char* key : {"metrics", "handlers", "best", "early_stopping", "dist"}) {  // a fixed order, so print-config is a fixed point
@@ -372,17 +396,7 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
     if (!block->is_map())
       throw ConfigError(block->loc.str() + ": " + key + ": expected a component name or a map with `name`, found " +
                         describe_found(*block));
-    const Node* name = block->find("name");
-    if (!name || name->kind != Node::Kind::Scalar || name->scalar.empty())
-      throw ConfigError(block->loc.str() + ": " + key + ".name: required key is missing (which " + key +
-                        "; known: " + join(registry.names(kind)) + ")");
-    const Component* c = registry.find(kind, name->scalar);
-    if (!c)
-      throw ConfigError(name->loc.str() + ": " + key + ".name: unknown " + key + " '" + name->scalar + "'" +
-                        did_you_mean(name->scalar, registry.names(kind)) + " (known: " +
-                        join(registry.names(kind)) + ")");
-    const std::string owner = key + " '" + c->name + "'";
-    *block = validate_block(*block, c->schema, key, owner, {"name"});
+    validate_component(*block, kind, key, registry);
   }
 
   rc.tree = std::move(top);
@@ -393,10 +407,7 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
   rc.log_every_iters = as_int(*rc.tree.find("log_every_iters"));
   rc.output_path = rc.tree.find("output_path")->scalar;
   rc.threads = static_cast<int>(as_int(*rc.tree.find("threads")));
-  {
-    const std::string& d = rc.tree.find("deterministic")->scalar;
-    rc.deterministic = d == "true" || d == "True" || d == "TRUE" || d == "yes" || d == "on";
-  }
+  rc.deterministic = as_bool(*rc.tree.find("deterministic"));
   if (const Node* ci = rc.tree.find("crash_iteration"); ci && !ci->is_null()) rc.crash_iteration = as_int(*ci);
   rc.crash_rank = static_cast<int>(as_int(*rc.tree.find("crash_rank")));
   if (const Node* ce = rc.tree.find("checkpoint_every"); ce && !ce->is_null()) rc.checkpoint_every = as_int(*ce);
@@ -424,7 +435,7 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
     out->maximize = b->find("mode")->scalar == "max";
     if (const Node* n = b->find("n_saved")) out->n_saved = static_cast<int>(as_int(*n));
     if (const Node* n = b->find("patience")) out->patience = static_cast<int>(as_int(*n));
-    if (const Node* n = b->find("min_delta")) out->min_delta = std::strtod(n->scalar.c_str(), nullptr);
+    if (const Node* n = b->find("min_delta")) out->min_delta = as_float(*n);
   }
   const Node* dist = rc.tree.find("dist");
   rc.dist_backend = dist->find("backend")->scalar;
@@ -435,32 +446,18 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
                         "' is not in this build (it has: " + join(have) + "; " + rc.dist_backend +
                         " needs LibTorch with CUDA and NCCL at build time)");
   }
-  rc.bucket_mb = std::strtod(dist->find("bucket_mb")->scalar.c_str(), nullptr);
-  rc.dist_timeout = std::strtod(dist->find("timeout")->scalar.c_str(), nullptr);
-  {
-    const std::string& v = dist->find("sync_batchnorm")->scalar;
-    rc.sync_batchnorm = v == "true" || v == "True" || v == "TRUE" || v == "yes" || v == "on";
-  }
+  rc.bucket_mb = as_float(*dist->find("bucket_mb"));
+  rc.dist_timeout = as_float(*dist->find("timeout"));
+  rc.sync_batchnorm = as_bool(*dist->find("sync_batchnorm"));
   for (int k = 0; k < kNumSingleKinds; ++k) {
     const Node* block = rc.tree.find(kComponentKeys[k]);
-    ComponentConfig& cc = rc.components[k];
-    cc.name = block->find("name")->scalar;
-    cc.component = registry.find(static_cast<Kind>(k), cc.name);
-    cc.node = block;
-    cc.params = Params(config::to_yaml(*block), kComponentKeys[k]);
+    rc.components[k] = component_config(*block, static_cast<Kind>(k), kComponentKeys[k], registry);
   }
   for (const auto& [key, kind, out] : {std::tuple<const char*, Kind, std::vector<ComponentConfig>*>{"metrics", Kind::Metric, &rc.metrics},
                                        {"handlers", Kind::Handler, &rc.handlers}}) {
     const Node* list = rc.tree.find(key);
-    for (size_t i = 0; i < list->items.size(); ++i) {
-      const Node& block = list->items[i];
-      ComponentConfig cc;
-      cc.name = block.find("name")->scalar;
-      cc.component = registry.find(kind, cc.name);
-      cc.node = &block;
-      cc.params = Params(config::to_yaml(block), std::string(key) + "[" + std::to_string(i) + "]");
-      out->push_back(std::move(cc));
-    }
+    for (size_t i = 0; i < list->items.size(); ++i)
+      out->push_back(component_config(list->items[i], kind, std::string(key) + "[" + std::to_string(i) + "]", registry));
   }
   return rc;
 }

@@ -355,17 +355,14 @@ std::map<std::string, std::string> flatten(const Node& n) {
   return out;
 }
 
-std::vector<std::string> differing_keys(const Node& a, const Node& b) {
-  const auto fa = flatten(a), fb = flatten(b);
-  std::vector<std::string> keys;
-  for (const auto& [k, v] : fa) {
-    auto it = fb.find(k);
-    if (it == fb.end()) keys.push_back(k + " (" + v + " vs absent)");
-    else if (it->second != v) keys.push_back(k + " (" + v + " vs " + it->second + ")");
-  }
-  for (const auto& [k, v] : fb)
-    if (!fa.count(k)) keys.push_back(k + " (absent vs " + v + ")");
-  return keys;
+std::vector<KeyDiff> differing_keys(const Node& a, const Node& b) {
+  std::map<std::string, std::string> fa = flatten(a), fb = flatten(b);
+  for (const auto& [k, v] : fa) fb.emplace(k, "absent");  // both maps get the union of keys
+  for (const auto& [k, v] : fb) fa.emplace(k, "absent");
+  std::vector<KeyDiff> out;
+  for (const auto& [k, va] : fa)
+    if (fb.at(k) != va) out.push_back({k, va, fb.at(k)});
+  return out;
 }
 
 }  // namespace runner::config

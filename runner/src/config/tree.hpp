@@ -73,7 +73,11 @@ std::string emit(const Node& n);  ///< block-style YAML text
 
 /// "a.b.c" -> value (flow-style YAML) for every leaf; lists are leaves.
 std::map<std::string, std::string> flatten(const Node& n);
-/// The leaf keys whose values differ, as "key (value in a vs value in b)".
-std::vector<std::string> differing_keys(const Node& a, const Node& b);
+struct KeyDiff {
+  std::string key;  ///< "a.b.c"
+  std::string a, b;  ///< flow-style values, or "absent"
+};
+/// The leaf keys whose values differ between `a` and `b`, sorted by key.
+std::vector<KeyDiff> differing_keys(const Node& a, const Node& b);
 
 }  // namespace runner::config

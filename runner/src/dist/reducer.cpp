@@ -7,7 +7,7 @@
 namespace runner {
 
 GradReducer::GradReducer(std::vector<torch::Tensor> params, Communicator& comm, int64_t bucket_bytes)
-    : params_(std::move(params)), comm_(comm), bucket_bytes_(bucket_bytes) {
+    : params_(std::move(params)), comm_(comm) {
   // Buckets in reverse parameter order; a new bucket when the size limit is reached or
   // the dtype/device changes (a bucket is one flat buffer).
   std::vector<std::vector<size_t>> groups;
@@ -15,7 +15,7 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, Communicator& comm, 
   for (size_t k = params_.size(); k-- > 0;) {
     const torch::Tensor& p = params_[k];
     const int64_t b = p.numel() * static_cast<int64_t>(p.element_size());
-    const bool fits = !groups.empty() && bytes + b <= bucket_bytes_ &&
+    const bool fits = !groups.empty() && bytes + b <= bucket_bytes &&
                       params_[groups.back().front()].scalar_type() == p.scalar_type() &&
                       params_[groups.back().front()].device() == p.device();
     if (!fits) groups.emplace_back(), bytes = 0;

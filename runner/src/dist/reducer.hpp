@@ -38,7 +38,6 @@ class GradReducer {
   void finish();
 
   size_t num_buckets() const { return buckets_.size(); }
-  int64_t bucket_bytes() const { return bucket_bytes_; }
   /// Seconds spent blocked in finish() waiting for all-reduces (cumulative).
   double wait_seconds() const { return wait_seconds_; }
   /// Buckets launched from a hook during backward (cumulative), i.e. overlapped.
@@ -62,7 +61,6 @@ class GradReducer {
 
   std::vector<torch::Tensor> params_;
   Communicator& comm_;
-  int64_t bucket_bytes_;
   std::vector<Slot> slots_;
   std::vector<Bucket> buckets_;
   size_t next_launch_ = 0;

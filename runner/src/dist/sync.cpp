@@ -49,7 +49,7 @@ void agree_on_failure(Communicator& comm, std::exception_ptr error) {
     } catch (...) {
       mine = "1unknown exception";
     }
-    if (auto nl = mine.find('\n'); nl != std::string::npos) mine.resize(nl);
+    mine = first_line(mine);
   }
   const std::vector<std::string> all = comm.allgather(mine);
   std::vector<int> failed;
@@ -88,7 +88,9 @@ void check_same_config(Communicator& comm, const config::Node& resolved) {
   const std::string root_text = comm.broadcast(text, 0);
   std::string detail;
   if (comm.rank() != 0 && hashes[comm.rank()] != hashes[0]) {
-    auto keys = config::differing_keys(config::parse(root_text, "rank 0's config"), config::parse(text, "config"));
+    std::vector<std::string> keys;
+    for (const auto& d : config::differing_keys(config::parse(root_text, "rank 0's config"), config::parse(text, "config")))
+      keys.push_back(d.key + " (" + d.a + " vs " + d.b + ")");
     detail = join(keys);
   }
   const std::vector<std::string> details = comm.allgather(detail);
@@ -143,7 +145,8 @@ struct AllReduceSum : torch::autograd::Function<AllReduceSum> {
 
 }  // namespace
 
-std::shared_ptr<void> enable_sync_batchnorm(Communicator& comm, torch::nn::Module& model, const std::string& where) {
+std::unique_ptr<SyncBatchNormScope> enable_sync_batchnorm(Communicator& comm, torch::nn::Module& model,
+                                                          const std::string& where) {
   int syncable = 0;
   std::vector<std::string> plain;
   for (const auto& item : model.named_modules()) {
@@ -155,12 +158,17 @@ std::shared_ptr<void> enable_sync_batchnorm(Communicator& comm, torch::nn::Modul
                       " are not runner::nn::BatchNorm2d and would stay per rank; build the model with "
                       "runner::nn::BatchNorm2d (runner/nn.hpp) or set dist.sync_batchnorm: false");
   if (syncable == 0 || comm.world_size() == 1) return nullptr;
+  return std::make_unique<SyncBatchNormScope>(comm);
+}
+
+SyncBatchNormScope::SyncBatchNormScope(Communicator& comm) {
   g_bn_comm = &comm;
   runner::nn::detail::set_batchnorm_sync([](const torch::Tensor& x) { return AllReduceSum::apply(x); });
-  return std::shared_ptr<void>(nullptr, [](void*) {
-    runner::nn::detail::set_batchnorm_sync(nullptr);
-    g_bn_comm = nullptr;
-  });
+}
+
+SyncBatchNormScope::~SyncBatchNormScope() {
+  runner::nn::detail::set_batchnorm_sync(nullptr);
+  g_bn_comm = nullptr;
 }
 
 std::string module_hash(torch::nn::Module& module) {

@@ -37,10 +37,21 @@ void broadcast_module(Communicator& comm, torch::nn::Module& module, bool parame
 /// Replaces each metric's state by the sum of every rank's state.
 void reduce_metrics(Communicator& comm, const std::vector<std::shared_ptr<Metric>>& metrics);
 
-/// Turns on runner::nn::BatchNorm2d's cross-rank statistics for this process (off
-/// again when the returned guard is destroyed). Throws ConfigError if `model` has
-/// BatchNorm layers of another class, which would silently stay per rank.
-std::shared_ptr<void> enable_sync_batchnorm(Communicator& comm, torch::nn::Module& model, const std::string& where);
+/// While alive, runner::nn::BatchNorm2d layers compute their statistics over all ranks.
+class SyncBatchNormScope {
+ public:
+  explicit SyncBatchNormScope(Communicator& comm);
+  ~SyncBatchNormScope();
+  SyncBatchNormScope(const SyncBatchNormScope&) = delete;
+  SyncBatchNormScope& operator=(const SyncBatchNormScope&) = delete;
+};
+
+/// For `dist.sync_batchnorm: true`: the scope that synchronises `model`'s BatchNorm
+/// layers, or null when there is nothing to synchronise (one rank, no such layers).
+/// Throws ConfigError (at `where`) if `model` has BatchNorm layers of another class,
+/// which would silently stay per rank.
+std::unique_ptr<SyncBatchNormScope> enable_sync_batchnorm(Communicator& comm, torch::nn::Module& model,
+                                                          const std::string& where);
 
 /// FNV-1a 64 of the bytes of every parameter and buffer, in hex.
 std::string module_hash(torch::nn::Module& module);

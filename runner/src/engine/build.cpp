@@ -1,6 +1,7 @@
 #include "engine/build.hpp"
 
 #include "runner/error.hpp"
+#include "util/strings.hpp"
 
 namespace runner {
 
@@ -13,11 +14,9 @@ auto call_factory(const ComponentConfig& c, const Registry& registry, F&& f) -> 
   } catch (const ConfigError&) {
     throw;
   } catch (const std::exception& e) {
-    std::string what = e.what();
-    // c10::Error carries a multi-line backtrace: keep the first line.
-    if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
-    throw ConfigError(c.node->loc.str() + ": " + c.params.path() + ": " + kind_name(c.component->kind) +
-                      " '" + c.name + "' (plugin " + registry.library_of(c.component) + ") failed to build: " + what);
+    throw ConfigError(c.node->loc.str() + ": " + c.params.path() + ": " + kind_name(c.component->kind) + " '" +
+                      c.name + "' (plugin " + registry.library_of(c.component) + ") failed to build: " +
+                      first_line(e.what()));
   }
 }
 

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include "checkpoint/checkpoint.hpp"
@@ -36,25 +35,24 @@ void set_rng_state(const at::Tensor& state) {
   gen.set_state(state);
 }
 
-// Keys that may differ between a checkpoint's config and the resuming one without
-// changing what is trained: where and how a run is logged, launched and checkpointed.
-bool harmless_key(const std::string& key) {
-  static const std::set<std::string> keys = {
-      "resume_from", "resume_allow_changes", "crash_iteration", "crash_rank", "crash_mode", "output_path",
-      "threads", "log_every_iters", "validate_every", "checkpoint_every", "n_saved_checkpoints", "plugins",
-      "dist.timeout", "dist.bucket_mb", "dist.backend", "dataflow.num_workers", "dataflow.prefetch", "handlers"};
-  return keys.count(key) > 0;
+// True when `key` is `prefix` or lies under it ("dist" covers "dist.timeout").
+bool under(const std::string& key, const std::string& prefix) {
+  return key.compare(0, prefix.size(), prefix) == 0 &&
+         (key.size() == prefix.size() || key[prefix.size()] == '.' || key[prefix.size()] == '[');
 }
 
-bool allowed(const std::string& key, const std::vector<std::string>& allow) {
-  auto under = [&](const std::string& k) {
-    return key == k || key.compare(0, k.size() + 1, k + ".") == 0 || key.compare(0, k.size() + 1, k + "[") == 0;
-  };
-  for (const auto& a : allow)
-    if (under(a)) return true;
-  for (const char* h : {"handlers", "plugins"})
-    if (under(h)) return true;
-  return harmless_key(key);
+// Whether `key` may differ between a checkpoint's config and the resuming one: the
+// user's resume_allow_changes, plus what does not change what is trained (where and how
+// a run is logged, launched and checkpointed).
+bool may_change(const std::string& key, const std::vector<std::string>& allowed) {
+  static const std::vector<std::string> harmless = {
+      "resume_from", "resume_allow_changes", "crash_iteration", "crash_rank", "crash_mode", "output_path",
+      "threads", "log_every_iters", "validate_every", "checkpoint_every", "n_saved_checkpoints", "plugins",
+      "handlers", "dist.timeout", "dist.bucket_mb", "dist.backend", "dataflow.num_workers", "dataflow.prefetch"};
+  for (const auto* list : {&allowed, &harmless})
+    for (const auto& prefix : *list)
+      if (under(key, prefix)) return true;
+  return false;
 }
 
 struct Found {
@@ -199,16 +197,9 @@ Resumed resume(Communicator& comm, const RunConfig& config, torch::nn::Module& m
     const YAML::Node meta = YAML::Load(contents.meta);
     // The config must describe the same training, except what may change.
     const config::Node saved = config::parse(meta["config"].as<std::string>(), path + " (its config)");
-    const auto a = config::flatten(saved), b = config::flatten(config.tree);
     std::vector<std::string> differ;
-    std::set<std::string> keys;
-    for (const auto& [k, v] : a) keys.insert(k);
-    for (const auto& [k, v] : b) keys.insert(k);
-    for (const auto& k : keys) {
-      auto ia = a.find(k), ib = b.find(k);
-      const std::string va = ia == a.end() ? "absent" : ia->second, vb = ib == b.end() ? "absent" : ib->second;
-      if (va != vb && !allowed(k, config.resume_allow_changes)) differ.push_back(k + " (" + va + " -> " + vb + ")");
-    }
+    for (const auto& d : config::differing_keys(saved, config.tree))
+      if (!may_change(d.key, config.resume_allow_changes)) differ.push_back(d.key + " (" + d.a + " -> " + d.b + ")");
     if (!differ.empty())
       throw ConfigError("resume_from: " + path + ": the config differs from the checkpoint's in " + join(differ) +
                         "; list keys that may change in resume_allow_changes");
@@ -239,10 +230,8 @@ Resumed resume(Communicator& comm, const RunConfig& config, torch::nn::Module& m
   } catch (const ConfigError&) {
     restore_error = std::current_exception();
   } catch (const std::exception& e) {
-    std::string what = e.what();
-    if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
     restore_error = std::make_exception_ptr(
-        ConfigError("resume_from: " + path + ": cannot restore this run from it: " + what));
+        ConfigError("resume_from: " + path + ": cannot restore this run from it: " + first_line(e.what())));
   }
   agree_on_failure(comm, restore_error);
   return out;
@@ -258,9 +247,7 @@ void truncate_metrics(const std::string& run_dir, int64_t iteration) {
     if (std::stoll(line.substr(key.size())) <= iteration) kept += line + "\n";
   }
   in.close();
-  const std::string tmp = path + ".tmp";
-  std::ofstream(tmp) << kept;
-  fs::rename(tmp, path);
+  checkpoint::write_file_atomic(path, kept);
 }
 
 }  // namespace runner

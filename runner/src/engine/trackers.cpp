@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 
+#include "checkpoint/checkpoint.hpp"
 #include "runner/error.hpp"
 #include "runner/params.hpp"
 
@@ -26,10 +28,9 @@ std::string BestModels::update(int64_t epoch, double score, torch::nn::Module& m
     if (ec) throw Error(dir + ": cannot create: " + ec.message());
     torch::serialize::OutputArchive archive;
     model.save(archive);
-    const std::string tmp = dir + "/." + name + ".tmp";
-    archive.save_to(tmp);
-    fs::rename(tmp, path, ec);
-    if (ec) throw Error(path + ": cannot write: " + ec.message());
+    std::ostringstream bytes;
+    archive.save_to(bytes);
+    checkpoint::write_file_atomic(path, bytes.str());
   }
   kept_.push_back({score, epoch, path});
   std::stable_sort(kept_.begin(), kept_.end(), [&](const Entry& a, const Entry& b) { return rule_.better(a.score, b.score); });

@@ -232,7 +232,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
   if (log::verbose() && dist.world_size > 1)
     RLOG_DEBUG("initial weights hash {} (before the broadcast from rank 0)", module_hash(*c.model));
   broadcast_module(comm, *c.model, true, true);
-  std::shared_ptr<void> sync_bn;
+  std::unique_ptr<SyncBatchNormScope> sync_bn;
   if (config.sync_batchnorm) {
     std::exception_ptr error;
     try {
@@ -307,7 +307,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     RLOG_INFO("dist: {} ranks on {} node(s) | backend {} | parameters and buffers broadcast from rank 0 | "
               "{} gradient bucket(s) of <= {} MB | BatchNorm: {} | timeout {} s",
               dist.world_size, nodes, comm.backend(), reducer->num_buckets(), config.bucket_mb,
-              sync_bn.use_count() > 0 /* a guard (holding nullptr) exists */ ? "statistics over the global batch (sync_batchnorm)"
+              sync_bn ? "statistics over the global batch (sync_batchnorm)"
                       : "statistics per rank, rank 0's running buffers before each evaluation",
               config.dist_timeout);
   if (dist.is_main()) RLOG_INFO("run folder: {}", result.run_dir);
@@ -395,10 +395,13 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     return save_checkpoint(comm, config, result.run_dir, *c.model, *c.optimizer, *scheduler, position(e));
   };
 
-  // Failure injection (crash_iteration): on one rank or all, before the step.
-  if (config.crash_iteration > 0 && (config.crash_rank < 0 || config.crash_rank == dist.rank)) {
+  // Failure injection (crash_iteration), on one rank or all: before the step of that
+  // iteration, or (crash_mode validation) inside the first validation after it.
+  const bool crash_here = config.crash_iteration > 0 && (config.crash_rank < 0 || config.crash_rank == dist.rank);
+  const bool crash_in_validation = crash_here && config.crash_mode == "validation";
+  if (crash_here && !crash_in_validation) {
     trainer.on(Event::IterationStarted, [&](Engine& e) {
-      if (e.state.iteration != config.crash_iteration || config.crash_mode == "validation") return;
+      if (e.state.iteration != config.crash_iteration) return;
       log::get().flush();
       if (config.crash_mode == "kill") raise(SIGKILL);
       if (config.crash_mode == "hang")
@@ -444,10 +447,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     if (e.state.epoch % config.validate_every != 0 && e.state.epoch != e.state.max_epochs) return;
     progress.clear();
     last_val = evaluate(*c.model, *c.criterion, val_loader, metrics, "val", comm);
-    // crash_mode validation: fail inside the first validation at or after crash_iteration,
-    // after computing it and before anything is recorded.
-    if (config.crash_mode == "validation" && config.crash_iteration > 0 && e.state.iteration >= config.crash_iteration &&
-        (config.crash_rank < 0 || config.crash_rank == dist.rank))
+    if (crash_in_validation && e.state.iteration >= config.crash_iteration)  // computed, nothing recorded yet
       throw Error("crash_iteration: failure injected during the validation after iteration " +
                   std::to_string(e.state.iteration) + " on rank " + std::to_string(dist.rank));
     if (metrics_file) metrics_file->write(e.state.iteration, e.state.epoch, last_val);
@@ -512,9 +512,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
       try {
         ((*h.handler).*event)(st);
       } catch (const std::exception& ex) {
-        std::string what = ex.what();
-        if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
-        throw Error("handler " + h.what + ": " + what);
+        throw Error("handler " + h.what + ": " + first_line(ex.what()));
       }
     }
     if (!pending.empty() && metrics_file) metrics_file->write(e.state.iteration, e.state.epoch, pending);
@@ -547,7 +545,6 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
               "overlapped with backward",
               wait, train_seconds > 0 ? 100 * wait / train_seconds : 0, reducer->launched_in_backward(),
               static_cast<int64_t>(reducer->num_buckets()) * trainer.state.iteration);
-    result.allreduce_wait_seconds = wait;
     const std::string hash = check_same_weights(comm, *c.model);
     RLOG_INFO("weights identical on all {} ranks (hash {})", dist.world_size, hash);
   } else {

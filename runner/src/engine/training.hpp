@@ -15,7 +15,6 @@ struct TrainResult {
   std::map<std::string, double> final_metrics;  ///< last validation: val/accuracy, ...
   double train_seconds = 0;
   double samples_per_second = 0;     ///< all ranks' samples over the slowest rank's training time
-  double allreduce_wait_seconds = 0;  ///< per rank, blocked on gradient all-reduce
 };
 
 /// Trains as `config` says. Throws ConfigError for bad input found while building

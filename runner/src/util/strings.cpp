@@ -40,6 +40,11 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
   return m.empty() ? std::string() : "; did you mean '" + m + "'?";
 }
 
+std::string first_line(std::string text) {
+  if (auto nl = text.find('\n'); nl != std::string::npos) text.resize(nl);
+  return text;
+}
+
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;
   for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];

@@ -14,6 +14,9 @@ std::string closest_match(const std::string& word, const std::vector<std::string
 /// "; did you mean 'x'?" or "".
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 
+/// The text up to its first newline (c10::Error messages carry a backtrace after it).
+std::string first_line(std::string text);
+
 std::string join(const std::vector<std::string>& items, const std::string& sep = ", ");
 
 }  // namespace runner
