@@ -19,6 +19,8 @@ PACKAGES=(
   # config, plugins, CLI, MPI, logging, gzip, tests
   libyaml-cpp-dev libboost-dev libboost-program-options-dev libopenmpi-dev openmpi-bin
   libspdlog-dev libfmt-dev zlib1g-dev doctest-dev
+  # image decoding for the imagefolder dataflow (JPEG: libjpeg-turbo's TurboJPEG API; PNG)
+  libturbojpeg0-dev libpng-dev
   # the multi-node test's two network namespaces (ip netns, veth)
   iproute2
   # the default job's data: /usr/share/datasets/fashion-mnist/*.gz

@@ -9,7 +9,7 @@ namespace fs = std::filesystem;
 namespace runner::plugins {
 
 IdxImageDataset::IdxImageDataset(const std::string& images_path, const std::string& labels_path,
-                                 int64_t num_classes, Augment augment, int64_t max_samples)
+                                 int64_t num_classes, PlanarAugment augment, int64_t max_samples)
     : images_(read_idx(images_path)), labels_(read_idx(labels_path)), aug_(augment) {
   if (images_.dims.size() != 3)
     throw Error(images_path + ": expected an IDX image file with 3 dimensions (count, height, width), found " +
@@ -28,33 +28,11 @@ IdxImageDataset::IdxImageDataset(const std::string& images_path, const std::stri
   if (max_samples > 0) n_ = std::min(n_, max_samples);
   h_ = images_.dims[1];
   w_ = images_.dims[2];
-  for (int v = 0; v < 256; ++v) lut_[v] = (v / 255.0f - aug_.mean) / aug_.std;
 }
 
 void IdxImageDataset::get(int64_t index, float* out, int64_t* target, Rng& rng) const {
-  const uint8_t* img = images_.data.data() + index * h_ * w_;
   *target = labels_.data[index];
-  int64_t dy = 0, dx = 0;
-  bool flip = false;
-  if (aug_.pad > 0) {
-    dy = rng.uniform_int(-aug_.pad, aug_.pad);
-    dx = rng.uniform_int(-aug_.pad, aug_.pad);
-  }
-  if (aug_.hflip) flip = rng.bernoulli(0.5);
-  const float* lut = lut_;  // normalised value of each pixel byte; padding is byte 0
-  for (int64_t y = 0; y < h_; ++y) {
-    const int64_t sy = y + dy;
-    float* row = out + y * w_;
-    if (sy < 0 || sy >= h_) {
-      for (int64_t x = 0; x < w_; ++x) row[x] = lut[0];
-      continue;
-    }
-    const uint8_t* src = img + sy * w_;
-    for (int64_t x = 0; x < w_; ++x) {
-      const int64_t sx = (flip ? w_ - 1 - x : x) + dx;
-      row[x] = (sx < 0 || sx >= w_) ? lut[0] : lut[src[sx]];
-    }
-  }
+  aug_.apply(images_.data.data() + index * h_ * w_, 1, h_, w_, rng, out);
 }
 
 Schema idx_dataflow_schema(const std::string& default_root, double mean, double std, bool default_hflip) {
@@ -87,10 +65,10 @@ Dataflow make_idx_dataflow(const Params& p, const std::string& title) {
   const std::string root = p.get<std::string>("root");
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw ParamError("root", "folder '" + root + "' does not exist");
-  Augment test_aug;
-  test_aug.mean = static_cast<float>(p.get<double>("mean"));
-  test_aug.std = static_cast<float>(p.get<double>("std"));
-  Augment train_aug = test_aug;
+  PlanarAugment test_aug;
+  const float mean = static_cast<float>(p.get<double>("mean")), std = static_cast<float>(p.get<double>("std"));
+  test_aug.set_normalisation(1, &mean, &std);
+  PlanarAugment train_aug = test_aug;
   if (p.get<bool>("augment")) {
     train_aug.pad = p.get<int>("pad");
     train_aug.hflip = p.get<bool>("hflip");

@@ -6,18 +6,14 @@
 
 #include <string>
 
-namespace runner::plugins {
+#include "planar_augment.hpp"
 
-struct Augment {
-  int pad = 0;       ///< random crop of the original size after zero-padding by `pad`
-  bool hflip = false;
-  float mean = 0, std = 1;
-};
+namespace runner::plugins {
 
 class IdxImageDataset final : public Dataset {
  public:
   IdxImageDataset(const std::string& images_path, const std::string& labels_path, int64_t num_classes,
-                  Augment augment, int64_t max_samples);
+                  PlanarAugment augment, int64_t max_samples);
   int64_t size() const override { return n_; }
   std::vector<int64_t> sample_shape() const override { return {1, h_, w_}; }
   void get(int64_t index, float* out, int64_t* target, Rng& rng) const override;
@@ -25,8 +21,7 @@ class IdxImageDataset final : public Dataset {
  private:
   IdxArray images_, labels_;
   int64_t n_ = 0, h_ = 0, w_ = 0;
-  Augment aug_;
-  float lut_[256];
+  PlanarAugment aug_;
 };
 
 /// Declares the parameters of an IDX dataflow (root, augmentation, normalisation, loader).

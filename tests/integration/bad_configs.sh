@@ -51,7 +51,7 @@ rc=0; "$RUNNER" 2> "$TMP/err" > /dev/null || rc=$?
 # Plugin faults, named by library.
 FP="$FIXTURE_PLUGINS"
 check 2 "error: duplicate component optimizer/sgd: defined in $BUILTIN/librunner_optim.so and in $FP/dup/libfixture_dup_sgd.so" good.yaml --plugin-path "$FP/dup"
-check 2 "error: plugin $FP/bad_api/libfixture_bad_api.so (from --plugin-path): built for plugin API version 999, this runner has version 2; rebuild the plugin against this runner's SDK" good.yaml --plugin-path "$FP/bad_api"
+check 2 "error: plugin $FP/bad_api/libfixture_bad_api.so (from --plugin-path): built for plugin API version 999, this runner has version 3; rebuild the plugin against this runner's SDK" good.yaml --plugin-path "$FP/bad_api"
 check 2 "error: command line 'model=exploding': model: model 'exploding' (plugin $FP/throwing/libfixture_throwing.so) failed to build: boom: out of cheese" good.yaml model=exploding --plugin-path "$FP/throwing"
 check 2 "error: command line 'model=picky': model.depth: must be even, got 3 (the default value)" good.yaml model=picky --plugin-path "$FP/throwing"
 check 2 "error: --plugin-path: plugin path '/nonexistent/plugins' does not exist" good.yaml --plugin-path /nonexistent/plugins

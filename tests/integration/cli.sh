@@ -11,10 +11,14 @@ expect_contains "$out" "plugin API 2" "version"
 expect_contains "$out" "dist backends: mpi" "version lists the dist backends"
 
 out=$("$RUNNER" plugins)
-for c in fashion_mnist mnist synthetic mlp resnet8 sgd adam adamw cross_entropy piecewise_linear cosine step multistep constant; do
+for c in fashion_mnist mnist synthetic cifar10 cifar100 imagefolder mlp resnet8 resnet18 resnet34 resnet50 resnet101 resnet20 resnet56 resnet9 sgd adam adamw cross_entropy piecewise_linear cosine step multistep constant; do
   expect_contains "$out" "  $c " "plugins lists $c"
 done
 expect_contains "$out" "librunner_models.so" "plugins lists libraries"
+
+out=$("$RUNNER" describe model/resnet50)
+expect_contains "$out" "torchvision ResNet-50 (same parameter names; 25,557,032 parameters at 1000 classes)" "describe resnet50"
+expect_contains "$out" "zero_init_residual" "describe resnet50: options"
 
 out=$("$RUNNER" describe optimizer/sgd)
 expect_contains "$out" "lr                   float   required" "describe sgd: lr"

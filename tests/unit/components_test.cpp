@@ -1,9 +1,16 @@
 // Every registered component builds from its defaults; schedulers and metrics compute
 // the values they promise.
+#include <ATen/autocast_mode.h>
+
+#include <turbojpeg.h>
+
 #include <cmath>
+#include <fstream>
 
 #include "config/config.hpp"
 #include "engine/build.hpp"
+#include "engine/loss_scaler.hpp"
+#include "engine/precision.hpp"
 #include "metrics/metrics.hpp"
 #include "runner/idx.hpp"
 #include "test_util.hpp"
@@ -18,7 +25,50 @@ const std::map<std::string, std::string> kRequired = {
     {"scheduler/step/step_size", "1ep"},
     {"scheduler/multistep/milestones", "[5, 1ep]"},
     {"dataflow/mnist/root", "@IDX@"},
+    {"dataflow/cifar10/root", "@CIFAR@"},
+    {"dataflow/cifar100/root", "@CIFAR@"},
+    {"dataflow/imagefolder/root", "@IMAGES@"},
 };
+
+// Tiny CIFAR-10 and CIFAR-100 binary sets (2 records per file) and a JPEG class folder
+// (2 classes x 2 images per split), in the real formats.
+std::string write_cifar_sets(const test::TempDir& d) {
+  const auto root = d.path / "cifar";
+  auto write = [](const std::filesystem::path& p, int label_bytes) {
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream f(p, std::ios::binary);
+    for (int r = 0; r < 2; ++r) {
+      for (int l = 0; l < label_bytes; ++l) f.put(static_cast<char>(r));
+      for (int i = 0; i < 3072; ++i) f.put(static_cast<char>((i * 13 + r) & 0xFF));
+    }
+  };
+  for (int b = 1; b <= 5; ++b) write(root / "cifar-10-batches-bin" / ("data_batch_" + std::to_string(b) + ".bin"), 1);
+  write(root / "cifar-10-batches-bin" / "test_batch.bin", 1);
+  write(root / "cifar-100-binary" / "train.bin", 2);
+  write(root / "cifar-100-binary" / "test.bin", 2);
+  return root.string();
+}
+
+std::string write_image_folder(const test::TempDir& d) {
+  const auto root = d.path / "images";
+  tjhandle tj = tjInitCompress();
+  std::vector<uint8_t> px(40 * 30 * 3);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i * 7);
+  for (const char* split : {"train", "val"})
+    for (const char* cls : {"cat", "dog"}) {
+      std::filesystem::create_directories(root / split / cls);
+      for (int i = 0; i < 2; ++i) {
+        unsigned char* buf = nullptr;
+        unsigned long size = 0;
+        REQUIRE(tjCompress2(tj, px.data(), 40, 0, 30, TJPF_RGB, &buf, &size, TJSAMP_420, 90, 0) == 0);
+        std::ofstream(root / split / cls / (std::to_string(i) + ".JPEG"), std::ios::binary)
+            .write(reinterpret_cast<const char*>(buf), static_cast<std::streamsize>(size));
+        tjFree(buf);
+      }
+    }
+  tjDestroy(tj);
+  return root.string();
+}
 
 // A tiny IDX data set in the MNIST layout.
 std::string write_idx_set(const test::TempDir& d) {
@@ -35,7 +85,11 @@ std::string write_idx_set(const test::TempDir& d) {
   return root.string();
 }
 
-std::string block_for(const runner::Component& c, const std::string& idx_root) {
+struct DataRoots {
+  std::string idx, cifar, images;
+};
+
+std::string block_for(const runner::Component& c, const DataRoots& roots) {
   std::string block = "{name: " + c.name;
   for (const auto& p : c.schema.params()) {
     if (!p.is_required) continue;
@@ -45,7 +99,9 @@ std::string block_for(const runner::Component& c, const std::string& idx_root) {
       continue;
     }
     std::string v = it->second;
-    if (v == "@IDX@") v = idx_root;
+    if (v == "@IDX@") v = roots.idx;
+    if (v == "@CIFAR@") v = roots.cifar;
+    if (v == "@IMAGES@") v = roots.images + ", image_size: 32, resize_size: 36";  // a small mlp input
     block += ", " + p.name + ": " + v;
   }
   return block + "}";
@@ -58,19 +114,19 @@ TEST_SUITE("components") {
 TEST_CASE("every registered component builds from its defaults and works") {
   const auto& reg = test::builtin_registry();
   test::TempDir d;
-  const std::string idx_root = write_idx_set(d);
+  const DataRoots roots{write_idx_set(d), write_cifar_sets(d), write_image_folder(d)};
   const char* kinds[] = {"dataflow", "model", "optimizer", "criterion", "scheduler"};
   int built = 0;
   for (int k = 0; k < runner::kNumKinds; ++k) {
     for (const runner::Component* c : reg.components(static_cast<runner::Kind>(k))) {
       CAPTURE(c->name);
       std::map<std::string, std::string> blocks = {
-          {"dataflow", "{name: synthetic, train_size: 64, val_size: 16, batch_size: 16}"},
+          {"dataflow", "{name: synthetic, shape: [3, 32, 32], train_size: 64, val_size: 16, batch_size: 16}"},
           {"model", "mlp"},
           {"optimizer", "{name: sgd, lr: 0.1}"},
           {"criterion", "cross_entropy"},
           {"scheduler", "constant"}};
-      blocks[kinds[k]] = block_for(*c, idx_root);
+      blocks[kinds[k]] = block_for(*c, roots);
       std::string text = "num_epochs: 2\n";
       for (const auto& [key, b] : blocks) text += key + ": " + b + "\n";
       const auto f = d.write("cfg.yaml", text);
@@ -100,19 +156,142 @@ TEST_CASE("every registered component builds from its defaults and works") {
       ++built;
     }
   }
-  CHECK(built == 14);
+  CHECK(built == 24);
 }
 
-TEST_CASE("resnet8 has the architecture's 77,754 parameters") {
+namespace {
+std::shared_ptr<runner::Model> make_model(const std::string& name, const std::string& params,
+                                          std::vector<int64_t> input, int64_t classes) {
   const auto& reg = test::builtin_registry();
-  auto factory = std::get<runner::ModelFactory>(reg.find(runner::Kind::Model, "resnet8")->factory);
-  YAML::Node p;
-  p["num_classes"] = 0;
-  p["width"] = 16;
-  auto model = factory(runner::Params(p, "model"), runner::ModelContext{{1, 28, 28}, 10});
+  const runner::Component* c = reg.find(runner::Kind::Model, name);
+  REQUIRE(c != nullptr);
+  YAML::Node p = YAML::Load(params);
+  if (!p.IsMap()) p = YAML::Node(YAML::NodeType::Map);
+  for (const auto& spec : c->schema.params())  // defaults, as the config layer fills them
+    if (!p[spec.name] && spec.default_value) p[spec.name] = spec.default_value;
+  return std::get<runner::ModelFactory>(c->factory)(runner::Params(p, "model"), runner::ModelContext{input, classes});
+}
+int64_t count_params(const runner::Model& m) {
   int64_t n = 0;
-  for (const auto& t : model->parameters()) n += t.numel();
-  CHECK(n == 77754);
+  for (const auto& t : m.parameters()) n += t.numel();
+  return n;
+}
+}  // namespace
+
+TEST_CASE("models have their architectures' published parameter counts") {
+  // torchvision.models.resnet*(num_classes=1000); He et al. 2016 CIFAR ResNets (option A,
+  // as counted by akamaster/pytorch_resnet_cifar10); cifar10-fast's ResNet-9.
+  struct Case {
+    const char* name;
+    std::vector<int64_t> input;
+    int64_t classes;
+    int64_t params;
+  };
+  const Case cases[] = {
+      {"resnet8", {1, 28, 28}, 10, 77754},        {"resnet18", {3, 224, 224}, 1000, 11689512},
+      {"resnet34", {3, 224, 224}, 1000, 21797672}, {"resnet50", {3, 224, 224}, 1000, 25557032},
+      {"resnet101", {3, 224, 224}, 1000, 44549160}, {"resnet20", {3, 32, 32}, 10, 269722},
+      {"resnet56", {3, 32, 32}, 10, 853018},       {"resnet9", {3, 32, 32}, 10, 6573120},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    CHECK(count_params(*make_model(c.name, "{}", c.input, c.classes)) == c.params);
+  }
+  // ResNet-18 for CIFAR-10 as the seed recipe builds it: torchvision's with 10 outputs.
+  CHECK(count_params(*make_model("resnet18", "{}", {3, 32, 32}, 10)) == 11181642);
+}
+
+TEST_CASE("ImageNet ResNets carry torchvision's state-dict names") {
+  auto m = make_model("resnet50", "{}", {3, 224, 224}, 1000);
+  std::vector<std::string> names;
+  for (const auto& item : m->named_parameters()) names.push_back(item.key());
+  for (const auto& item : m->named_buffers()) names.push_back(item.key());
+  CHECK(names.size() == 320);  // len(torchvision.models.resnet50().state_dict())
+  for (const char* key : {"conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight", "layer1.0.downsample.0.weight",
+                          "layer1.0.downsample.1.num_batches_tracked", "layer3.5.bn3.bias", "layer4.2.conv3.weight",
+                          "fc.weight", "fc.bias"})
+    CHECK_MESSAGE(std::find(names.begin(), names.end(), key) != names.end(), key);
+  auto r18 = make_model("resnet18", "{}", {3, 224, 224}, 1000);
+  CHECK(r18->named_parameters().size() + r18->named_buffers().size() == 122);
+  // zero_init_residual: the last BatchNorm of every block starts at 0.
+  auto z = make_model("resnet50", "{zero_init_residual: true}", {3, 64, 64}, 10);
+  for (const auto& item : z->named_parameters())
+    if (item.key().find("bn3.weight") != std::string::npos) CHECK(item.value().abs().sum().item<double>() == 0);
+  auto shortcut_b = make_model("resnet20", "{shortcut: B}", {3, 32, 32}, 10);
+  CHECK(count_params(*shortcut_b) > 269722);
+}
+
+TEST_CASE("every model trains a step in float32 and in bfloat16 autocast, NCHW and channels_last") {
+  for (const char* name : {"resnet8", "resnet18", "resnet20", "resnet9", "resnet50"}) {
+    for (const char* amp : {"none", "bf16"}) {
+      for (bool channels_last : {false, true}) {
+        CAPTURE(name);
+        CAPTURE(amp);
+        CAPTURE(channels_last);
+        torch::manual_seed(1);
+        auto m = make_model(name, "{}", {3, 32, 32}, 10);
+        torch::Tensor x = torch::randn({4, 3, 32, 32});
+        if (channels_last) {
+          runner::to_channels_last(*m);
+          for (const auto& p : m->parameters())
+            if (p.dim() == 4) CHECK(p.is_contiguous(at::MemoryFormat::ChannelsLast));
+          x = x.contiguous(at::MemoryFormat::ChannelsLast);
+        }
+        torch::Tensor logits;
+        {
+          runner::AutocastScope autocast(amp);
+          logits = m->forward(x);
+        }
+        CHECK((logits.scalar_type() == (std::string(amp) == "bf16" ? torch::kBFloat16 : torch::kFloat32)));
+        torch::Tensor loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32),
+                                                                  torch::tensor({0, 1, 2, 3}, torch::kInt64));
+        loss.backward();
+        CHECK(std::isfinite(loss.item<double>()));
+        for (const auto& p : m->parameters()) {
+          REQUIRE(p.grad().defined());
+          CHECK((p.grad().scalar_type() == torch::kFloat32));  // master weights stay float32
+        }
+      }
+    }
+  }
+  CHECK_FALSE(at::autocast::is_cpu_enabled());  // scopes restore the previous state
+}
+
+TEST_CASE("the fp16 loss scaler skips overflowing steps, backs off, grows, and checkpoints its state") {
+  runner::LossScaler::Options o;
+  o.init_scale = 1024;
+  o.growth_interval = 3;
+  runner::LossScaler s(true, o);
+  torch::Tensor w = torch::ones({2}, torch::requires_grad());
+  auto step = [&](double g) {  // a backward whose true gradient is g
+    w.mutable_grad() = torch::full({2}, g * s.scale());
+    const bool finite = s.unscale({w});
+    s.update(finite);
+    return finite;
+  };
+  CHECK(s.scale_loss(torch::ones({1})).item<double>() == 1024);
+  CHECK(step(0.5));
+  CHECK(w.grad()[0].item<double>() == doctest::Approx(0.5));  // unscaled
+  CHECK_FALSE(step(INFINITY));
+  CHECK(s.scale() == 512);
+  CHECK_FALSE(step(NAN));
+  CHECK(s.scale() == 256);
+  CHECK(s.skipped_steps() == 2);
+  CHECK(step(1));
+  CHECK(step(1));
+  CHECK(s.scale() == 256);
+  CHECK(step(1));
+  CHECK(s.scale() == 512);  // grew after 3 finite steps in a row
+  CHECK(step(1));
+  runner::LossScaler resumed(true, o);
+  resumed.load_state(YAML::Load(YAML::Dump(s.state())));
+  CHECK(resumed.scale() == 512);
+  CHECK(resumed.skipped_steps() == 2);
+  CHECK(resumed.state()["good_steps"].as<int>() == 1);
+  runner::LossScaler off(false);
+  CHECK(off.scale_loss(torch::ones({1})).item<double>() == 1);
+  w.mutable_grad() = torch::full({2}, INFINITY);
+  CHECK(off.unscale({w}));  // disabled: never skips
 }
 
 TEST_CASE("schedulers give the documented learning rates") {

@@ -14,8 +14,10 @@ TEST_SUITE("registry") {
 TEST_CASE("built-in plugins provide every component the foundation promises") {
   const auto& r = test::builtin_registry();
   using runner::Kind;
-  CHECK(r.names(Kind::Dataflow) == std::vector<std::string>{"fashion_mnist", "mnist", "synthetic"});
-  CHECK(r.names(Kind::Model) == std::vector<std::string>{"mlp", "resnet8"});
+  CHECK(r.names(Kind::Dataflow) ==
+        std::vector<std::string>{"cifar10", "cifar100", "fashion_mnist", "imagefolder", "mnist", "synthetic"});
+  CHECK(r.names(Kind::Model) == std::vector<std::string>{"mlp", "resnet101", "resnet18", "resnet20", "resnet34",
+                                                         "resnet50", "resnet56", "resnet8", "resnet9"});
   CHECK(r.names(Kind::Optimizer) == std::vector<std::string>{"adam", "adamw", "sgd"});
   CHECK(r.names(Kind::Criterion) == std::vector<std::string>{"cross_entropy"});
   CHECK(r.names(Kind::Scheduler) ==
@@ -28,7 +30,7 @@ TEST_CASE("loading the same folder twice is harmless") {
   runner::Registry r;
   r.load(runner::Registry::builtin_dir(), "a");
   r.load(runner::Registry::builtin_dir(), "b");
-  CHECK(r.names(runner::Kind::Model).size() == 2);
+  CHECK(r.names(runner::Kind::Model).size() == 9);
 }
 
 TEST_CASE("a duplicate component names both libraries") {
@@ -41,7 +43,7 @@ TEST_CASE("a duplicate component names both libraries") {
 TEST_CASE("a plugin built for another API version is refused with what to do") {
   const std::string msg = load_error("bad_api");
   CHECK(msg.find("libfixture_bad_api.so") != std::string::npos);
-  CHECK(msg.find("built for plugin API version 999, this runner has version 2; rebuild the plugin") !=
+  CHECK(msg.find("built for plugin API version 999, this runner has version 3; rebuild the plugin") !=
         std::string::npos);
 }
 

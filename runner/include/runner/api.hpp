@@ -3,7 +3,7 @@
 
 /// Bumped whenever a type that crosses the plugin boundary changes layout or meaning.
 /// A plugin built against another value is refused at load time ("rebuild the plugin").
-#define RUNNER_PLUGIN_API_VERSION 2  // 2: metric and handler kinds
+#define RUNNER_PLUGIN_API_VERSION 3  // 2: metric and handler kinds; 3: Dataflow::train_eval, skip_bad_samples
 
 #define RUNNER_API __attribute__((visibility("default")))
 #define RUNNER_HIDDEN __attribute__((visibility("hidden")))

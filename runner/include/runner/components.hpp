@@ -49,14 +49,24 @@ struct DataflowContext {
 struct Dataflow {
   std::shared_ptr<Dataset> train;
   std::shared_ptr<Dataset> val;
+  /// Optional: training samples with the evaluation transforms, evaluated beside `val`
+  /// and logged as train_eval/<metric> (see random_subset).
+  std::shared_ptr<Dataset> train_eval;
   int64_t batch_size = 0;      ///< global batch (all ranks together)
   int64_t val_batch_size = 0;  ///< global; 0 means batch_size
   int num_workers = 1;         ///< loader threads per rank (0: load on the training thread)
   int prefetch = 2;            ///< batches in flight per worker
   bool drop_last = false;      ///< drop the last partial training batch
   int64_t num_classes = 0;
+  /// A sample whose get() throws SampleError is replaced by the next one (counted and
+  /// logged with its path); false: the run fails on it.
+  bool skip_bad_samples = false;
   std::string description;     ///< one line for the run log
 };
+
+/// `n` samples of `dataset` drawn without replacement by a permutation seeded by `seed`
+/// (all of it when n >= size), in a fixed order. For Dataflow::train_eval.
+RUNNER_API std::shared_ptr<Dataset> random_subset(std::shared_ptr<const Dataset> dataset, int64_t n, uint64_t seed);
 
 /// Declares the batching parameters every dataflow shares: batch_size (global),
 /// val_batch_size, num_workers, prefetch, drop_last.

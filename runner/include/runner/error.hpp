@@ -33,4 +33,13 @@ class RUNNER_API ParamError : public Error {
   std::string key_;
 };
 
+/// Thrown by Dataset::get for one unreadable sample (a corrupt or truncated image).
+/// The message starts with the file's path. The loader counts it, logs it once and, when
+/// the dataflow allows (`skip_bad_samples`), uses the next sample in its place.
+class RUNNER_API SampleError : public Error {
+ public:
+  using Error::Error;
+  ~SampleError() override;
+};
+
 }  // namespace runner

@@ -39,6 +39,20 @@ const Schema& top_level_schema() {
     s.add("resume_allow_changes", ParamType::List, "config keys that may differ from the checkpoint's (e.g. num_epochs)")
         .def(std::vector<std::string>{});
     s.add("deterministic", ParamType::Bool, "use deterministic algorithms only (reproducible runs)").def(false);
+    s.add("amp", ParamType::String,
+          "mixed precision: none (float32), bf16 (autocast to bfloat16; CPU and CUDA), fp16 (CUDA, with a loss scaler)")
+        .def("none")
+        .one_of({"none", "bf16", "fp16"});
+    s.add("channels_last", ParamType::Bool, "NHWC memory layout for 4-D weights and inputs (convolutional models)")
+        .def(false);
+    s.add("grad_clip_norm", ParamType::Float, "clip the global gradient L2 norm to this value before each step")
+        .allow_null()
+        .greater_than(0);
+    s.add("grad_accumulation_steps", ParamType::Int,
+          "split each rank's batch into N micro-batches, summing gradients (gradients are synchronised once, "
+          "after the last)")
+        .def(1)
+        .min(1);
     s.add("crash_iteration", ParamType::Int, "fail on purpose at this iteration (tests and demos)").allow_null().min(1);
     s.add("crash_rank", ParamType::Int, "the rank that fails at crash_iteration (-1: every rank)").def(-1).min(-1);
     s.add("crash_mode", ParamType::String,
@@ -408,6 +422,10 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
   rc.output_path = rc.tree.find("output_path")->scalar;
   rc.threads = static_cast<int>(as_int(*rc.tree.find("threads")));
   rc.deterministic = as_bool(*rc.tree.find("deterministic"));
+  rc.amp = rc.tree.find("amp")->scalar;
+  rc.channels_last = as_bool(*rc.tree.find("channels_last"));
+  if (const Node* g = rc.tree.find("grad_clip_norm"); g && !g->is_null()) rc.grad_clip_norm = as_float(*g);
+  rc.grad_accumulation_steps = as_int(*rc.tree.find("grad_accumulation_steps"));
   if (const Node* ci = rc.tree.find("crash_iteration"); ci && !ci->is_null()) rc.crash_iteration = as_int(*ci);
   rc.crash_rank = static_cast<int>(as_int(*rc.tree.find("crash_rank")));
   if (const Node* ce = rc.tree.find("checkpoint_every"); ce && !ce->is_null()) rc.checkpoint_every = as_int(*ce);

@@ -42,6 +42,11 @@ struct RunConfig {
   std::string output_path;
   int threads = 0;
   bool deterministic = false;
+  // precision and optimisation step
+  std::string amp = "none";          ///< none | bf16 | fp16
+  bool channels_last = false;
+  double grad_clip_norm = 0;         ///< 0: no clipping
+  int64_t grad_accumulation_steps = 1;
   // checkpoints and resume
   int64_t checkpoint_every = -1;  ///< -1: epoch ends only
   int n_saved_checkpoints = 2;

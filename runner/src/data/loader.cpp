@@ -1,8 +1,23 @@
 #include "data/loader.hpp"
 
+#include <set>
+
+#include "logging/log.hpp"
 #include "runner/error.hpp"
 
 namespace runner {
+namespace {
+// The unreadable samples met by any loader of this process (train, val and train_eval
+// may read the same file), by message. Returns whether `message` is new; "" only counts.
+bool note_bad_sample(const std::string& message, size_t* count) {
+  static std::mutex mu;
+  static std::set<std::string> seen;
+  std::lock_guard<std::mutex> lock(mu);
+  const bool added = !message.empty() && seen.insert(message).second;
+  *count = seen.size();
+  return added;
+}
+}  // namespace
 
 Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
     : dataset_(std::move(dataset)), opt_(options) {
@@ -66,12 +81,35 @@ Batch Loader::build(const Plan& plan, int64_t b) const {
   out.target = torch::empty({n}, torch::kInt64);
   float* x = out.input.data_ptr<float>();
   int64_t* y = out.target.data_ptr<int64_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t idx = plan.order[offset + i];
-    Rng rng = Rng::for_sample(opt_.seed, static_cast<uint64_t>(plan.epoch), static_cast<uint64_t>(idx));
-    dataset_->get(idx, x + i * sample_numel_, y + i, rng);
-  }
+  for (int64_t i = 0; i < n; ++i) get_sample(plan.epoch, plan.order[offset + i], x + i * sample_numel_, y + i);
   return out;
+}
+
+void Loader::get_sample(int64_t epoch, int64_t index, float* x, int64_t* y) const {
+  constexpr int64_t kMaxConsecutiveBad = 16;
+  for (int64_t attempt = 0;; ++attempt) {
+    const int64_t j = (index + attempt) % size_;
+    Rng rng = Rng::for_sample(opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(j));
+    try {
+      dataset_->get(j, x, y, rng);
+      return;
+    } catch (const SampleError& e) {
+      if (!opt_.skip_bad_samples)
+        throw Error(std::string(e.what()) + " (sample " + std::to_string(j) +
+                    "; dataflow.skip_bad_samples: true skips unreadable samples)");
+      size_t count = 0;
+      if (note_bad_sample(e.what(), &count)) RLOG_WARN("skipped unreadable sample ({} so far): {}", count, e.what());
+      if (attempt + 1 >= std::min(kMaxConsecutiveBad, size_))
+        throw Error(std::string(e.what()) + " (and the " + std::to_string(attempt) +
+                    " samples before it were unreadable too: giving up)");
+    }
+  }
+}
+
+int64_t Loader::bad_samples() {
+  size_t count = 0;
+  note_bad_sample("", &count);
+  return static_cast<int64_t>(count);
 }
 
 void Loader::worker_loop() {

@@ -29,6 +29,9 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int rank = 0;
   int world_size = 1;
+  /// A sample whose get() throws SampleError is replaced by the next index (logged once
+  /// per sample); false: the error ends the run.
+  bool skip_bad_samples = false;
 };
 
 struct Batch {
@@ -52,6 +55,9 @@ class Loader {
   void start_epoch(int64_t epoch, int64_t first_batch = 0);
   /// The next batch of the epoch, or false at its end. Rethrows a worker's exception.
   bool next(Batch& out);
+  /// Distinct unreadable samples (by their error message, which names the file) met so
+  /// far by all loaders of this process; each is logged once.
+  static int64_t bad_samples();
 
  private:
   struct Plan {
@@ -60,6 +66,7 @@ class Loader {
     std::vector<int64_t> order;
   };
   Batch build(const Plan& plan, int64_t b) const;
+  void get_sample(int64_t epoch, int64_t index, float* x, int64_t* y) const;
   void worker_loop();
   void stop_workers();
 

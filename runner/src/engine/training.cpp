@@ -20,6 +20,8 @@
 #include "dist/sync.hpp"
 #include "engine/build.hpp"
 #include "engine/engine.hpp"
+#include "engine/loss_scaler.hpp"
+#include "engine/precision.hpp"
 #include "logging/log.hpp"
 #include "logging/reports.hpp"
 #include "metrics/metrics.hpp"
@@ -64,7 +66,8 @@ void write_text(const std::string& path, const std::string& text) {
 // over ranks, so every rank gets the full-set values.
 std::vector<std::pair<std::string, double>> evaluate(Model& model, Criterion& criterion, Loader& loader,
                                                      const std::vector<std::shared_ptr<Metric>>& metrics,
-                                                     const std::string& prefix, Communicator& comm) {
+                                                     const std::string& prefix, Communicator& comm,
+                                                     const RunConfig& config) {
   // Buffers (BatchNorm running statistics) are per rank while training; evaluation
   // and the final weights use rank 0's.
   broadcast_module(comm, model, /*parameters=*/false, /*buffers=*/true);
@@ -74,7 +77,12 @@ std::vector<std::pair<std::string, double>> evaluate(Model& model, Criterion& cr
   Engine evaluator([&](Engine&, Batch& batch) {
     if (batch.input.size(0) == 0) return;  // a rank's share of a small last batch
     BatchOutput out;
-    out.logits = model.forward(batch.input);
+    {
+      AutocastScope autocast(config.amp);
+      out.logits = model.forward(config.channels_last ? batch.input.contiguous(at::MemoryFormat::ChannelsLast)
+                                                      : batch.input);
+    }
+    out.logits = out.logits.to(torch::kFloat32);
     out.targets = batch.target;
     out.loss = criterion(out.logits, out.targets).item<double>();
     for (auto& m : metrics) m->update(out);
@@ -104,7 +112,7 @@ namespace {
 // Everything built from the config before training starts.
 struct Setup {
   Components c;
-  std::unique_ptr<Loader> train_loader, val_loader;
+  std::unique_ptr<Loader> train_loader, val_loader, train_eval_loader;
   std::shared_ptr<Scheduler> scheduler;
   std::vector<std::shared_ptr<Metric>> metrics;  ///< built-in classification metrics + `metrics:`
   int64_t iters_per_epoch = 0, total_iters = 0;
@@ -129,6 +137,7 @@ std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& regi
   train_opts.seed = config.seed;
   train_opts.rank = dist.rank;
   train_opts.world_size = dist.world_size;
+  train_opts.skip_bad_samples = df.skip_bad_samples;
   // Synchronised BatchNorm needs every rank in every forward: no empty shard.
   if (config.sync_batchnorm) train_opts.min_last_batch = dist.world_size;
   LoaderOptions val_opts = train_opts;
@@ -138,6 +147,7 @@ std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& regi
   val_opts.drop_last = false;
   s->train_loader = std::make_unique<Loader>(df.train, train_opts);
   s->val_loader = std::make_unique<Loader>(df.val, val_opts);
+  if (df.train_eval) s->train_eval_loader = std::make_unique<Loader>(df.train_eval, val_opts);
   if (s->train_loader->batches_per_epoch() < 1)
     throw ConfigError(config.component(Kind::Dataflow).node->loc.str() + ": dataflow: the train set (" +
                       std::to_string(s->train_loader->dataset_size()) + " samples) gives no batch of " +
@@ -158,6 +168,8 @@ std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& regi
   // best: / early_stopping: must name a metric that is logged.
   std::vector<std::string> logged;
   for (const auto& m : s->metrics) logged.push_back("val/" + m->name());
+  if (df.train_eval)
+    for (const auto& m : s->metrics) logged.push_back("train_eval/" + m->name());
   for (const auto& [key, block] : {std::pair<const char*, const ScoreBlock*>{"best", &config.best},
                                    {"early_stopping", &config.early_stopping}}) {
     if (!block->enabled || std::find(logged.begin(), logged.end(), block->metric) != logged.end()) continue;
@@ -217,8 +229,13 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
   } catch (...) {
     build_error = std::current_exception();
   }
+  if (!build_error) {
+    if (const std::string why = amp_unsupported(config.amp); !why.empty())
+      build_error = std::make_exception_ptr(ConfigError(config.tree.find("amp")->loc.str() + ": amp: " + why));
+  }
   agree_on_failure(comm, build_error);
   Components& c = setup->c;
+  if (config.channels_last) to_channels_last(*c.model);
   const Dataflow& df = c.dataflow;
   Loader& train_loader = *setup->train_loader;
   Loader& val_loader = *setup->val_loader;
@@ -302,6 +319,10 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
             dist.world_size > 1 ? " (" + std::to_string(df.batch_size / dist.world_size) + " per rank)" : "",
             iters_per_epoch, total_iters);
   RLOG_INFO("model: {}, {} parameters", model_name, count_parameters(*c.model));
+  RLOG_INFO("step: amp {} | memory layout {} | gradient clipping {} | {} micro-batch(es) per step", config.amp,
+            config.channels_last ? "channels_last" : "contiguous (NCHW)",
+            config.grad_clip_norm > 0 ? "at L2 norm " + format_number(config.grad_clip_norm) : std::string("off"),
+            config.grad_accumulation_steps);
   const int nodes = static_cast<int>(comm.allreduce_sum({dist.local_rank == 0 ? 1.0 : 0.0})[0]);
   if (reducer)
     RLOG_INFO("dist: {} ranks on {} node(s) | backend {} | parameters and buffers broadcast from rank 0 | "
@@ -328,20 +349,41 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
   std::vector<std::pair<std::string, double>> last_val;
   int stop_signal = 0;
   SignalScope signals;
+  LossScaler scaler(config.amp == "fp16");  // float16 only; its state is checkpointed
 
   Engine trainer([&](Engine& e, Batch& batch) {
     const int64_t n = batch.input.size(0);
-    // This rank's share of the global batch weights its gradient (see GradReducer).
-    if (reducer) reducer->prepare(static_cast<double>(n) / static_cast<double>(batch.global_size));
-    else c.optimizer->zero_grad();
-    double local_loss = 0;
-    if (n > 0) {
-      torch::Tensor loss = (*c.criterion)(c.model->forward(batch.input), batch.target);
-      loss.backward();
-      local_loss = loss.item<double>();
+    const int64_t k = config.grad_accumulation_steps;
+    const double share = static_cast<double>(n) / static_cast<double>(batch.global_size);
+    if (!reducer) c.optimizer->zero_grad();
+    // k micro-batches of this rank's batch; their gradients add up to the gradient of the
+    // batch's mean loss. This rank's share of the global batch weights its gradient (see
+    // GradReducer), which communicates once, during the last micro-batch's backward.
+    double loss_sum = 0;
+    for (int64_t m = 0; m < k; ++m) {
+      const int64_t lo = n * m / k, hi = n * (m + 1) / k;
+      if (reducer) reducer->prepare(share, /*sync=*/m == k - 1, /*zero=*/m == 0);
+      if (hi == lo) continue;
+      torch::Tensor x = k == 1 ? batch.input : batch.input.slice(0, lo, hi);
+      torch::Tensor y = k == 1 ? batch.target : batch.target.slice(0, lo, hi);
+      if (config.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+      torch::Tensor logits;
+      {
+        AutocastScope autocast(config.amp);
+        logits = c.model->forward(x);
+      }
+      torch::Tensor loss = (*c.criterion)(logits.to(torch::kFloat32), y);
+      scaler.scale_loss(k == 1 ? loss : loss * (static_cast<double>(hi - lo) / static_cast<double>(n))).backward();
+      loss_sum += loss.item<double>() * static_cast<double>(hi - lo);
     }
+    const double local_loss = n > 0 ? loss_sum / static_cast<double>(n) : 0;
     if (reducer) reducer->finish();
-    c.optimizer->step();
+    const bool finite = scaler.unscale(c.model->parameters());  // true unless fp16 overflowed
+    if (finite) {
+      if (config.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(c.model->parameters(), config.grad_clip_norm);
+      c.optimizer->step();
+    }
+    scaler.update(finite);
     batch_loss = local_loss;
     stop_signal = g_stop_signal.load();
     if (reducer) {  // the global batch's mean loss, and any rank's stop signal: every rank decides alike
@@ -378,6 +420,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
   if (resumed && resumed->position.trackers.IsMap()) {
     if (best) best->load(resumed->position.trackers["best"]);
     if (early) early->load(resumed->position.trackers["early_stopping"]);
+    if (scaler.enabled()) scaler.load_state(resumed->position.trackers["loss_scaler"]);
   }
   auto position = [&](const Engine& e) {
     TrainerPosition p;
@@ -389,6 +432,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     p.last_val = last_val;
     if (best) p.trackers["best"] = best->state();
     if (early) p.trackers["early_stopping"] = early->state();
+    if (scaler.enabled()) p.trackers["loss_scaler"] = scaler.state();
     return p;
   };
   auto checkpoint = [&](const Engine& e) {
@@ -446,7 +490,11 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     train_seconds += std::chrono::duration<double>(clock_type::now() - t_epoch).count();
     if (e.state.epoch % config.validate_every != 0 && e.state.epoch != e.state.max_epochs) return;
     progress.clear();
-    last_val = evaluate(*c.model, *c.criterion, val_loader, metrics, "val", comm);
+    last_val = evaluate(*c.model, *c.criterion, val_loader, metrics, "val", comm, config);
+    if (setup->train_eval_loader) {
+      auto train_eval = evaluate(*c.model, *c.criterion, *setup->train_eval_loader, metrics, "train_eval", comm, config);
+      last_val.insert(last_val.end(), train_eval.begin(), train_eval.end());
+    }
     if (crash_in_validation && e.state.iteration >= config.crash_iteration)  // computed, nothing recorded yet
       throw Error("crash_iteration: failure injected during the validation after iteration " +
                   std::to_string(e.state.iteration) + " on rank " + std::to_string(dist.rank));
@@ -539,6 +587,9 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
   RLOG_INFO("training: {} epochs, {} iterations in {:.1f} s ({:.1f} samples/s{}, data wait {:.1f}%); total {:.1f} s",
             config.num_epochs, trainer.state.iteration, train_seconds, result.samples_per_second,
             dist.world_size > 1 ? " over " + std::to_string(dist.world_size) + " ranks" : "", 100 * wait_share, wall);
+  if (const double bad = comm.allreduce_max(static_cast<double>(Loader::bad_samples())); bad > 0)
+    RLOG_WARN("data: {} unreadable file(s) skipped{} (paths in the warnings above and in run.log)",
+              static_cast<int64_t>(bad), dist.world_size > 1 ? " (the most any rank met)" : "");
   if (reducer) {
     const double wait = comm.allreduce_sum({reducer->wait_seconds()})[0] / dist.world_size;
     RLOG_INFO("gradient all-reduce: {:.1f} s waited per rank ({:.1f}% of training), {} of {} bucket launches "

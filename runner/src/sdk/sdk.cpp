@@ -1,3 +1,4 @@
+#include <algorithm>
 // Out-of-line parts of the plugin SDK (runner/include/runner/*.hpp): key functions of
 // exported classes live here so their type info is unique across plugin libraries.
 #include <cmath>
@@ -13,6 +14,7 @@ const char* version() { return RUNNER_VERSION; }
 
 Error::~Error() = default;
 ConfigError::~ConfigError() = default;
+SampleError::~SampleError() = default;
 ParamError::ParamError(std::string key, const std::string& message)
     : Error(message), key_(std::move(key)) {}
 ParamError::~ParamError() = default;
@@ -115,6 +117,34 @@ void read_loader_params(const Params& p, Dataflow& df) {
   df.num_workers = p.get<int>("num_workers");
   df.prefetch = p.get<int>("prefetch");
   df.drop_last = p.get<bool>("drop_last");
+}
+
+namespace {
+class Subset final : public Dataset {
+ public:
+  Subset(std::shared_ptr<const Dataset> base, std::vector<int64_t> indices)
+      : base_(std::move(base)), indices_(std::move(indices)) {}
+  int64_t size() const override { return static_cast<int64_t>(indices_.size()); }
+  std::vector<int64_t> sample_shape() const override { return base_->sample_shape(); }
+  void get(int64_t index, float* out, int64_t* target, Rng& rng) const override {
+    base_->get(indices_.at(static_cast<size_t>(index)), out, target, rng);
+  }
+
+ private:
+  std::shared_ptr<const Dataset> base_;
+  std::vector<int64_t> indices_;
+};
+}  // namespace
+
+std::shared_ptr<Dataset> random_subset(std::shared_ptr<const Dataset> dataset, int64_t n, uint64_t seed) {
+  const int64_t size = dataset->size();
+  std::vector<int64_t> order(static_cast<size_t>(size));
+  for (int64_t i = 0; i < size; ++i) order[i] = i;
+  Rng rng(splitmix64(seed ^ 0x7A1E5u));
+  for (int64_t i = size - 1; i > 0; --i) std::swap(order[i], order[rng.uniform_int(0, i)]);
+  order.resize(static_cast<size_t>(std::min(n, size)));
+  std::sort(order.begin(), order.end());  // sequential reads
+  return std::make_shared<Subset>(std::move(dataset), std::move(order));
 }
 
 int64_t to_iterations(const YAML::Node& value, int64_t iterations_per_epoch, const std::string& key) {

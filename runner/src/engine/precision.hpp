@@ -1,0 +1,33 @@
+#pragma once
+// Numeric format of the training step: autocast (amp: bf16 | fp16) and the NHWC memory
+// layout (channels_last). Device-neutral; the CPU build autocasts on the CPU.
+#include <torch/torch.h>
+
+#include <string>
+
+namespace runner {
+
+/// While alive, eligible ops (convolutions, matmuls) run in the amp dtype; "none" does
+/// nothing. Nests like torch.autocast; the autocast weight cache is cleared when the
+/// outermost scope ends.
+class AutocastScope {
+ public:
+  explicit AutocastScope(const std::string& amp);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool on_ = false;
+  bool prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kBFloat16;
+};
+
+/// Why `amp` cannot run on this build/device, or "" when it can.
+std::string amp_unsupported(const std::string& amp);
+
+/// Converts every 4-D parameter and buffer of `module` to channels_last in place (the
+/// tensors keep their identity, so optimizers built before still see them).
+void to_channels_last(torch::nn::Module& module);
+
+}  // namespace runner

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The training step's options, each against the plain step: bf16 autocast reaches the
+# float32 accuracy (resnet8, Fashion-MNIST, same short schedule); gradient accumulation
+# gives the same losses as one big batch (1 process and under mpirun); channels_last
+# the same losses as NCHW; gradient clipping at a huge norm changes nothing and at a
+# tiny one freezes training; fp16 on the CPU is a clear config error.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/dist_lib.sh"
+cd "$TMP"
+write_equivalence_config eq.yaml
+
+# ---- gradient accumulation: 4 micro-batches of 16 = one batch of 64 (mlp, no BatchNorm)
+for k in 1 4; do
+  run_capture "acc$k.txt" "$RUNNER" eq.yaml dataflow.max_train_samples=1920 grad_accumulation_steps=$k output_path=acc$k
+  [ "$RC" -eq 0 ] || { cat "acc$k.txt"; fail "grad_accumulation_steps=$k run failed"; }
+done
+expect_contains "$(cat acc4.txt)" "4 micro-batch(es) per step" "accumulation is logged"
+compare_runs acc1/eq/*/ acc4/eq/*/ 1e-5 0.002 30 || fail "accumulation 4 vs 1"
+# Under mpirun: 2 ranks x 2 micro-batches of 16 = the 1-process run above.
+run_capture acc_mpi.txt "${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml dataflow.max_train_samples=1920 grad_accumulation_steps=2 \
+  threads=1 output_path=acc_mpi
+[ "$RC" -eq 0 ] || { cat acc_mpi.txt; fail "mpirun accumulation run failed"; }
+compare_runs acc1/eq/*/ acc_mpi/eq/*/ 1e-5 0.002 30 || fail "mpirun accumulation 2x2 vs 1x1"
+
+# ---- gradient clipping
+run_capture clip_huge.txt "$RUNNER" eq.yaml dataflow.max_train_samples=1920 grad_clip_norm=1e9 output_path=clip_huge
+run_capture clip_tiny.txt "$RUNNER" eq.yaml dataflow.max_train_samples=1920 grad_clip_norm=1e-4 output_path=clip_tiny \
+  optimizer.momentum=0
+[ "$RC" -eq 0 ] || { cat clip_tiny.txt; fail "clipped run failed"; }
+expect_contains "$(cat clip_tiny.txt)" "gradient clipping at L2 norm 0.0001" "clipping is logged"
+cmp -s acc1/eq/*/metrics.jsonl clip_huge/eq/*/metrics.jsonl ||
+  fail "clipping at norm 1e9 changed the run"
+"$PYTHON" - acc1/eq/*/ clip_tiny/eq/*/ <<'PY' || fail "tiny clipping norm"
+import json, sys
+def losses(run):
+    return [json.loads(l)["train/batch_loss"] for l in open(run + "/metrics.jsonl") if "train/batch_loss" in l]
+free, clipped = losses(sys.argv[1]), losses(sys.argv[2])
+# lr 0.02 x norm 1e-4: each step moves the weights by at most 2e-6; the loss stays put.
+print(f"last-5 mean loss: unclipped {sum(free[-5:]) / 5:.4f}, clipped {sum(clipped[-5:]) / 5:.4f}, first {clipped[0]:.4f}")
+assert sum(free[-5:]) / 5 < 0.8 * free[0], "the unclipped run should learn"
+assert abs(sum(clipped[-5:]) / 5 - sum(clipped[:5]) / 5) < 0.1 * clipped[0], "clipped run moved too much"
+PY
+
+# ---- channels_last: the same losses as NCHW (resnet8, deterministic)
+cat > cl.yaml <<YAML
+_base_: [$SOURCE_DIR/configs/fashion_mnist_resnet8.yaml]
+num_epochs: 1
+deterministic: true
+log_every_iters: 1
+output_path: runs
+dataflow: {batch_size: 64, max_train_samples: 640, max_val_samples: 500}
+optimizer: {name: sgd, lr: 0.01, momentum: 0.9}
+scheduler: constant
+YAML
+run_capture nchw.txt "$RUNNER" cl.yaml output_path=nchw
+run_capture nhwc.txt "$RUNNER" cl.yaml output_path=nhwc channels_last=true
+[ "$RC" -eq 0 ] || { cat nhwc.txt; fail "channels_last run failed"; }
+expect_contains "$(cat nhwc.txt)" "memory layout channels_last" "channels_last is logged"
+compare_runs nchw/cl/*/ nhwc/cl/*/ 1e-3 0.01 10 || fail "channels_last vs NCHW"
+
+# ---- bf16 autocast vs float32: same schedule, accuracy within 1 point
+common=(num_epochs=1 dataflow.max_train_samples=19200 'scheduler.milestones=[[0, 0.0], [30, 0.1], [1ep, 0.0]]'
+        log_every_iters=50 threads=2)
+run_capture fp32.txt "$RUNNER" "$SOURCE_DIR/configs/fashion_mnist_resnet8.yaml" output_path=fp32 "${common[@]}"
+run_capture bf16.txt "$RUNNER" "$SOURCE_DIR/configs/fashion_mnist_resnet8.yaml" output_path=bf16 "${common[@]}" amp=bf16
+[ "$RC" -eq 0 ] || { cat bf16.txt; fail "bf16 run failed"; }
+expect_contains "$(cat bf16.txt)" "step: amp bf16" "bf16 is logged"
+grep -h "training:" fp32.txt bf16.txt
+"$PYTHON" - fp32/*/*/metrics.jsonl bf16/*/*/metrics.jsonl <<'PY' || fail "bf16 accuracy"
+import json, sys
+acc = [[json.loads(l)["val/accuracy"] for l in open(f) if "val/accuracy" in l][-1] for f in sys.argv[1:]]
+print(f"val/accuracy: float32 {acc[0]:.4f}, bf16 autocast {acc[1]:.4f}")
+assert acc[0] > 0.80, "float32 run too weak to compare"
+assert abs(acc[0] - acc[1]) <= 0.01, "bf16 accuracy differs from float32 by more than 1 point"
+PY
+
+# ---- fp16 needs CUDA
+run_capture fp16.txt "$RUNNER" cl.yaml amp=fp16
+[ "$RC" -eq 2 ] || fail "amp=fp16 on the CPU: exit $RC, expected 2"
+expect_contains "$(cat fp16.txt)" "amp: fp16 autocast needs a CUDA device" "fp16 on the CPU"
+finish
