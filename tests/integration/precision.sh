@@ -59,7 +59,7 @@ expect_contains "$(cat nhwc.txt)" "memory layout channels_last" "channels_last i
 compare_runs nchw/cl/*/ nhwc/cl/*/ 1e-3 0.01 10 || fail "channels_last vs NCHW"
 
 # ---- bf16 autocast vs float32: same schedule, accuracy within 1 point
-common=(num_epochs=1 dataflow.max_train_samples=19200 'scheduler.milestones=[[0, 0.0], [30, 0.1], [1ep, 0.0]]'
+common=(num_epochs=1 dataflow.max_train_samples=38400 'scheduler.milestones=[[0, 0.0], [30, 0.1], [1ep, 0.0]]'
         log_every_iters=50 threads=2)
 run_capture fp32.txt "$RUNNER" "$SOURCE_DIR/configs/fashion_mnist_resnet8.yaml" output_path=fp32 "${common[@]}"
 run_capture bf16.txt "$RUNNER" "$SOURCE_DIR/configs/fashion_mnist_resnet8.yaml" output_path=bf16 "${common[@]}" amp=bf16

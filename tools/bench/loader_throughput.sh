@@ -25,9 +25,10 @@ for threads in 1 2; do
   "$BIN/runner_loader_bench" "$OUT/cfg.yaml" dataflow.num_workers=$threads
 done
 "$BIN/runner_loader_bench" "$OUT/cfg.yaml" dataflow.num_workers=2 dataflow.dct_scaling=false
-if python3 -c 'import torchvision' 2> /dev/null; then
+PY=${PYTHON:-/usr/bin/python3}  # Debian's python3 (python3-torchvision), not a pyenv one
+if "$PY" -c 'import torchvision' 2> /dev/null; then
   for workers in 1 2; do
-    python3 tools/bench/torchvision_loader.py "$OUT/data/train" --workers $workers --batch 64
+    "$PY" tools/bench/torchvision_loader.py "$OUT/data/train" --workers $workers --batch 64
   done
 else
   echo "torchvision: not installed (apt-get install python3-torchvision), skipped"
