@@ -18,18 +18,18 @@ check() {  # exit_code expected_stderr args...
 }
 
 check 2 "error: unknown_key.yaml:4:3: optimizer.lrr: unknown key for optimizer 'sgd'; did you mean 'lr'? (known keys: lr, momentum, dampening, nesterov, weight_decay, name)" unknown_key.yaml
-check 2 "error: unknown_top_key.yaml:2:1: num_epoch: unknown key for the config; did you mean 'num_epochs'? (known keys: seed, num_epochs, validate_every, log_every_iters, output_path, threads, plugins, checkpoint_every, n_saved_checkpoints, resume_from, resume_allow_changes, deterministic, crash_iteration, crash_rank, crash_mode, dataflow, model, optimizer, criterion, scheduler, metrics, handlers, best, early_stopping, dist)" unknown_top_key.yaml
+check 2 "error: unknown_top_key.yaml:2:1: num_epoch: unknown key for the config; did you mean 'num_epochs'? (known keys: seed, num_epochs, validate_every, log_every_iters, output_path, threads, plugins, checkpoint_every, n_saved_checkpoints, resume_from, resume_allow_changes, deterministic, amp, channels_last, grad_clip_norm, grad_accumulation_steps, crash_iteration, crash_rank, crash_mode, dataflow, model, optimizer, criterion, scheduler, metrics, handlers, best, early_stopping, dist)" unknown_top_key.yaml
 check 2 "error: wrong_type.yaml:2:13: num_epochs: expected int (number of training epochs), found 'three'" wrong_type.yaml
 check 2 "error: negative_lr.yaml:2:28: optimizer.lr: must be >= 0 (learning rate (the scheduler's base value)), found -0.1" negative_lr.yaml
 check 2 "error: zero_epochs.yaml:2:13: num_epochs: must be >= 1 (number of training epochs), found 0" zero_epochs.yaml
 check 2 "error: zero_batch.yaml:2:24: dataflow.batch_size: must be >= 1 (global training batch, split across ranks), found 0" zero_batch.yaml
 check 2 "error: missing_required.yaml:5:12: optimizer.lr: required key is missing for optimizer 'sgd' (float: learning rate (the scheduler's base value))" missing_required.yaml
-check 2 "error: missing_component.yaml: model: required key is missing (a model block such as \`model: {name: mlp|resnet8, ...}\`)" missing_component.yaml
+check 2 "error: missing_component.yaml: model: required key is missing (a model block such as \`model: {name: mlp|resnet101|resnet18|resnet20|resnet34|resnet50|resnet56|resnet8|resnet9, ...}\`)" missing_component.yaml
 check 2 "error: duplicate_key.yaml:3:1: seed: duplicate key (first set at line 2)" duplicate_key.yaml
 check 2 "error: empty.yaml: config file is empty (expected a map of config keys)" empty.yaml
 check 2 "error: not_yaml.yaml:2:6: not valid YAML: end of sequence flow not found" not_yaml.yaml
 check 2 "error: not_a_map.yaml:1:1: expected a map of config keys at the top level, found a list" not_a_map.yaml
-check 2 "error: unknown_component.yaml:2:8: model.name: unknown model 'resnet9'; did you mean 'resnet8'? (known: mlp, resnet8)" unknown_component.yaml
+check 2 "error: unknown_component.yaml:2:8: model.name: unknown model 'resnet500'; did you mean 'resnet50'? (known: mlp, resnet101, resnet18, resnet20, resnet34, resnet50, resnet56, resnet8, resnet9)" unknown_component.yaml
 check 2 "error: cycle_b.yaml:1:9: _base_: inheritance cycle: 'cycle_a.yaml' includes itself (through $PWD/cycle_a.yaml -> $PWD/cycle_b.yaml -> $PWD/cycle_a.yaml)" cycle_a.yaml
 check 2 "error: missing_base.yaml:1:21: _base_: cannot read config file 'no_such_base.yaml' (no such file or not readable)" missing_base.yaml
 check 2 "error: nesterov_no_momentum.yaml:2:58: optimizer.nesterov: needs momentum > 0 and dampening 0" nesterov_no_momentum.yaml
@@ -67,6 +67,9 @@ check 2 "error: resume_from: /nonexistent/run: no such checkpoint file or run fo
 check 2 "error: resume_from: auto: no valid checkpoint in any run folder under $TMP/runs/good" good.yaml resume_from=auto
 check 2 "error: /dev/zero: '/dev/zero' is larger than 16 MiB; expected a YAML config file" /dev/zero
 check 2 "error: command line 'crash_mode=explode': crash_mode: expected one of throw, kill, hang, validation, found 'explode'" good.yaml crash_mode=explode
+check 2 "error: command line 'amp=fp32': amp: expected one of none, bf16, fp16, found 'fp32'; did you mean 'fp16'?" good.yaml amp=fp32
+check 2 "error: command line 'grad_accumulation_steps=0': grad_accumulation_steps: must be >= 1 (split each rank's batch into N micro-batches, summing gradients (gradients are synchronised once, after the last)), found 0" good.yaml grad_accumulation_steps=0
+check 2 "error: command line 'grad_clip_norm=0': grad_clip_norm: must be > 0 (clip the global gradient L2 norm to this value before each step), found 0" good.yaml grad_clip_norm=0
 
 # RUNNER_PLUGIN_PATH is searched too.
 rc=0; RUNNER_PLUGIN_PATH="$FP/no_entry" "$RUNNER" good.yaml output_path="$TMP/runs" 2> "$TMP/err" >/dev/null || rc=$?
