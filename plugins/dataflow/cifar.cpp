@@ -12,6 +12,7 @@
 
 #include <runner/plugin.hpp>
 
+#include "params_util.hpp"
 #include "planar_augment.hpp"
 
 namespace fs = std::filesystem;
@@ -135,22 +136,6 @@ runner::Schema schema(bool hundred) {
   return s;
 }
 
-std::array<float, 3> three_floats(const runner::Params& p, const std::string& key, bool positive) {
-  std::vector<double> v;
-  try {
-    v = p.node(key).as<std::vector<double>>();
-  } catch (const YAML::Exception&) {
-    v.clear();
-  }
-  if (v.size() != 3) throw runner::ParamError(key, "expected 3 numbers (red, green, blue)");
-  std::array<float, 3> out{};
-  for (int c = 0; c < 3; ++c) {
-    if (positive && !(v[c] > 0)) throw runner::ParamError(key, "values must be > 0");
-    out[c] = static_cast<float>(v[c]);
-  }
-  return out;
-}
-
 runner::DataflowFactory make(bool hundred) {
   return [hundred](const runner::Params& p, const runner::DataflowContext& ctx) {
     const Variant& v = variant(hundred);
@@ -171,9 +156,9 @@ runner::DataflowFactory make(bool hundred) {
     for (const std::string& f : v.test_files)
       read_records((fs::path(dir) / f).string(), v.label_bytes, label_index, classes, *test);
 
-    const auto mean = three_floats(p, "mean", false), std = three_floats(p, "std", true);
+    const runner::plugins::Normalisation norm = runner::plugins::read_normalisation(p);
     PlanarAugment eval_aug;
-    eval_aug.set_normalisation(3, mean.data(), std.data());
+    eval_aug.set_normalisation(3, norm.mean.data(), norm.std.data());
     PlanarAugment train_aug = eval_aug;
     const bool augment = p.get<bool>("augment");
     if (augment) {

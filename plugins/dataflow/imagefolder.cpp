@@ -17,6 +17,7 @@
 #include <runner/plugin.hpp>
 
 #include "image_io.hpp"
+#include "params_util.hpp"
 
 namespace fs = std::filesystem;
 namespace image = runner::plugins::image;
@@ -35,7 +36,7 @@ struct Transform {
   double scale_lo = 0.08, scale_hi = 1.0, ratio_lo = 3.0 / 4, ratio_hi = 4.0 / 3;
   bool hflip = true;
   bool dct_scaling = true;
-  float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+  runner::plugins::Normalisation norm;
 };
 
 // torchvision.transforms.RandomResizedCrop.get_params: a box (x, y, w, h) of the image.
@@ -113,7 +114,7 @@ class ImageFolderDataset final : public runner::Dataset {
     const image::Image img = image::decode(bytes, s.path, std::min(min_w, w), std::min(min_h, h));
     const double sx = static_cast<double>(img.width) / w, sy = static_cast<double>(img.height) / h;
     image::resample_box(img, box[0] * sx, box[1] * sy, (box[0] + box[2]) * sx, (box[1] + box[3]) * sy, t_.size,
-                        t_.size, t_.mean, t_.std, flip, out);
+                        t_.size, t_.norm.mean.data(), t_.norm.std.data(), flip, out);
   }
 
  private:
@@ -202,17 +203,6 @@ runner::Schema schema() {
   return s;
 }
 
-std::vector<double> numbers(const runner::Params& p, const std::string& key, size_t n, const char* what) {
-  std::vector<double> v;
-  try {
-    v = p.node(key).as<std::vector<double>>();
-  } catch (const YAML::Exception&) {
-    v.clear();
-  }
-  if (v.size() != n) throw runner::ParamError(key, std::string("expected ") + what);
-  return v;
-}
-
 runner::Dataflow make(const runner::Params& p, const runner::DataflowContext& ctx) {
   const fs::path root = p.get<std::string>("root");
   std::error_code ec;
@@ -228,18 +218,12 @@ runner::Dataflow make(const runner::Params& p, const runner::DataflowContext& ct
   eval.resize = p.get<int>("resize_size");
   if (eval.resize < eval.size)
     throw runner::ParamError("resize_size", "must be >= image_size (" + std::to_string(eval.size) + ")");
-  const auto scale = numbers(p, "scale", 2, "[min, max] area shares, such as [0.08, 1.0]");
-  const auto ratio = numbers(p, "ratio", 2, "[min, max] aspect ratios, such as [0.75, 1.3333]");
+  const auto scale = runner::plugins::number_list(p, "scale", 2, "[min, max] area shares, such as [0.08, 1.0]");
+  const auto ratio = runner::plugins::number_list(p, "ratio", 2, "[min, max] aspect ratios, such as [0.75, 1.3333]");
   if (!(scale[0] > 0 && scale[0] <= scale[1] && scale[1] <= 1))
     throw runner::ParamError("scale", "expected 0 < min <= max <= 1");
   if (!(ratio[0] > 0 && ratio[0] <= ratio[1])) throw runner::ParamError("ratio", "expected 0 < min <= max");
-  const auto mean = numbers(p, "mean", 3, "3 numbers (red, green, blue)");
-  const auto std = numbers(p, "std", 3, "3 numbers (red, green, blue)");
-  for (int c = 0; c < 3; ++c) {
-    if (!(std[c] > 0)) throw runner::ParamError("std", "values must be > 0");
-    eval.mean[c] = static_cast<float>(mean[c]);
-    eval.std[c] = static_cast<float>(std[c]);
-  }
+  eval.norm = runner::plugins::read_normalisation(p);
   eval.dct_scaling = p.get<bool>("dct_scaling");
   Transform train = eval;
   train.train = p.get<bool>("augment");

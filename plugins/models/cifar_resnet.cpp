@@ -7,66 +7,24 @@
 // linear layer, as the widely used reference implementation (akamaster/pytorch_resnet_cifar10).
 // Parameters at 10 classes, option A: resnet20 269,722 and resnet56 853,018 (the paper's
 // "0.27M" and "0.85M").
-#include <runner/nn.hpp>
-#include <runner/plugin.hpp>
+#include "common.hpp"
 
 namespace {
 
 namespace nn = torch::nn;
-using BN = runner::nn::BatchNorm2d;
-
-nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
-}
-
-class Block final : public nn::Module {
- public:
-  Block(int64_t in, int64_t out, int64_t stride, bool option_b)
-      : conv1_(register_module("conv1", conv3x3(in, out, stride))),
-        bn1_(register_module("bn1", BN(out))),
-        conv2_(register_module("conv2", conv3x3(out, out, 1))),
-        bn2_(register_module("bn2", BN(out))),
-        pad_(stride != 1 || in != out ? (out - in) / 2 : 0),
-        subsample_(stride != 1 || in != out) {
-    if (subsample_ && option_b)
-      downsample_ = register_module(
-          "downsample", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)), BN(out)));
-  }
-  torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor y = torch::relu(bn1_(conv1_(x)));
-    y = bn2_(conv2_(y));
-    torch::Tensor shortcut = x;
-    if (downsample_) {
-      shortcut = downsample_->forward(x);
-    } else if (subsample_) {  // option A
-      using torch::indexing::Slice;
-      shortcut = torch::constant_pad_nd(x.index({Slice(), Slice(), Slice(0, torch::indexing::None, 2),
-                                                 Slice(0, torch::indexing::None, 2)}),
-                                        {0, 0, 0, 0, pad_, pad_});
-    }
-    return torch::relu(y + shortcut);
-  }
-
- private:
-  nn::Conv2d conv1_;
-  BN bn1_;
-  nn::Conv2d conv2_;
-  BN bn2_;
-  int64_t pad_;
-  bool subsample_;
-  nn::Sequential downsample_{nullptr};
-};
+using namespace runner::plugins::models;
 
 class CifarResNet final : public runner::Model {
  public:
   CifarResNet(int64_t n, int64_t in_channels, int64_t classes, bool option_b)
-      : conv1_(register_module("conv1", conv3x3(in_channels, 16, 1))), bn1_(register_module("bn1", BN(16))) {
+      : conv1_(register_module("conv1", conv(in_channels, 16, 3, 1, 1))), bn1_(register_module("bn1", BN(16))) {
     int64_t in = 16;
     for (int l = 0; l < 3; ++l) {
       const int64_t out = 16 << l;
       auto layer = nn::Sequential();
       for (int64_t b = 0; b < n; ++b) {
-        layer->push_back(std::make_shared<Block>(in, out, b == 0 && l > 0 ? 2 : 1, option_b));
+        layer->push_back(std::make_shared<BasicBlock>(in, out, b == 0 && l > 0 ? 2 : 1,
+                                                      option_b ? Shortcut::Projection : Shortcut::ZeroPad));
         in = out;
       }
       layers_.push_back(register_module("layer" + std::to_string(l + 1), layer));
@@ -93,7 +51,7 @@ class CifarResNet final : public runner::Model {
 
 runner::Schema schema() {
   runner::Schema s;
-  s.add("num_classes", runner::ParamType::Int, "output classes (0: from the dataflow)").def(0).min(0);
+  add_num_classes(s);
   s.add("shortcut", runner::ParamType::String,
         "where the shape changes: A = subsample + zero-pad channels (paper, no parameters), B = 1x1 conv + BN")
       .def("A")
@@ -103,11 +61,9 @@ runner::Schema schema() {
 
 runner::ModelFactory factory(int64_t n, std::string name) {
   return [=](const runner::Params& p, const runner::ModelContext& ctx) -> std::shared_ptr<runner::Model> {
-    if (ctx.input_shape.size() != 3)
-      throw runner::Error(name + " needs image input [C, H, W], the dataflow gives " +
-                          std::to_string(ctx.input_shape.size()) + " dimensions");
-    const int64_t classes = p.get<int64_t>("num_classes") > 0 ? p.get<int64_t>("num_classes") : ctx.num_classes;
-    return std::make_shared<CifarResNet>(n, ctx.input_shape[0], classes, p.get<std::string>("shortcut") == "B");
+    require_image_input(ctx, name);
+    return std::make_shared<CifarResNet>(n, ctx.input_shape[0], output_classes(p, ctx),
+                                         p.get<std::string>("shortcut") == "B");
   };
 }
 

@@ -1,7 +1,10 @@
 // Multi-layer perceptron on flattened inputs: in -> hidden... -> classes, ReLU between.
-#include <runner/plugin.hpp>
+#include "common.hpp"
 
 namespace {
+
+using runner::plugins::models::add_num_classes;
+using runner::plugins::models::output_classes;
 
 class Mlp final : public runner::Model {
  public:
@@ -27,7 +30,7 @@ class Mlp final : public runner::Model {
 runner::Schema schema() {
   runner::Schema s;
   s.add("hidden", runner::ParamType::List, "sizes of the hidden layers").def(std::vector<int64_t>{512, 512});
-  s.add("num_classes", runner::ParamType::Int, "output classes (0: from the dataflow)").def(0).min(0);
+  add_num_classes(s);
   return s;
 }
 
@@ -42,8 +45,7 @@ std::shared_ptr<runner::Model> make(const runner::Params& p, const runner::Model
     if (h < 1) throw runner::ParamError("hidden", "layer sizes must be >= 1");
   int64_t in = 1;
   for (int64_t d : ctx.input_shape) in *= d;
-  const int64_t classes = p.get<int64_t>("num_classes") > 0 ? p.get<int64_t>("num_classes") : ctx.num_classes;
-  return std::make_shared<Mlp>(in, hidden, classes);
+  return std::make_shared<Mlp>(in, hidden, output_classes(p, ctx));
 }
 
 }  // namespace

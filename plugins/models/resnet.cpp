@@ -9,64 +9,30 @@
 // `stem: cifar` replaces the 7x7/2 conv + max-pool by a 3x3/1 conv (for 32x32 images);
 // the default `imagenet` is torchvision's stem. BatchNorm is the SDK's
 // runner::nn::BatchNorm2d (same names; dist.sync_batchnorm works).
-#include <runner/nn.hpp>
-#include <runner/plugin.hpp>
+#include "common.hpp"
 
 namespace {
 
 namespace nn = torch::nn;
-using BN = runner::nn::BatchNorm2d;
+using namespace runner::plugins::models;
 
-nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t padding) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(padding).bias(false));
-}
-
-class BlockBase : public nn::Module {
- public:
-  virtual torch::Tensor forward(torch::Tensor x) = 0;
-  virtual BN last_bn() = 0;
-};
-
-class BasicBlock final : public BlockBase {
- public:
-  static constexpr int64_t kExpansion = 1;
-  BasicBlock(int64_t in, int64_t planes, int64_t stride, nn::Sequential downsample)
-      : conv1_(register_module("conv1", conv(in, planes, 3, stride, 1))),
-        bn1_(register_module("bn1", BN(planes))),
-        conv2_(register_module("conv2", conv(planes, planes, 3, 1, 1))),
-        bn2_(register_module("bn2", BN(planes))),
-        downsample_(downsample) {
-    if (downsample_) register_module("downsample", downsample_);
-  }
-  torch::Tensor forward(torch::Tensor x) override {
-    torch::Tensor y = torch::relu(bn1_(conv1_(x)));
-    y = bn2_(conv2_(y));
-    return torch::relu(y + (downsample_ ? downsample_->forward(x) : x));
-  }
-  BN last_bn() override { return bn2_; }
-
- private:
-  nn::Conv2d conv1_;
-  BN bn1_;
-  nn::Conv2d conv2_;
-  BN bn2_;
-  nn::Sequential downsample_;
-};
-
-class Bottleneck final : public BlockBase {
+// conv1x1-BN-ReLU-conv3x3(stride)-BN-ReLU-conv1x1(x4)-BN plus the projection shortcut
+// where the shape changes (torchvision's Bottleneck, v1.5).
+class Bottleneck final : public ResidualBlock {
  public:
   static constexpr int64_t kExpansion = 4;
-  Bottleneck(int64_t in, int64_t planes, int64_t stride, nn::Sequential downsample)
+  Bottleneck(int64_t in, int64_t planes, int64_t stride)
       : conv1_(register_module("conv1", conv(in, planes, 1, 1, 0))),
         bn1_(register_module("bn1", BN(planes))),
         conv2_(register_module("conv2", conv(planes, planes, 3, stride, 1))),
         bn2_(register_module("bn2", BN(planes))),
         conv3_(register_module("conv3", conv(planes, planes * kExpansion, 1, 1, 0))),
-        bn3_(register_module("bn3", BN(planes * kExpansion))),
-        downsample_(downsample) {
-    if (downsample_) register_module("downsample", downsample_);
+        bn3_(register_module("bn3", BN(planes * kExpansion))) {
+    if (stride != 1 || in != planes * kExpansion)
+      downsample_ = register_module("downsample", nn::Sequential(conv(in, planes * kExpansion, 1, stride, 0),
+                                                                 BN(planes * kExpansion)));
   }
-  torch::Tensor forward(torch::Tensor x) override {
+  torch::Tensor forward(const torch::Tensor& x) override {
     torch::Tensor y = torch::relu(bn1_(conv1_(x)));
     y = torch::relu(bn2_(conv2_(y)));
     y = bn3_(conv3_(y));
@@ -81,13 +47,13 @@ class Bottleneck final : public BlockBase {
   BN bn2_;
   nn::Conv2d conv3_;
   BN bn3_;
-  nn::Sequential downsample_;
+  nn::Sequential downsample_{nullptr};
 };
 
 // A torchvision layer: a ModuleList named "0", "1", ... of blocks.
 class Layer final : public nn::Module {
  public:
-  void add(std::shared_ptr<BlockBase> block) {
+  void add(std::shared_ptr<ResidualBlock> block) {
     register_module(std::to_string(blocks_.size()), block);
     blocks_.push_back(std::move(block));
   }
@@ -95,10 +61,10 @@ class Layer final : public nn::Module {
     for (auto& b : blocks_) x = b->forward(x);
     return x;
   }
-  const std::vector<std::shared_ptr<BlockBase>>& blocks() const { return blocks_; }
+  const std::vector<std::shared_ptr<ResidualBlock>>& blocks() const { return blocks_; }
 
  private:
-  std::vector<std::shared_ptr<BlockBase>> blocks_;
+  std::vector<std::shared_ptr<ResidualBlock>> blocks_;
 };
 
 class ResNet final : public runner::Model {
@@ -106,7 +72,7 @@ class ResNet final : public runner::Model {
   ResNet(bool bottleneck, std::array<int64_t, 4> depths, int64_t in_channels, int64_t classes, bool cifar_stem,
          bool zero_init_residual)
       : cifar_stem_(cifar_stem) {
-    const int64_t expansion = bottleneck ? Bottleneck::kExpansion : BasicBlock::kExpansion;
+    const int64_t expansion = bottleneck ? Bottleneck::kExpansion : 1;
     conv1_ = register_module("conv1", cifar_stem ? conv(in_channels, 64, 3, 1, 1) : conv(in_channels, 64, 7, 2, 3));
     bn1_ = register_module("bn1", BN(64));
     int64_t in = 64;
@@ -115,11 +81,8 @@ class ResNet final : public runner::Model {
       auto layer = std::make_shared<Layer>();
       for (int64_t b = 0; b < depths[l]; ++b) {
         const int64_t s = b == 0 ? stride : 1;
-        nn::Sequential down{nullptr};
-        if (b == 0 && (s != 1 || in != planes * expansion))
-          down = nn::Sequential(conv(in, planes * expansion, 1, s, 0), BN(planes * expansion));
-        if (bottleneck) layer->add(std::make_shared<Bottleneck>(in, planes, s, down));
-        else layer->add(std::make_shared<BasicBlock>(in, planes, s, down));
+        if (bottleneck) layer->add(std::make_shared<Bottleneck>(in, planes, s));
+        else layer->add(std::make_shared<BasicBlock>(in, planes, s));
         in = planes * expansion;
       }
       layers_[l] = register_module("layer" + std::to_string(l + 1), layer);
@@ -160,7 +123,7 @@ class ResNet final : public runner::Model {
 
 runner::Schema schema() {
   runner::Schema s;
-  s.add("num_classes", runner::ParamType::Int, "output classes (0: from the dataflow)").def(0).min(0);
+  add_num_classes(s);
   s.add("zero_init_residual", runner::ParamType::Bool,
         "start each residual branch at zero (last BatchNorm weight of every block = 0)")
       .def(false);
@@ -173,11 +136,8 @@ runner::Schema schema() {
 
 runner::ModelFactory factory(bool bottleneck, std::array<int64_t, 4> depths, std::string name) {
   return [=](const runner::Params& p, const runner::ModelContext& ctx) -> std::shared_ptr<runner::Model> {
-    if (ctx.input_shape.size() != 3)
-      throw runner::Error(name + " needs image input [C, H, W], the dataflow gives " +
-                          std::to_string(ctx.input_shape.size()) + " dimensions");
-    const int64_t classes = p.get<int64_t>("num_classes") > 0 ? p.get<int64_t>("num_classes") : ctx.num_classes;
-    return std::make_shared<ResNet>(bottleneck, depths, ctx.input_shape[0], classes,
+    require_image_input(ctx, name);
+    return std::make_shared<ResNet>(bottleneck, depths, ctx.input_shape[0], output_classes(p, ctx),
                                     p.get<std::string>("stem") == "cifar", p.get<bool>("zero_init_residual"));
   };
 }

@@ -7,19 +7,18 @@
 //   global max-pool, linear 512->classes without bias, output scaled by 0.125.
 // 6,573,120 parameters at 3 input channels and 10 classes. Widths scale with `width`
 // (64 = the original).
-#include <runner/nn.hpp>
-#include <runner/plugin.hpp>
+#include "common.hpp"
 
 namespace {
 
 namespace nn = torch::nn;
-using BN = runner::nn::BatchNorm2d;
+using namespace runner::plugins::models;
 
 // conv3x3 (no bias) + BatchNorm + ReLU, named conv / bn like the original's conv_bn.
 class ConvBN final : public nn::Module {
  public:
   ConvBN(int64_t in, int64_t out)
-      : conv_(register_module("conv", nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1).bias(false)))),
+      : conv_(register_module("conv", conv(in, out, 3, 1, 1))),
         bn_(register_module("bn", BN(out))) {}
   torch::Tensor forward(const torch::Tensor& x) { return torch::relu(bn_(conv_(x))); }
 
@@ -61,7 +60,7 @@ class ResNet9 final : public runner::Model {
 
 runner::Schema schema() {
   runner::Schema s;
-  s.add("num_classes", runner::ParamType::Int, "output classes (0: from the dataflow)").def(0).min(0);
+  add_num_classes(s);
   s.add("width", runner::ParamType::Int, "channels of the prep layer (doubled per stage; 64 = the original)")
       .def(64)
       .min(1);
@@ -70,14 +69,11 @@ runner::Schema schema() {
 }
 
 std::shared_ptr<runner::Model> make(const runner::Params& p, const runner::ModelContext& ctx) {
-  if (ctx.input_shape.size() != 3)
-    throw runner::Error("resnet9 needs image input [C, H, W], the dataflow gives " +
-                        std::to_string(ctx.input_shape.size()) + " dimensions");
+  require_image_input(ctx, "resnet9");
   if (ctx.input_shape[1] < 8 || ctx.input_shape[2] < 8)
     throw runner::Error("resnet9 halves the image three times: it needs at least 8x8 input, the dataflow gives " +
                         std::to_string(ctx.input_shape[1]) + "x" + std::to_string(ctx.input_shape[2]));
-  const int64_t classes = p.get<int64_t>("num_classes") > 0 ? p.get<int64_t>("num_classes") : ctx.num_classes;
-  return std::make_shared<ResNet9>(ctx.input_shape[0], classes, p.get<int64_t>("width"),
+  return std::make_shared<ResNet9>(ctx.input_shape[0], output_classes(p, ctx), p.get<int64_t>("width"),
                                    p.get<double>("output_scale"));
 }
 

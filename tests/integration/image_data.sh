@@ -20,7 +20,7 @@ optimizer: {name: sgd, lr: 0.05, momentum: 0.9}
 scheduler: constant
 EOF
 run_capture c10.txt "$RUNNER" c10.yaml "${common[@]}"
-[ "$RC" -eq 0 ] || { cat c10.txt; fail "cifar10 + resnet20 run failed"; }
+expect_success c10.txt "cifar10 + resnet20 run failed"
 expect_contains "$(cat c10.txt)" "cifar10 from c10/cifar-10-batches-bin (train: pad 4 constant + crop 32 + flip)" "cifar10 description"
 expect_contains "$(cat c10.txt)" "train 250 samples, val 60 samples, 10 classes" "cifar10 sizes (5 batch files)"
 expect_contains "$(cat c10.txt)" "model: resnet20, 269722 parameters" "resnet20 parameters"
@@ -39,7 +39,7 @@ PY
 for mode in fine:100 coarse:20; do
   run_capture c100.txt "$RUNNER" c10.yaml "${common[@]}" num_epochs=1 \
     "dataflow={name: cifar100, root: c100/cifar-100-binary, batch_size: 40, label_mode: ${mode%%:*}}" model=resnet8
-  [ "$RC" -eq 0 ] || { cat c100.txt; fail "cifar100 ${mode%%:*} run failed"; }
+  expect_success c100.txt "cifar100 ${mode%%:*} run failed"
   expect_contains "$(cat c100.txt)" "train 120 samples, val 40 samples, ${mode##*:} classes" "cifar100 ${mode%%:*} labels"
 done
 
@@ -68,7 +68,7 @@ optimizer: {name: sgd, lr: 0.02, momentum: 0.9}
 scheduler: constant
 EOF
 run_capture img.txt "$RUNNER" imgs.yaml "${common[@]}"
-[ "$RC" -eq 0 ] || { cat img.txt; fail "imagefolder run failed"; }
+expect_success img.txt "imagefolder run failed"
 expect_contains "$(cat img.txt)" "imagefolder imgs (3 classes; train: random resized crop 32 + flip; val: resize 36 + center crop 32; JPEG DCT scaling)" "imagefolder description"
 expect_contains "$(cat img.txt)" "train 34 samples, val 12 samples, 3 classes" "imagefolder counts (30 images + 4 unreadable)"
 for f in zz_truncated_00.jpg zz_garbage_01.jpg zz_empty_02.png zz_cut_03.png; do
@@ -81,12 +81,17 @@ run_capture img_fail.txt "$RUNNER" imgs.yaml "${common[@]}" dataflow.skip_bad_sa
 [ "$RC" -eq 1 ] || fail "skip_bad_samples=false: exit $RC, expected 1"
 expect_contains "$(tail -1 img_fail.txt)" "imgs/train/class_00/zz_" "skip_bad_samples=false names the file"
 expect_contains "$(tail -1 img_fail.txt)" "dataflow.skip_bad_samples: true skips unreadable samples" "and the way out"
+# More than 15 unreadable images in a row: the run gives up instead of skipping on.
+"$MAKE_DATA" imagefolder junk --classes 2 --train-per-class 4 --val-per-class 1 --corrupt 20
+run_capture junk.txt "$RUNNER" imgs.yaml "${common[@]}" dataflow.root=junk dataflow.train_eval_size=0
+[ "$RC" -eq 1 ] || fail "20 unreadable images in a row: exit $RC, expected 1"
+expect_contains "$(tail -1 junk.txt)" "(and the 15 samples before it were unreadable too: giving up)" "consecutive unreadable images"
 # The full-size pipeline (224 crops of up to 320-pixel images) with the DCT scaling on and off.
 for dct in true false; do
   run_capture img224.txt "$RUNNER" imgs.yaml "${common[@]}" num_epochs=1 dataflow.image_size=224 \
     dataflow.resize_size=256 dataflow.dct_scaling=$dct dataflow.batch_size=12 dataflow.train_eval_size=0 \
     model=resnet8 dataflow.max_val_samples=4
-  [ "$RC" -eq 0 ] || { cat img224.txt; fail "224 imagefolder run (dct_scaling $dct) failed"; }
+  expect_success img224.txt "224 imagefolder run (dct_scaling $dct) failed"
 done
 
 # Layout errors: no class folders, an empty class, a val class the train folder lacks.
@@ -124,7 +129,7 @@ for cfg in "$SOURCE_DIR"/configs/*.yaml; do
   "$RUNNER" print-config "$cfg" "${args[@]}" > /dev/null || fail "print-config $name"
   # A few iterations are shorter than the recipes' warm-up: a constant LR for the run.
   run_capture "cfg_$name.txt" "$RUNNER" "$cfg" "${args[@]}" scheduler=constant
-  [ "$RC" -eq 0 ] || { tail -5 "cfg_$name.txt"; fail "shipped config $name did not run"; }
+  expect_success "cfg_$name.txt" "shipped config $name did not run"
   echo "config $name: ${ELAPSED}s"
 done
 expect_contains "$(cat cfg_baseline_resnet50.txt)" "model: resnet50, 25557032 parameters" "resnet50 parameter count"

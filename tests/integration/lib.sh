@@ -17,6 +17,10 @@ run_capture() {
   "$@" > "$out" 2>&1 || RC=$?
   ELAPSED=$((SECONDS - start))
 }
+# After run_capture: fails with the output's tail unless the command succeeded.
+expect_success() {  # output_file what
+  if [ "$RC" -ne 0 ]; then tail -20 "$1" >&2; fail "$2 (exit $RC)"; fi
+}
 finish() {
   if [ "$failures" -ne 0 ]; then echo "$failures check(s) failed" >&2; exit 1; fi
   echo "all checks passed"

@@ -12,21 +12,22 @@ write_equivalence_config eq.yaml
 # ---- gradient accumulation: 4 micro-batches of 16 = one batch of 64 (mlp, no BatchNorm)
 for k in 1 4; do
   run_capture "acc$k.txt" "$RUNNER" eq.yaml dataflow.max_train_samples=1920 grad_accumulation_steps=$k output_path=acc$k
-  [ "$RC" -eq 0 ] || { cat "acc$k.txt"; fail "grad_accumulation_steps=$k run failed"; }
+  expect_success "acc$k.txt" "grad_accumulation_steps=$k run failed"
 done
 expect_contains "$(cat acc4.txt)" "4 micro-batch(es) per step" "accumulation is logged"
 compare_runs acc1/eq/*/ acc4/eq/*/ 1e-5 0.002 30 || fail "accumulation 4 vs 1"
 # Under mpirun: 2 ranks x 2 micro-batches of 16 = the 1-process run above.
 run_capture acc_mpi.txt "${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml dataflow.max_train_samples=1920 grad_accumulation_steps=2 \
   threads=1 output_path=acc_mpi
-[ "$RC" -eq 0 ] || { cat acc_mpi.txt; fail "mpirun accumulation run failed"; }
+expect_success acc_mpi.txt "mpirun accumulation run failed"
 compare_runs acc1/eq/*/ acc_mpi/eq/*/ 1e-5 0.002 30 || fail "mpirun accumulation 2x2 vs 1x1"
 
 # ---- gradient clipping
 run_capture clip_huge.txt "$RUNNER" eq.yaml dataflow.max_train_samples=1920 grad_clip_norm=1e9 output_path=clip_huge
+expect_success clip_huge.txt "run clipped at 1e9"
 run_capture clip_tiny.txt "$RUNNER" eq.yaml dataflow.max_train_samples=1920 grad_clip_norm=1e-4 output_path=clip_tiny \
   optimizer.momentum=0
-[ "$RC" -eq 0 ] || { cat clip_tiny.txt; fail "clipped run failed"; }
+expect_success clip_tiny.txt "clipped run failed"
 expect_contains "$(cat clip_tiny.txt)" "gradient clipping at L2 norm 0.0001" "clipping is logged"
 cmp -s acc1/eq/*/metrics.jsonl clip_huge/eq/*/metrics.jsonl ||
   fail "clipping at norm 1e9 changed the run"
@@ -53,8 +54,9 @@ optimizer: {name: sgd, lr: 0.01, momentum: 0.9}
 scheduler: constant
 YAML
 run_capture nchw.txt "$RUNNER" cl.yaml output_path=nchw
+expect_success nchw.txt "NCHW run"
 run_capture nhwc.txt "$RUNNER" cl.yaml output_path=nhwc channels_last=true
-[ "$RC" -eq 0 ] || { cat nhwc.txt; fail "channels_last run failed"; }
+expect_success nhwc.txt "channels_last run failed"
 expect_contains "$(cat nhwc.txt)" "memory layout channels_last" "channels_last is logged"
 compare_runs nchw/cl/*/ nhwc/cl/*/ 1e-3 0.01 10 || fail "channels_last vs NCHW"
 
@@ -62,8 +64,9 @@ compare_runs nchw/cl/*/ nhwc/cl/*/ 1e-3 0.01 10 || fail "channels_last vs NCHW"
 common=(num_epochs=1 dataflow.max_train_samples=38400 'scheduler.milestones=[[0, 0.0], [30, 0.1], [1ep, 0.0]]'
         log_every_iters=50 threads=2)
 run_capture fp32.txt "$RUNNER" "$SOURCE_DIR/configs/fashion_mnist_resnet8.yaml" output_path=fp32 "${common[@]}"
+expect_success fp32.txt "float32 run"
 run_capture bf16.txt "$RUNNER" "$SOURCE_DIR/configs/fashion_mnist_resnet8.yaml" output_path=bf16 "${common[@]}" amp=bf16
-[ "$RC" -eq 0 ] || { cat bf16.txt; fail "bf16 run failed"; }
+expect_success bf16.txt "bf16 run failed"
 expect_contains "$(cat bf16.txt)" "step: amp bf16" "bf16 is logged"
 grep -h "training:" fp32.txt bf16.txt
 "$PYTHON" - fp32/*/*/metrics.jsonl bf16/*/*/metrics.jsonl <<'PY' || fail "bf16 accuracy"

@@ -8,14 +8,14 @@
 namespace runner {
 namespace {
 // The unreadable samples met by any loader of this process (train, val and train_eval
-// may read the same file), by message. Returns whether `message` is new; "" only counts.
-bool note_bad_sample(const std::string& message, size_t* count) {
-  static std::mutex mu;
-  static std::set<std::string> seen;
-  std::lock_guard<std::mutex> lock(mu);
-  const bool added = !message.empty() && seen.insert(message).second;
-  *count = seen.size();
-  return added;
+// may read the same file), by their message, which names the file.
+struct BadSamples {
+  std::mutex mu;
+  std::set<std::string> seen;
+};
+BadSamples& bad_samples_seen() {
+  static BadSamples b;
+  return b;
 }
 }  // namespace
 
@@ -97,8 +97,13 @@ void Loader::get_sample(int64_t epoch, int64_t index, float* x, int64_t* y) cons
       if (!opt_.skip_bad_samples)
         throw Error(std::string(e.what()) + " (sample " + std::to_string(j) +
                     "; dataflow.skip_bad_samples: true skips unreadable samples)");
-      size_t count = 0;
-      if (note_bad_sample(e.what(), &count)) RLOG_WARN("skipped unreadable sample ({} so far): {}", count, e.what());
+      BadSamples& bad = bad_samples_seen();
+      std::unique_lock<std::mutex> lock(bad.mu);
+      if (bad.seen.insert(e.what()).second) {
+        const size_t count = bad.seen.size();
+        lock.unlock();
+        RLOG_WARN("skipped unreadable sample ({} so far): {}", count, e.what());
+      }
       if (attempt + 1 >= std::min(kMaxConsecutiveBad, size_))
         throw Error(std::string(e.what()) + " (and the " + std::to_string(attempt) +
                     " samples before it were unreadable too: giving up)");
@@ -107,9 +112,9 @@ void Loader::get_sample(int64_t epoch, int64_t index, float* x, int64_t* y) cons
 }
 
 int64_t Loader::bad_samples() {
-  size_t count = 0;
-  note_bad_sample("", &count);
-  return static_cast<int64_t>(count);
+  BadSamples& bad = bad_samples_seen();
+  std::lock_guard<std::mutex> lock(bad.mu);
+  return static_cast<int64_t>(bad.seen.size());
 }
 
 void Loader::worker_loop() {

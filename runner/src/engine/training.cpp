@@ -259,11 +259,11 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     }
     agree_on_failure(comm, error);
   }
+  std::vector<torch::Tensor> trainable;  // collected once: the step clips and unscales these
+  for (auto& p : c.model->parameters())
+    if (p.requires_grad()) trainable.push_back(p);
   std::unique_ptr<GradReducer> reducer;
   if (dist.world_size > 1) {
-    std::vector<torch::Tensor> trainable;
-    for (auto& p : c.model->parameters())
-      if (p.requires_grad()) trainable.push_back(p);
     reducer = std::make_unique<GradReducer>(trainable, comm, static_cast<int64_t>(config.bucket_mb * 1e6));
   }
 
@@ -359,13 +359,12 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     // k micro-batches of this rank's batch; their gradients add up to the gradient of the
     // batch's mean loss. This rank's share of the global batch weights its gradient (see
     // GradReducer), which communicates once, during the last micro-batch's backward.
-    double loss_sum = 0;
+    torch::Tensor loss_sum;  // summed on the loss's device, read once per step
     for (int64_t m = 0; m < k; ++m) {
       const int64_t lo = n * m / k, hi = n * (m + 1) / k;
       if (reducer) reducer->prepare(share, /*sync=*/m == k - 1, /*zero=*/m == 0);
       if (hi == lo) continue;
-      torch::Tensor x = k == 1 ? batch.input : batch.input.slice(0, lo, hi);
-      torch::Tensor y = k == 1 ? batch.target : batch.target.slice(0, lo, hi);
+      torch::Tensor x = batch.input.slice(0, lo, hi), y = batch.target.slice(0, lo, hi);
       if (config.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
       torch::Tensor logits;
       {
@@ -374,16 +373,17 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
       }
       torch::Tensor loss = (*c.criterion)(logits.to(torch::kFloat32), y);
       scaler.scale_loss(k == 1 ? loss : loss * (static_cast<double>(hi - lo) / static_cast<double>(n))).backward();
-      loss_sum += loss.item<double>() * static_cast<double>(hi - lo);
+      const torch::Tensor part = loss.detach().to(torch::kFloat64) * static_cast<double>(hi - lo);
+      loss_sum = loss_sum.defined() ? loss_sum + part : part;
     }
-    const double local_loss = n > 0 ? loss_sum / static_cast<double>(n) : 0;
     if (reducer) reducer->finish();
-    const bool finite = scaler.unscale(c.model->parameters());  // true unless fp16 overflowed
+    const bool finite = scaler.unscale(trainable);  // true unless fp16 overflowed
     if (finite) {
-      if (config.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(c.model->parameters(), config.grad_clip_norm);
+      if (config.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(trainable, config.grad_clip_norm);
       c.optimizer->step();
     }
     scaler.update(finite);
+    const double local_loss = loss_sum.defined() ? loss_sum.item<double>() / static_cast<double>(n) : 0;
     batch_loss = local_loss;
     stop_signal = g_stop_signal.load();
     if (reducer) {  // the global batch's mean loss, and any rank's stop signal: every rank decides alike
