@@ -21,6 +21,10 @@ PACKAGES=(
   libspdlog-dev libfmt-dev zlib1g-dev doctest-dev
   # image decoding for the imagefolder dataflow (JPEG: libjpeg-turbo's TurboJPEG API; PNG)
   libturbojpeg0-dev libpng-dev
+  # TensorBoard event files (protobuf messages built from runner/proto/tensorboard.proto)
+  libprotobuf-dev protobuf-compiler
+  # the report test renders report.html in headless Chromium
+  chromium
   # the multi-node test's two network namespaces (ip netns, veth)
   iproute2
   # the default job's data: /usr/share/datasets/fashion-mnist/*.gz

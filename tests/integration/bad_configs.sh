@@ -18,7 +18,7 @@ check() {  # exit_code expected_stderr args...
 }
 
 check 2 "error: unknown_key.yaml:4:3: optimizer.lrr: unknown key for optimizer 'sgd'; did you mean 'lr'? (known keys: lr, momentum, dampening, nesterov, weight_decay, name)" unknown_key.yaml
-check 2 "error: unknown_top_key.yaml:2:1: num_epoch: unknown key for the config; did you mean 'num_epochs'? (known keys: seed, num_epochs, validate_every, log_every_iters, output_path, threads, plugins, checkpoint_every, n_saved_checkpoints, resume_from, resume_allow_changes, deterministic, amp, channels_last, grad_clip_norm, grad_accumulation_steps, crash_iteration, crash_rank, crash_mode, dataflow, model, optimizer, criterion, scheduler, metrics, handlers, best, early_stopping, dist)" unknown_top_key.yaml
+check 2 "error: unknown_top_key.yaml:2:1: num_epoch: unknown key for the config; did you mean 'num_epochs'? (known keys: seed, num_epochs, validate_every, log_every_iters, output_path, threads, plugins, checkpoint_every, n_saved_checkpoints, resume_from, resume_allow_changes, deterministic, amp, channels_last, grad_clip_norm, grad_accumulation_steps, crash_iteration, crash_rank, crash_mode, dataflow, model, optimizer, criterion, scheduler, metrics, handlers, best, early_stopping, dist, tracking)" unknown_top_key.yaml
 check 2 "error: wrong_type.yaml:2:13: num_epochs: expected int (number of training epochs), found 'three'" wrong_type.yaml
 check 2 "error: negative_lr.yaml:2:28: optimizer.lr: must be >= 0 (learning rate (the scheduler's base value)), found -0.1" negative_lr.yaml
 check 2 "error: zero_epochs.yaml:2:13: num_epochs: must be >= 1 (number of training epochs), found 0" zero_epochs.yaml
@@ -70,6 +70,11 @@ check 2 "error: command line 'crash_mode=explode': crash_mode: expected one of t
 check 2 "error: command line 'amp=fp32': amp: expected one of none, bf16, fp16, found 'fp32'; did you mean 'fp16'?" good.yaml amp=fp32
 check 2 "error: command line 'grad_accumulation_steps=0': grad_accumulation_steps: must be >= 1 (split each rank's batch into N micro-batches, summing gradients (gradients are synchronised once, after the last)), found 0" good.yaml grad_accumulation_steps=0
 check 2 "error: command line 'grad_clip_norm=0': grad_clip_norm: must be > 0 (clip the global gradient L2 norm to this value before each step), found 0" good.yaml grad_clip_norm=0
+# the tracking: block
+check 2 "error: command line 'tracking.tensorbord=false': tracking.tensorbord: unknown key for tracking; did you mean 'tensorboard'? (known keys: tensorboard, report, mlflow)" good.yaml tracking.tensorbord=false
+check 2 "error: command line 'tracking.mlflow={experment: x}': tracking.mlflow.experment: unknown key for tracking.mlflow; did you mean 'experiment'? (known keys: uri, experiment, run_name)" good.yaml 'tracking.mlflow={experment: x}'
+check 2 "error: command line 'tracking.mlflow=true': tracking.mlflow: expected a map (MLflow file store: {uri: file:./mlruns, experiment: NAME, run_name: NAME}), found 'true'" good.yaml tracking.mlflow=true
+check 2 "error: command line 'tracking.mlflow.uri=http://mlflow:5000': tracking.mlflow.uri: 'http://mlflow:5000' is a tracking server; runner writes MLflow's file store: give file:PATH (see the README, \"MLflow\", for serving or importing it)" good.yaml tracking.mlflow.uri=http://mlflow:5000
 
 # RUNNER_PLUGIN_PATH is searched too.
 rc=0; RUNNER_PLUGIN_PATH="$FP/no_entry" "$RUNNER" good.yaml output_path="$TMP/runs" 2> "$TMP/err" >/dev/null || rc=$?

@@ -16,6 +16,7 @@
 #include "logging/log.hpp"
 #include "registry/registry.hpp"
 #include "runner/error.hpp"
+#include "tracking/compare.hpp"
 #include "util/strings.hpp"
 
 namespace po = boost::program_options;
@@ -30,6 +31,7 @@ struct Options {
   std::vector<std::string> params;
   std::string kind;  ///< new-plugin --kind
   std::string dir;   ///< new-plugin --dir
+  std::string output = "compare.html";  ///< compare --output
   log::Verbosity verbosity = log::Verbosity::Normal;
 };
 
@@ -47,6 +49,7 @@ int cmd_print_config(const Options& o);
 int cmd_version(const Options& o);
 int cmd_new_plugin(const Options& o);
 int cmd_help(const Options& o);
+int cmd_compare(const Options& o);
 
 // The one table of subcommands; `runner --help` prints it.
 const std::vector<Command>& commands() {
@@ -59,6 +62,8 @@ const std::vector<Command>& commands() {
       {"new-plugin", "new-plugin NAME --kind KIND [--dir DIR]",
        "write a ready-to-build plugin project (KIND: model, dataflow, optimizer, criterion, scheduler, metric, handler)",
        cmd_new_plugin},
+      {"compare", "compare RUN_DIR RUN_DIR ... [-o FILE]",
+       "table of the runs' differing config keys and final/best metrics; writes compare.html (curves)", cmd_compare},
       {"version", "version", "print versions of the runner, LibTorch and the plugin API", cmd_version},
       {"help", "help", "print this help", cmd_help},
   };
@@ -73,6 +78,7 @@ po::options_description option_table() {
       ("params", po::value<std::vector<std::string>>()->composing(), "overrides as \"a=1;b.c=2\" (repeatable)")
       ("kind", po::value<std::string>(), "new-plugin: the component kind to scaffold")
       ("dir", po::value<std::string>(), "new-plugin: where to write the project (default ./NAME)")
+      ("output,o", po::value<std::string>(), "compare: the HTML file to write (default compare.html)")
       ("quiet,q", "console shows warnings and errors only (run.log keeps everything)")
       ("verbose,v", "console shows debug messages too");
   return d;
@@ -101,6 +107,11 @@ int cmd_new_plugin(const Options& o) {
   std::cout << "wrote " << dir << "/: CMakeLists.txt, " << name << ".cpp (" << o.kind << " '" << name << "'), " << name
             << ".yaml, README.md\nnext:\n  cd " << dir << "\n  cmake -S . -B build && cmake --build build\n"
             << "  runner plugins --plugin-path build\n  runner " << name << ".yaml\n";
+  return 0;
+}
+
+int cmd_compare(const Options& o) {
+  tracking::compare_runs(o.args, o.output, std::cout);
   return 0;
 }
 
@@ -284,6 +295,7 @@ Options parse(int argc, char** argv) {
   if (vm.count("params")) o.params = vm["params"].as<std::vector<std::string>>();
   if (vm.count("kind")) o.kind = vm["kind"].as<std::string>();
   if (vm.count("dir")) o.dir = vm["dir"].as<std::string>();
+  if (vm.count("output")) o.output = vm["output"].as<std::string>();
   if (vm.count("quiet")) o.verbosity = log::Verbosity::Quiet;
   if (vm.count("verbose")) o.verbosity = log::Verbosity::Verbose;
   if (vm.count("help")) {

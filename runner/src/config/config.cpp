@@ -113,6 +113,31 @@ const Schema& dist_schema() {
   return schema;
 }
 
+const Schema& tracking_schema() {
+  static const Schema schema = [] {
+    Schema s;
+    s.add("tensorboard", ParamType::Bool, "TensorBoard event files in <run>/tb (rank 0)").def(true);
+    s.add("report", ParamType::Bool, "<run>/report.html with curves, refreshed at each validation").def(true);
+    s.add("mlflow", ParamType::Map, "MLflow file store: {uri: file:./mlruns, experiment: NAME, run_name: NAME}")
+        .allow_null();
+    return s;
+  }();
+  return schema;
+}
+
+const Schema& mlflow_schema() {
+  static const Schema schema = [] {
+    Schema s;
+    s.add("uri", ParamType::String, "the file store: file:PATH or a folder (relative to the working folder)")
+        .def("file:./mlruns");
+    s.add("experiment", ParamType::String, "experiment name (created if missing; default: the config's name)")
+        .allow_null();
+    s.add("run_name", ParamType::String, "run name shown by mlflow ui (default: the run folder's name)").allow_null();
+    return s;
+  }();
+  return schema;
+}
+
 namespace {
 
 constexpr const char* kComponentKeys[kNumSingleKinds] = {"dataflow", "model", "optimizer", "criterion", "scheduler"};
@@ -381,13 +406,17 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
   skip.push_back("best");
   skip.push_back("early_stopping");
   skip.push_back("dist");
+  skip.push_back("tracking");
   Node top = validate_block(root, top_level_schema(), "", "the config", skip);
   resolve_optional_block(top, "best", best_schema(), /*defaults=*/false);
   resolve_optional_block(top, "early_stopping", early_stopping_schema(), /*defaults=*/false);
   resolve_optional_block(top, "dist", dist_schema(), /*defaults=*/true);
+  resolve_optional_block(top, "tracking", tracking_schema(), /*defaults=*/true);
+  if (Node* mlflow = top.find("tracking")->find("mlflow"); mlflow && mlflow->is_map())
+    *mlflow = validate_block(*mlflow, mlflow_schema(), "tracking.mlflow", "tracking.mlflow");
   for (const auto& [key, kind] : {std::pair<const char*, Kind>{"metrics", Kind::Metric}, {"handlers", Kind::Handler}})
     resolve_component_list(top, key, kind, registry);
-  for (const char* key : {"metrics", "handlers", "best", "early_stopping", "dist"}) {  // a fixed order, so print-config is a fixed point
+  for (const char* key : {"metrics", "handlers", "best", "early_stopping", "dist", "tracking"}) {  // a fixed order, so print-config is a fixed point
     Node n = *top.find(key);
     top.erase(key);
     top.set(key, std::move(n));
@@ -467,6 +496,23 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
   rc.bucket_mb = as_float(*dist->find("bucket_mb"));
   rc.dist_timeout = as_float(*dist->find("timeout"));
   rc.sync_batchnorm = as_bool(*dist->find("sync_batchnorm"));
+  const Node* tracking = rc.tree.find("tracking");
+  rc.tracking.tensorboard = as_bool(*tracking->find("tensorboard"));
+  rc.tracking.report = as_bool(*tracking->find("report"));
+  if (const Node* m = tracking->find("mlflow"); m && m->is_map()) {
+    rc.tracking.mlflow = true;
+    rc.tracking.mlflow_uri = m->find("uri")->scalar;
+    const std::string scheme = rc.tracking.mlflow_uri.substr(0, rc.tracking.mlflow_uri.find(':') + 1);
+    if (scheme != "file:" && rc.tracking.mlflow_uri.find("://") != std::string::npos)
+      throw ConfigError(m->find("uri")->loc.str() + ": tracking.mlflow.uri: '" + rc.tracking.mlflow_uri +
+                        "' is a tracking server; runner writes MLflow's file store: give file:PATH (see the README, "
+                        "\"MLflow\", for serving or importing it)");
+    if (const Node* e = m->find("experiment"); e && !e->is_null()) rc.tracking.mlflow_experiment = e->scalar;
+    else rc.tracking.mlflow_experiment = rc.name;
+    if (const Node* n = m->find("run_name"); n && !n->is_null()) rc.tracking.mlflow_run_name = n->scalar;
+    if (rc.tracking.mlflow_experiment.empty())
+      throw ConfigError(m->find("experiment")->loc.str() + ": tracking.mlflow.experiment: expected a non-empty name");
+  }
   for (int k = 0; k < kNumSingleKinds; ++k) {
     const Node* block = rc.tree.find(kComponentKeys[k]);
     rc.components[k] = component_config(*block, static_cast<Kind>(k), kComponentKeys[k], registry);

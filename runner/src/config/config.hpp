@@ -30,6 +30,14 @@ struct ScoreBlock {
   const config::Node* node = nullptr;
 };
 
+/// `tracking:` what the run folder gets besides metrics.jsonl and metrics.csv.
+struct TrackingConfig {
+  bool tensorboard = true;
+  bool report = true;
+  bool mlflow = false;
+  std::string mlflow_uri, mlflow_experiment, mlflow_run_name;
+};
+
 struct RunConfig {
   std::string path;  ///< the config file as given
   std::string name;  ///< its stem, e.g. "fashion_mnist_resnet8"
@@ -58,6 +66,7 @@ struct RunConfig {
   double bucket_mb = 25;
   double dist_timeout = 60;
   bool sync_batchnorm = false;
+  TrackingConfig tracking;
   // failure injection (tests, demos)
   int64_t crash_iteration = -1;  ///< -1: never
   int crash_rank = -1;           ///< -1: every rank
@@ -72,6 +81,9 @@ struct RunConfig {
 const Schema& top_level_schema();
 /// The `dist:` block's keys.
 const Schema& dist_schema();
+/// The `tracking:` block's keys, and its `mlflow:` block's.
+const Schema& tracking_schema();
+const Schema& mlflow_schema();
 
 /// Loads `path`, resolves `_base_`, applies overrides in order.
 config::Node load_config(const std::string& path, const std::vector<std::string>& overrides);

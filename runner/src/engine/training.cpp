@@ -26,6 +26,7 @@
 #include "logging/reports.hpp"
 #include "metrics/metrics.hpp"
 #include "runner/error.hpp"
+#include "tracking/recorder.hpp"
 #include "util/strings.hpp"
 #include "util/system.hpp"
 
@@ -274,7 +275,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
 
   // ---- run folder (rank 0 writes it; a resumed run continues in its own)
   TrainResult result;
-  std::unique_ptr<MetricsFile> metrics_file;
+  std::unique_ptr<tracking::Recorder> recorder;  // rank 0: metrics.jsonl/csv, tb/, MLflow, report.html
   {
     std::exception_ptr folder_error;
     if (dist.is_main()) {
@@ -288,7 +289,12 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
           write_text(result.run_dir + "/model_summary.txt", summary);
         }
         log::add_file(result.run_dir + "/run.log");
-        metrics_file = std::make_unique<MetricsFile>(result.run_dir + "/metrics.jsonl");
+        std::vector<std::string> metric_tags;
+        for (const char* prefix : {"val/", "train_eval/"})
+          if (prefix[0] == 'v' || setup->train_eval_loader)
+            for (const auto& m : setup->metrics) metric_tags.push_back(prefix + m->name());
+        recorder = std::make_unique<tracking::Recorder>(config, result.run_dir, summary, metric_tags,
+                                                        resumed ? resumed->position.iteration : -1);
       } catch (...) {
         folder_error = std::current_exception();
       }
@@ -343,7 +349,8 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
   double lr = c.base_lr, batch_loss = 0;
   int64_t samples = 0;
   double train_seconds = 0;
-  auto t_epoch = clock_type::now();
+  auto t_epoch = clock_type::now(), last_log_time = t_epoch;
+  int64_t last_log_iteration = 0;
   // Under mpirun a rank's stdout is a pty even when mpirun's output goes to a file: lines only.
   Progress progress(dist.is_main() && dist.world_size == 1 && isatty(STDOUT_FILENO));
   std::vector<std::pair<std::string, double>> last_val;
@@ -455,12 +462,44 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     });
   }
 
+  // What report.html and the final summary say about time and throughput (rank 0's
+  // clock; images/s counts every rank's samples as this rank's times the world size).
+  const auto t_wall = clock_type::now();
+  auto facts = [&](const Engine& e) {
+    const double wall = std::chrono::duration<double>(clock_type::now() - t_wall).count();
+    const double ips = train_seconds > 0 ? static_cast<double>(samples) * dist.world_size / train_seconds : 0;
+    char buf[128];
+    tracking::Facts f;
+    f.emplace_back("epochs", std::to_string(e.state.epoch) + " of " + std::to_string(e.state.max_epochs));
+    f.emplace_back("iterations", std::to_string(e.state.iteration) + " of " + std::to_string(total_iters) + " (" +
+                                     std::to_string(iters_per_epoch) + " per epoch, global batch " +
+                                     std::to_string(df.batch_size) + ")");
+    std::snprintf(buf, sizeof buf, "%.1f", ips);
+    f.emplace_back("images/s (training)", buf);
+    std::snprintf(buf, sizeof buf, "%.1f%% of training time",
+                  train_seconds > 0 ? 100 * e.state.data_wait_seconds / train_seconds : 0.0);
+    f.emplace_back("data wait", buf);
+    f.emplace_back("training time", format_duration(train_seconds) + " (" + format_number(std::round(train_seconds * 10) / 10) + " s)");
+    f.emplace_back("wall time (this process)", format_duration(wall));
+    f.emplace_back("processes", std::to_string(dist.world_size) + " (" + dist.backend + "), " + std::to_string(threads) +
+                                    " thread(s) each");
+    f.emplace_back("model", model_name + ", " + std::to_string(count_parameters(*c.model)) + " parameters");
+    f.emplace_back("step", "amp " + config.amp + (config.channels_last ? ", channels_last" : "") +
+                               (config.grad_accumulation_steps > 1
+                                    ? ", " + std::to_string(config.grad_accumulation_steps) + " micro-batches"
+                                    : std::string()));
+    return f;
+  };
+
   // LR schedule: the rate of iteration i (0-based) is set before its step.
   trainer.on(Event::IterationStarted, [&](Engine& e) {
     lr = scheduler->lr(e.state.iteration - 1);
     set_lr(*c.optimizer, lr);
   });
-  trainer.on(Event::EpochStarted, [&](Engine&) { t_epoch = clock_type::now(); });
+  trainer.on(Event::EpochStarted, [&](Engine& e) {
+    t_epoch = last_log_time = clock_type::now();
+    last_log_iteration = e.state.iteration;
+  });
   auto rate = [&](const Engine& e, double* it_per_s, double* eta) {
     const double dt = std::chrono::duration<double>(clock_type::now() - t_epoch).count();
     *it_per_s = dt > 0 ? e.state.epoch_iteration / dt : 0;
@@ -476,9 +515,17 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     });
   }
   trainer.on(Event::IterationCompleted, [&](Engine& e) {
-    if (metrics_file) metrics_file->write(e.state.iteration, e.state.epoch, {{"train/batch_loss", batch_loss}, {"lr", lr}});
     double ips, eta;
     rate(e, &ips, &eta);
+    if (recorder) {
+      recorder->log(e.state.iteration, e.state.epoch, {{"train/batch_loss", batch_loss}, {"lr", lr}});
+      const double dt = std::chrono::duration<double>(clock_type::now() - last_log_time).count();
+      if (dt > 0 && e.state.iteration > last_log_iteration)
+        recorder->throughput(e.state.iteration, static_cast<double>(e.state.iteration - last_log_iteration) *
+                                                    static_cast<double>(df.batch_size) / dt);
+      last_log_time = clock_type::now();
+      last_log_iteration = e.state.iteration;
+    }
     char line[256];
     std::snprintf(line, sizeof line, "epoch %ld/%ld iter %ld/%ld | loss %.4f (avg %.4f) | lr %.5g | %.1f it/s, ETA %s",
                   long(e.state.epoch), long(e.state.max_epochs), long(e.state.epoch_iteration),
@@ -498,7 +545,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     if (crash_in_validation && e.state.iteration >= config.crash_iteration)  // computed, nothing recorded yet
       throw Error("crash_iteration: failure injected during the validation after iteration " +
                   std::to_string(e.state.iteration) + " on rank " + std::to_string(dist.rank));
-    if (metrics_file) metrics_file->write(e.state.iteration, e.state.epoch, last_val);
+    if (recorder) recorder->log(e.state.iteration, e.state.epoch, last_val);
     RLOG_INFO("epoch {}/{} validation: {}", e.state.epoch, e.state.max_epochs, format_metrics(last_val));
     auto score = [&](const std::string& metric) {
       for (const auto& [k, v] : last_val)
@@ -515,6 +562,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
       RLOG_INFO("{}", why);
       e.terminate();
     }
+    if (recorder) recorder->refresh(facts(e));
   });
   trainer.on(Event::Exception, [&](Engine&) { progress.clear(); });
 
@@ -563,7 +611,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
         throw Error("handler " + h.what + ": " + first_line(ex.what()));
       }
     }
-    if (!pending.empty() && metrics_file) metrics_file->write(e.state.iteration, e.state.epoch, pending);
+    if (!pending.empty() && recorder) recorder->log(e.state.iteration, e.state.epoch, pending);
     pending.clear();
   };
   if (!handlers.empty()) {
@@ -574,7 +622,15 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     trainer.on(Event::Completed, [&](Engine& e) { call(e, &Handler::completed); });
   }
 
-  trainer.run(train_loader, config.num_epochs);
+  try {
+    trainer.run(train_loader, config.num_epochs);
+  } catch (const Stopped&) {
+    if (recorder) recorder->finish("stopped", facts(trainer), {});
+    throw;
+  } catch (...) {
+    if (recorder) recorder->finish("failed", facts(trainer), {});
+    throw;
+  }
 
   result.train_seconds = train_seconds;
   // Throughput of the whole job: every rank's samples over the slowest rank's time.
@@ -601,8 +657,24 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
   } else {
     RLOG_INFO("final weights hash {}", module_hash(*c.model));
   }
-  if (dist.is_main()) {
-    RLOG_INFO("run folder: {}", result.run_dir);
+  if (recorder) {
+    recorder->finish("finished", facts(trainer),
+                     {{"epochs", static_cast<double>(trainer.state.epoch)},
+                      {"iterations", static_cast<double>(trainer.state.iteration)},
+                      {"train_seconds", std::round(train_seconds * 1000) / 1000},
+                      {"images_per_second", std::round(result.samples_per_second * 10) / 10},
+                      {"data_wait_share", std::round(wait_share * 10000) / 10000},
+                      {"wall_seconds", std::round(wall * 1000) / 1000}});
+    std::string best_line;
+    for (const auto& [k, b] : recorder->best())
+      best_line += fmt::format("{}{} {:.4f} (epoch {})", best_line.empty() ? "" : ", ", k, b.first, b.second);
+    RLOG_INFO("final: {}", format_metrics(last_val));
+    if (!best_line.empty()) RLOG_INFO("best: {}", best_line);
+    RLOG_INFO("time: {} total, {} training, {:.1f} images/s", format_duration(wall), format_duration(train_seconds),
+              result.samples_per_second);
+    RLOG_INFO("run folder: {} (report.html, metrics.csv{}{})", result.run_dir,
+              config.tracking.tensorboard ? ", tb/" : "",
+              recorder->mlflow_run().empty() ? "" : "; MLflow run " + recorder->mlflow_run());
     auto acc = result.final_metrics.find("val/accuracy");
     if (acc != result.final_metrics.end()) RLOG_INFO("test accuracy: {:.4f}", acc->second);
   }

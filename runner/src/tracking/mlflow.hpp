@@ -1,0 +1,47 @@
+#pragma once
+// An MLflow run in MLflow's file store (what `mlflow ui --backend-store-uri ./mlruns`
+// reads): <root>/<experiment id>/meta.yaml, <root>/<experiment id>/<run id>/{meta.yaml,
+// params/, metrics/, tags/, artifacts/}. Layout and formats as mlflow/store/tracking/
+// file_store.py (MLflow 2.x) writes them; keys with '/' are nested folders, as there.
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace runner::tracking {
+
+class MlflowRun {
+ public:
+  /// Creates a run in experiment `experiment` of the store at `root` (a path; the store
+  /// and the experiment are created when missing, under a lock). Throws Error.
+  MlflowRun(const std::string& root, const std::string& experiment, const std::string& run_name);
+  /// Reopens the run at `run_path` (a resumed training run) and drops the metric lines
+  /// with step > `keep_through_step`.
+  MlflowRun(const std::string& run_path, int64_t keep_through_step);
+
+  const std::string& run_path() const { return run_; }
+  const std::string& run_id() const { return run_id_; }
+  const std::string& experiment_id() const { return experiment_id_; }
+
+  void param(const std::string& key, const std::string& value);
+  void tag(const std::string& key, const std::string& value);
+  void metric(const std::string& key, double value, int64_t step, int64_t timestamp_ms);
+  /// Copies a file to artifacts/<dest> (folders in `dest` are created).
+  void artifact(const std::string& file, const std::string& dest);
+  /// Ends the run: FINISHED, FAILED or KILLED, with its end time.
+  enum class Status { Finished = 3, Failed = 4, Killed = 5 };
+  void finish(Status status);
+
+ private:
+  void write_meta(int status, int64_t end_time_ms);
+  std::string run_, run_id_, experiment_id_, run_name_, artifact_uri_, user_;
+  int64_t start_ms_ = 0;
+};
+
+/// MLflow's rule for metric/param/tag keys: letters, digits, '_', '-', '.', ' ', '/';
+/// anything else becomes '_'.
+std::string mlflow_key(const std::string& key);
+/// Milliseconds since the epoch.
+int64_t unix_ms();
+
+}  // namespace runner::tracking

@@ -1,0 +1,165 @@
+#include "tracking/recorder.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "checkpoint/checkpoint.hpp"
+#include "logging/log.hpp"
+#include "runner/error.hpp"
+#include "runner/params.hpp"
+#include "tracking/mlflow.hpp"
+#include "tracking/tensorboard.hpp"
+#include "util/strings.hpp"
+
+namespace fs = std::filesystem;
+
+namespace runner::tracking {
+namespace {
+
+double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// <run>/mlflow_run holds the MLflow run folder, so a resumed run continues it.
+constexpr const char* kMlflowLink = "mlflow_run";
+
+std::string mlflow_root(const std::string& uri) {
+  return uri.rfind("file:", 0) == 0 ? uri.substr(uri.rfind("file://", 0) == 0 ? 7 : 5) : uri;
+}
+
+}  // namespace
+
+Recorder::Recorder(const RunConfig& config, const std::string& run_dir, const std::string& model_summary,
+                   const std::vector<std::string>& metric_tags, int64_t resume_iteration)
+    : config_(config), run_dir_(run_dir), model_summary_(model_summary), config_yaml_(config::emit(config.tree)) {
+  const std::string jsonl = run_dir + "/metrics.jsonl";
+  if (resume_iteration >= 0 && fs::exists(jsonl)) history_ = History::load_jsonl(jsonl);
+  jsonl_ = std::make_unique<MetricsFile>(jsonl);
+  const double now = unix_seconds();
+  if (config.tracking.tensorboard) {
+    tb_ = std::make_unique<EventWriter>(run_dir + "/tb");
+    if (resume_iteration >= 0) {
+      tb_->session_start(resume_iteration + 1, now);
+    } else {
+      tb_->text("config", "```\n" + config_yaml_ + "```", 0, now);
+      tb_->text("model_summary", "```\n" + model_summary + "```", 0, now);
+    }
+    std::vector<std::string> tags = metric_tags;
+    tags.insert(tags.begin(), "train/batch_loss");
+    tb_->hparams(flatten(YAML::Load(config_yaml_)), tags, now);
+  }
+  if (config.tracking.mlflow) {
+    const std::string link = run_dir + "/" + kMlflowLink;
+    std::string previous;
+    if (resume_iteration >= 0 && fs::exists(link)) std::getline(std::ifstream(link), previous);
+    if (!previous.empty() && fs::exists(previous + "/meta.yaml")) {
+      mlflow_ = std::make_unique<MlflowRun>(previous, resume_iteration);
+    } else {
+      const std::string name =
+          config.tracking.mlflow_run_name.empty() ? fs::path(run_dir).filename().string() : config.tracking.mlflow_run_name;
+      mlflow_ = std::make_unique<MlflowRun>(mlflow_root(config.tracking.mlflow_uri), config.tracking.mlflow_experiment, name);
+      for (const auto& [k, v] : flatten(YAML::Load(config_yaml_))) mlflow_->param(k, v);
+      mlflow_->tag("runner.run_folder", fs::absolute(run_dir).string());
+      mlflow_->tag("mlflow.note.content", "runner run of " + config.path + "; run folder " + fs::absolute(run_dir).string());
+      mlflow_->artifact(run_dir + "/config.yaml", "config.yaml");
+      mlflow_->artifact(run_dir + "/model_summary.txt", "model_summary.txt");
+      checkpoint::write_file_atomic(link, mlflow_->run_path() + "\n");
+    }
+    mlflow_path_ = mlflow_->run_path();
+  }
+}
+
+Recorder::~Recorder() = default;
+
+std::string Recorder::tensorboard_file() const { return tb_ ? tb_->path() : ""; }
+
+void Recorder::log(int64_t iteration, int64_t epoch, const Values& values) {
+  jsonl_->write(iteration, epoch, values);
+  history_.add(iteration, epoch, values);
+  const double now = unix_seconds();
+  for (const auto& [k, v] : values) {
+    if (tb_) tb_->scalar(k, v, iteration, now);
+    if (mlflow_) mlflow_->metric(k, v, iteration, static_cast<int64_t>(now * 1000));
+  }
+  if (tb_) tb_->flush();
+}
+
+void Recorder::throughput(int64_t iteration, double images_per_s) {
+  images_per_s_.emplace_back(iteration, images_per_s);
+  const double now = unix_seconds();
+  if (tb_) tb_->scalar("train/images_per_s", images_per_s, iteration, now);
+  if (mlflow_) mlflow_->metric("train/images_per_s", images_per_s, iteration, static_cast<int64_t>(now * 1000));
+}
+
+void Recorder::write_report(const std::string& status, const Facts& facts) {
+  checkpoint::write_file_atomic(run_dir_ + "/metrics.csv", history_.csv());
+  if (!config_.tracking.report) return;
+  ReportInfo info;
+  info.title = fs::path(run_dir_).filename().string();
+  info.run_dir = fs::absolute(run_dir_).string();
+  info.status = status;
+  info.config_yaml = config_yaml_;
+  info.model_summary = model_summary_;
+  info.facts = facts;
+  info.images_per_s = images_per_s_;
+  info.refresh_seconds = status == "running" ? 30 : 0;
+  checkpoint::write_file_atomic(run_dir_ + "/report.html", report_html(info, history_));
+}
+
+void Recorder::refresh(const Facts& facts) { write_report("running", facts); }
+
+std::vector<std::pair<std::string, std::pair<double, int64_t>>> Recorder::best() const {
+  std::vector<std::pair<std::string, std::pair<double, int64_t>>> out;
+  for (const auto& k : history_.keys())
+    if (k.rfind("val/", 0) == 0 || k.rfind("train_eval/", 0) == 0)
+      if (auto b = history_.best(k)) out.emplace_back(k, *b);
+  return out;
+}
+
+void Recorder::finish(const std::string& status, const Facts& facts, const Values& summary) {
+  if (finished_) return;
+  finished_ = true;
+  auto guarded = [&](const char* what, auto&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      RLOG_WARN("{}: {}", what, first_line(e.what()));
+    }
+  };
+  guarded("report.html", [&] { write_report(status, facts); });
+  guarded("summary.yaml", [&] {
+    YAML::Emitter y;
+    y << YAML::BeginMap << YAML::Key << "status" << YAML::Value << status;
+    for (const auto& [k, v] : summary) y << YAML::Key << k << YAML::Value << format_number(v);
+    y << YAML::Key << "final" << YAML::Value << YAML::BeginMap;
+    for (const auto& k : history_.keys())
+      if (k.rfind("val/", 0) == 0 || k.rfind("train_eval/", 0) == 0)
+        if (auto v = history_.last(k)) y << YAML::Key << k << YAML::Value << format_number(*v);
+    y << YAML::EndMap << YAML::Key << "best" << YAML::Value << YAML::BeginMap;
+    for (const auto& [k, b] : best())
+      y << YAML::Key << k << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "value" << YAML::Value
+        << format_number(b.first) << YAML::Key << "epoch" << YAML::Value << b.second << YAML::EndMap;
+    y << YAML::EndMap << YAML::Key << "run_folder" << YAML::Value << fs::absolute(run_dir_).string();
+    if (mlflow_) y << YAML::Key << "mlflow_run" << YAML::Value << mlflow_path_;
+    y << YAML::EndMap;
+    checkpoint::write_file_atomic(run_dir_ + "/summary.yaml", std::string(y.c_str()) + "\n");
+  });
+  if (tb_) guarded("TensorBoard", [&] {
+      tb_->hparams_end(status == "finished", unix_seconds());
+      tb_->flush();
+    });
+  if (mlflow_) guarded("MLflow", [&] {
+      for (const char* f : {"metrics.csv", "report.html", "summary.yaml"})
+        if (fs::exists(run_dir_ + "/" + f)) mlflow_->artifact(run_dir_ + "/" + f, f);
+      std::error_code ec;
+      if (fs::is_directory(run_dir_ + "/best", ec))
+        for (const auto& e : fs::directory_iterator(run_dir_ + "/best", ec))
+          if (e.is_regular_file()) mlflow_->artifact(e.path().string(), "best/" + e.path().filename().string());
+      mlflow_->finish(status == "finished" ? MlflowRun::Status::Finished
+                      : status == "stopped" ? MlflowRun::Status::Killed
+                                            : MlflowRun::Status::Failed);
+    });
+}
+
+}  // namespace runner::tracking

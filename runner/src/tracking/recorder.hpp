@@ -1,0 +1,59 @@
+#pragma once
+// Everything rank 0 records about a run, behind one object: metrics.jsonl (the record
+// that resume and `compare` read), metrics.csv, TensorBoard events (tb/), an MLflow run
+// (tracking.mlflow), report.html, and summary.yaml at the end.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/config.hpp"
+#include "logging/reports.hpp"
+#include "tracking/history.hpp"
+#include "tracking/html.hpp"
+
+namespace runner::tracking {
+
+class EventWriter;
+class MlflowRun;
+
+using Facts = std::vector<std::pair<std::string, std::string>>;
+
+class Recorder {
+ public:
+  /// A new run (`resume_iteration` < 0) or a resumed one, whose metrics.jsonl has already
+  /// been cut back to `resume_iteration`. `metric_tags`: the validation metrics logged.
+  Recorder(const RunConfig& config, const std::string& run_dir, const std::string& model_summary,
+           const std::vector<std::string>& metric_tags, int64_t resume_iteration);
+  ~Recorder();
+
+  /// One row of metrics at `iteration` (train/batch_loss and lr, val/..., handler values).
+  void log(int64_t iteration, int64_t epoch, const Values& values);
+  /// Throughput over the last log interval: TensorBoard and MLflow (train/images_per_s)
+  /// and the report, not metrics.jsonl (which stays the same from run to run).
+  void throughput(int64_t iteration, double images_per_s);
+  /// Rewrites metrics.csv and report.html (status "running").
+  void refresh(const Facts& facts);
+  /// The last refresh, summary.yaml, the end of the TensorBoard and MLflow sessions.
+  /// status: finished | failed | stopped. Never throws (a failing run must still end).
+  void finish(const std::string& status, const Facts& facts, const Values& summary);
+
+  /// The best value of each val/ and train_eval/ metric so far, with its epoch.
+  std::vector<std::pair<std::string, std::pair<double, int64_t>>> best() const;
+  const std::string& mlflow_run() const { return mlflow_path_; }
+  std::string tensorboard_file() const;
+
+ private:
+  void write_report(const std::string& status, const Facts& facts);
+  const RunConfig& config_;
+  std::string run_dir_, model_summary_, config_yaml_;
+  std::unique_ptr<MetricsFile> jsonl_;
+  History history_;
+  Series images_per_s_;
+  std::unique_ptr<EventWriter> tb_;
+  std::unique_ptr<MlflowRun> mlflow_;
+  std::string mlflow_path_;
+  bool finished_ = false;
+};
+
+}  // namespace runner::tracking
