@@ -42,7 +42,7 @@ check 2 "error: command line 'optimizer.lr=fast': optimizer.lr: expected a numbe
 check 2 "error: command line 'num_epochs': expected an override of the form key.path=value" good.yaml num_epochs
 check 2 "error: command line 'seed=[1,': value is not valid YAML: end of sequence flow not found" good.yaml --params "seed=[1,"
 check 2 "error: unrecognised option '--paramz'; did you mean '--params'? (see runner --help)" good.yaml --paramz x
-check 2 "error: unknown command 'plugin'; did you mean 'plugins'? (commands: run, plugins, describe, print-config, new-plugin, version, help; or give a config file path)" plugin
+check 2 "error: unknown command 'plugin'; did you mean 'plugins'? (commands: run, plugins, describe, print-config, new-plugin, compare, version, help; or give a config file path)" plugin
 
 rc=0; "$RUNNER" 2> "$TMP/err" > /dev/null || rc=$?
 [ "$rc" -eq 2 ] || fail "no arguments: exit $rc, expected 2"
@@ -73,7 +73,7 @@ check 2 "error: command line 'grad_clip_norm=0': grad_clip_norm: must be > 0 (cl
 # the tracking: block
 check 2 "error: command line 'tracking.tensorbord=false': tracking.tensorbord: unknown key for tracking; did you mean 'tensorboard'? (known keys: tensorboard, report, mlflow)" good.yaml tracking.tensorbord=false
 check 2 "error: command line 'tracking.mlflow={experment: x}': tracking.mlflow.experment: unknown key for tracking.mlflow; did you mean 'experiment'? (known keys: uri, experiment, run_name)" good.yaml 'tracking.mlflow={experment: x}'
-check 2 "error: command line 'tracking.mlflow=true': tracking.mlflow: expected a map (MLflow file store: {uri: file:./mlruns, experiment: NAME, run_name: NAME}), found 'true'" good.yaml tracking.mlflow=true
+check 2 "error: command line 'tracking.mlflow=true': tracking.mlflow: expected map (MLflow file store: {uri: file:./mlruns, experiment: NAME, run_name: NAME}), found 'true'" good.yaml tracking.mlflow=true
 check 2 "error: command line 'tracking.mlflow.uri=http://mlflow:5000': tracking.mlflow.uri: 'http://mlflow:5000' is a tracking server; runner writes MLflow's file store: give file:PATH (see the README, \"MLflow\", for serving or importing it)" good.yaml tracking.mlflow.uri=http://mlflow:5000
 
 # RUNNER_PLUGIN_PATH is searched too.

@@ -491,6 +491,11 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
     return f;
   };
 
+  // A report exists from the start (empty curves), then follows each validation.
+  trainer.on(Event::Started, [&](Engine& e) {
+    if (recorder) recorder->refresh(facts(e));
+  });
+
   // LR schedule: the rate of iteration i (0-based) is set before its step.
   trainer.on(Event::IterationStarted, [&](Engine& e) {
     lr = scheduler->lr(e.state.iteration - 1);

@@ -1,6 +1,7 @@
 #include "tracking/recorder.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -131,7 +132,11 @@ void Recorder::finish(const std::string& status, const Facts& facts, const Value
   guarded("summary.yaml", [&] {
     YAML::Emitter y;
     y << YAML::BeginMap << YAML::Key << "status" << YAML::Value << status;
-    for (const auto& [k, v] : summary) y << YAML::Key << k << YAML::Value << format_number(v);
+    for (const auto& [k, v] : summary) {
+      y << YAML::Key << k << YAML::Value;
+      if (v == std::floor(v) && std::fabs(v) < 1e15) y << static_cast<int64_t>(v);
+      else y << format_number(v);
+    }
     y << YAML::Key << "final" << YAML::Value << YAML::BeginMap;
     for (const auto& k : history_.keys())
       if (k.rfind("val/", 0) == 0 || k.rfind("train_eval/", 0) == 0)
