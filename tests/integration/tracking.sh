@@ -178,10 +178,14 @@ if [ -n "$CHROMIUM" ]; then
   [ "$(grep -o '<path class="curve" data-label="#2"' cmpdom.html | wc -l)" -ge 4 ] || fail "compare.html: run 2's curves"
 fi
 run_capture cmpbad.txt "$RUNNER" compare "$A" "$TMP/nothing"
-[ "$RC" -eq 2 ] && expect_contains "$(cat cmpbad.txt)" "error: $TMP/nothing: not a folder (expected a run folder)" "compare: bad folder"
+[ "$RC" -eq 2 ] || fail "compare with a missing folder: exit $RC"
+expect_contains "$(cat cmpbad.txt)" "error: $TMP/nothing: not a folder (expected a run folder)" "compare: bad folder"
+run_capture cmpnotrun.txt "$RUNNER" compare "$A" "$A/tb"
+[ "$RC" -eq 2 ] || fail "compare with a folder that is not a run: exit $RC"
+expect_contains "$(cat cmpnotrun.txt)" "error: $A/tb: not a run folder (it has no config.yaml)" "compare: not a run folder"
 run_capture cmpone.txt "$RUNNER" compare "$A"
-[ "$RC" -eq 2 ] && expect_contains "$(cat cmpone.txt)" "usage: runner compare RUN_DIR RUN_DIR" "compare: one folder"
 [ "$RC" -eq 2 ] || fail "compare with one folder: exit $RC"
+expect_contains "$(cat cmpone.txt)" "usage: runner compare RUN_DIR RUN_DIR" "compare: one folder"
 
 echo "== a crash, then resume: MLflow and TensorBoard continue without duplicate steps"
 run_capture c.txt "$RUNNER" t.yaml output_path=rc crash_iteration=70 -q
@@ -189,6 +193,9 @@ run_capture c.txt "$RUNNER" t.yaml output_path=rc crash_iteration=70 -q
 C=$(ls -d rc/t/*)
 grep -q '^status: 4$' "$(cat "$C/mlflow_run")/meta.yaml" || fail "a failed run is FAILED (4) in MLflow"
 grep -q 'status-failed' "$C/report.html" || fail "the report of a failed run says so"
+"$PYTHON" "$SOURCE_DIR/tests/integration/read_tfevents.py" "$(ls "$C"/tb/events.out.tfevents.* | head -1)" > first.jsonl ||
+  fail "the crashed run's event file is unreadable"
+grep -q '"session_end_info": 2' first.jsonl || fail "the crashed run's hparams session ends STATUS_FAILURE"
 run_capture r.txt "$RUNNER" t.yaml output_path=rc resume_from=auto -q
 expect_success r.txt "resume"
 [ "$(ls -d rc/t/* | wc -l)" -eq 1 ] || fail "resume made a new run folder"
@@ -206,6 +213,21 @@ second=$(ls "$C"/tb/events.out.tfevents.* | tail -1)
 # the last checkpoint before the crash is the epoch-2 one, at iteration 60
 sed -n 2p second.jsonl | grep -q '"step": 61, .*"session_log": 1' ||
   fail "the resumed event file starts with SessionLog START (TensorBoard drops the redone steps)"
+
+echo "== a live report while training; SIGTERM ends the MLflow run KILLED and the report stopped"
+"$RUNNER" t.yaml output_path=sig num_epochs=20 dataflow.max_train_samples=60000 -q > sig.txt 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -s sig/t/*/metrics.jsonl ] 2> /dev/null && break; sleep 0.1; done
+S=$(ls -d sig/t/*)
+grep -q 'http-equiv="refresh" content="30"' "$S/report.html" && grep -q 'status-running' "$S/report.html" ||
+  fail "a running run's report (written at the start) reloads itself and says running"
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq 75 ] || fail "SIGTERM: exit $rc, expected 75"
+grep -q '^status: 5$' "$(cat "$S/mlflow_run")/meta.yaml" || fail "a run stopped by a signal is KILLED (5) in MLflow"
+grep -q 'status-stopped' "$S/report.html" || fail "the report of a stopped run says so"
+grep -q 'http-equiv="refresh"' "$S/report.html" && fail "a stopped run's report still reloads itself"
 
 echo "== console: a progress bar on a TTY, lines otherwise"
 if command -v script > /dev/null; then

@@ -116,6 +116,7 @@ struct Setup {
   std::unique_ptr<Loader> train_loader, val_loader, train_eval_loader;
   std::shared_ptr<Scheduler> scheduler;
   std::vector<std::shared_ptr<Metric>> metrics;  ///< built-in classification metrics + `metrics:`
+  std::vector<std::string> logged;  ///< every validation metric's key: val/..., train_eval/...
   int64_t iters_per_epoch = 0, total_iters = 0;
   std::string summary;
 };
@@ -167,7 +168,7 @@ std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& regi
     s->metrics.push_back(extra[i]);
   }
   // best: / early_stopping: must name a metric that is logged.
-  std::vector<std::string> logged;
+  std::vector<std::string>& logged = s->logged;
   for (const auto& m : s->metrics) logged.push_back("val/" + m->name());
   if (df.train_eval)
     for (const auto& m : s->metrics) logged.push_back("train_eval/" + m->name());
@@ -289,11 +290,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
           write_text(result.run_dir + "/model_summary.txt", summary);
         }
         log::add_file(result.run_dir + "/run.log");
-        std::vector<std::string> metric_tags;
-        for (const char* prefix : {"val/", "train_eval/"})
-          if (prefix[0] == 'v' || setup->train_eval_loader)
-            for (const auto& m : setup->metrics) metric_tags.push_back(prefix + m->name());
-        recorder = std::make_unique<tracking::Recorder>(config, result.run_dir, summary, metric_tags,
+        recorder = std::make_unique<tracking::Recorder>(config, result.run_dir, summary, setup->logged,
                                                         resumed ? resumed->position.iteration : -1);
       } catch (...) {
         folder_error = std::current_exception();

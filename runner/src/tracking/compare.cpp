@@ -93,9 +93,8 @@ void compare_runs(const std::vector<std::string>& run_dirs, const std::string& h
   Table metrics;
   std::vector<std::string> keys;
   for (const auto& r : runs)
-    for (const auto& k : r.history.keys())
-      if ((k.rfind("val/", 0) == 0 || k.rfind("train_eval/", 0) == 0) && std::find(keys.begin(), keys.end(), k) == keys.end())
-        keys.push_back(k);
+    for (const auto& k : r.history.eval_keys())
+      if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
   for (const auto& k : keys) {
     std::vector<std::string> last, best;
     for (const auto& r : runs) {

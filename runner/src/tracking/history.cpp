@@ -20,6 +20,15 @@ bool History::has(const std::string& key) const {
   return std::find(keys_.begin(), keys_.end(), key) != keys_.end();
 }
 
+std::vector<std::string> History::eval_keys() const {
+  std::vector<std::string> out;
+  for (const auto& k : keys_)
+    if (is_eval_key(k)) out.push_back(k);
+  return out;
+}
+
+bool is_eval_key(const std::string& key) { return key.rfind("val/", 0) == 0 || key.rfind("train_eval/", 0) == 0; }
+
 Series History::series(const std::string& key) const {
   Series s;
   for (const auto& r : rows_)

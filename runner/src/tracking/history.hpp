@@ -31,6 +31,8 @@ class History {
   /// Every key, in the order of first appearance.
   const std::vector<std::string>& keys() const { return keys_; }
   bool has(const std::string& key) const;
+  /// The validation keys (val/..., train_eval/...), in the order of first appearance.
+  std::vector<std::string> eval_keys() const;
   Series series(const std::string& key) const;
   std::optional<double> last(const std::string& key) const;
   /// The best value by lower_is_better(key), with the epoch that reached it.
@@ -45,6 +47,9 @@ class History {
   std::vector<Row> rows_;
   std::vector<std::string> keys_;
 };
+
+/// A validation metric: "val/..." or "train_eval/...".
+bool is_eval_key(const std::string& key);
 
 /// Losses and errors are better lower; everything else (accuracy, top-k...) higher.
 bool lower_is_better(const std::string& key);

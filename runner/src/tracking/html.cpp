@@ -199,14 +199,12 @@ std::string now_text() {
   return buf;
 }
 
-bool is_eval_key(const std::string& k) { return k.rfind("val/", 0) == 0 || k.rfind("train_eval/", 0) == 0; }
 bool is_loss_key(const std::string& k) { return k.find("loss") != std::string::npos; }
 
 // metric | final | best (epoch) rows for val/ and train_eval/ keys.
 std::string metrics_table(const History& h) {
   std::string t = "<table class=\"metrics\"><tr><th>metric</th><th>final</th><th>best</th><th>best at epoch</th></tr>\n";
-  for (const auto& k : h.keys()) {
-    if (!is_eval_key(k)) continue;
+  for (const auto& k : h.eval_keys()) {
     const auto last = h.last(k);
     const auto best = h.best(k);
     t += "<tr><td>" + html_escape(k) + "</td><td class=\"num\">" + (last ? short_number(*last) : "") +
@@ -239,8 +237,7 @@ std::string report_html(const ReportInfo& info, const History& h) {
     loss.push_back(Curve{"train/batch_loss (smoothed)", smooth(batch, std::min(1.0, 25.0 / batch.size())), false, 0});
   }
   int color = 1;
-  for (const auto& k : h.keys()) {
-    if (!is_eval_key(k)) continue;
+  for (const auto& k : h.eval_keys()) {
     (is_loss_key(k) ? loss : scores).push_back(Curve{k, h.series(k), true, color++});
   }
   for (const auto& k : h.keys())
@@ -278,8 +275,8 @@ std::string compare_html(const std::vector<ComparedRun>& runs,
   html += "<h2>Curves</h2>\n<div class=\"charts\">\n";
   std::vector<std::string> keys;  // val/ and train_eval/ keys of any run, first seen first
   for (const auto& r : runs)
-    for (const auto& k : r.history.keys())
-      if (is_eval_key(k) && std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+    for (const auto& k : r.history.eval_keys())
+      if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
   std::vector<Curve> batch;
   for (size_t i = 0; i < runs.size(); ++i) {
     const Series s = runs[i].history.series("train/batch_loss");

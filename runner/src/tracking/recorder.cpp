@@ -38,6 +38,7 @@ Recorder::Recorder(const RunConfig& config, const std::string& run_dir, const st
   if (resume_iteration >= 0 && fs::exists(jsonl)) history_ = History::load_jsonl(jsonl);
   jsonl_ = std::make_unique<MetricsFile>(jsonl);
   const double now = unix_seconds();
+  const auto params = flatten(YAML::Load(config_yaml_));  // hparams and MLflow params
   if (config.tracking.tensorboard) {
     tb_ = std::make_unique<EventWriter>(run_dir + "/tb");
     if (resume_iteration >= 0) {
@@ -48,7 +49,7 @@ Recorder::Recorder(const RunConfig& config, const std::string& run_dir, const st
     }
     std::vector<std::string> tags = metric_tags;
     tags.insert(tags.begin(), "train/batch_loss");
-    tb_->hparams(flatten(YAML::Load(config_yaml_)), tags, now);
+    tb_->hparams(params, tags, now);
   }
   if (config.tracking.mlflow) {
     const std::string link = run_dir + "/" + kMlflowLink;
@@ -60,7 +61,7 @@ Recorder::Recorder(const RunConfig& config, const std::string& run_dir, const st
       const std::string name =
           config.tracking.mlflow_run_name.empty() ? fs::path(run_dir).filename().string() : config.tracking.mlflow_run_name;
       mlflow_ = std::make_unique<MlflowRun>(mlflow_root(config.tracking.mlflow_uri), config.tracking.mlflow_experiment, name);
-      for (const auto& [k, v] : flatten(YAML::Load(config_yaml_))) mlflow_->param(k, v);
+      for (const auto& [k, v] : params) mlflow_->param(k, v);
       mlflow_->tag("runner.run_folder", fs::absolute(run_dir).string());
       mlflow_->tag("mlflow.note.content", "runner run of " + config.path + "; run folder " + fs::absolute(run_dir).string());
       mlflow_->artifact(run_dir + "/config.yaml", "config.yaml");
@@ -112,9 +113,8 @@ void Recorder::refresh(const Facts& facts) { write_report("running", facts); }
 
 std::vector<std::pair<std::string, std::pair<double, int64_t>>> Recorder::best() const {
   std::vector<std::pair<std::string, std::pair<double, int64_t>>> out;
-  for (const auto& k : history_.keys())
-    if (k.rfind("val/", 0) == 0 || k.rfind("train_eval/", 0) == 0)
-      if (auto b = history_.best(k)) out.emplace_back(k, *b);
+  for (const auto& k : history_.eval_keys())
+    if (auto b = history_.best(k)) out.emplace_back(k, *b);
   return out;
 }
 
@@ -138,9 +138,8 @@ void Recorder::finish(const std::string& status, const Facts& facts, const Value
       else y << format_number(v);
     }
     y << YAML::Key << "final" << YAML::Value << YAML::BeginMap;
-    for (const auto& k : history_.keys())
-      if (k.rfind("val/", 0) == 0 || k.rfind("train_eval/", 0) == 0)
-        if (auto v = history_.last(k)) y << YAML::Key << k << YAML::Value << format_number(*v);
+    for (const auto& k : history_.eval_keys())
+      if (auto v = history_.last(k)) y << YAML::Key << k << YAML::Value << format_number(*v);
     y << YAML::EndMap << YAML::Key << "best" << YAML::Value << YAML::BeginMap;
     for (const auto& [k, b] : best())
       y << YAML::Key << k << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "value" << YAML::Value
