@@ -16,10 +16,6 @@ void History::add(int64_t iteration, int64_t epoch, const Values& values) {
     if (std::find(keys_.begin(), keys_.end(), kv.first) == keys_.end()) keys_.push_back(kv.first);
 }
 
-bool History::has(const std::string& key) const {
-  return std::find(keys_.begin(), keys_.end(), key) != keys_.end();
-}
-
 std::vector<std::string> History::eval_keys() const {
   std::vector<std::string> out;
   for (const auto& k : keys_)

@@ -30,7 +30,6 @@ class History {
   bool empty() const { return rows_.empty(); }
   /// Every key, in the order of first appearance.
   const std::vector<std::string>& keys() const { return keys_; }
-  bool has(const std::string& key) const;
   /// The validation keys (val/..., train_eval/...), in the order of first appearance.
   std::vector<std::string> eval_keys() const;
   Series series(const std::string& key) const;

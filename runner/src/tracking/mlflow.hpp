@@ -20,8 +20,6 @@ class MlflowRun {
   MlflowRun(const std::string& run_path, int64_t keep_through_step);
 
   const std::string& run_path() const { return run_; }
-  const std::string& run_id() const { return run_id_; }
-  const std::string& experiment_id() const { return experiment_id_; }
 
   void param(const std::string& key, const std::string& value);
   void tag(const std::string& key, const std::string& value);

@@ -74,8 +74,6 @@ Recorder::Recorder(const RunConfig& config, const std::string& run_dir, const st
 
 Recorder::~Recorder() = default;
 
-std::string Recorder::tensorboard_file() const { return tb_ ? tb_->path() : ""; }
-
 void Recorder::log(int64_t iteration, int64_t epoch, const Values& values) {
   jsonl_->write(iteration, epoch, values);
   history_.add(iteration, epoch, values);

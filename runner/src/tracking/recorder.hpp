@@ -41,7 +41,6 @@ class Recorder {
   /// The best value of each val/ and train_eval/ metric so far, with its epoch.
   std::vector<std::pair<std::string, std::pair<double, int64_t>>> best() const;
   const std::string& mlflow_run() const { return mlflow_path_; }
-  std::string tensorboard_file() const;
 
  private:
   void write_report(const std::string& status, const Facts& facts);
