@@ -20,7 +20,10 @@ compare_runs acc1/eq/*/ acc4/eq/*/ 1e-5 0.002 30 || fail "accumulation 4 vs 1"
 run_capture acc_mpi.txt "${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml dataflow.max_train_samples=1920 grad_accumulation_steps=2 \
   threads=1 output_path=acc_mpi
 expect_success acc_mpi.txt "mpirun accumulation run failed"
-compare_runs acc1/eq/*/ acc_mpi/eq/*/ 1e-5 0.002 30 || fail "mpirun accumulation 2x2 vs 1x1"
+# 1e-4 like every cross-rank equivalence check: the all-reduce sums the two ranks' halves in
+# another order, and with LibTorch 2.11's MKL kernels that rounding grows to 5.2e-5 by iteration
+# 27 (it stays at 1.3e-7 for 17 iterations; 1.13 with OpenBLAS stayed under 1e-5).
+compare_runs acc1/eq/*/ acc_mpi/eq/*/ 1e-4 0.002 30 || fail "mpirun accumulation 2x2 vs 1x1"
 
 # ---- gradient clipping
 run_capture clip_huge.txt "$RUNNER" eq.yaml dataflow.max_train_samples=1920 grad_clip_norm=1e9 output_path=clip_huge

@@ -254,7 +254,7 @@ TEST_CASE("every model trains a step in float32 and in bfloat16 autocast, NCHW a
       }
     }
   }
-  CHECK_FALSE(at::autocast::is_cpu_enabled());  // scopes restore the previous state
+  CHECK_FALSE(at::autocast::is_autocast_enabled(at::kCPU));  // scopes restore the previous state
 }
 
 TEST_CASE("the fp16 loss scaler skips overflowing steps, backs off, grows, and checkpoints its state") {

@@ -4,7 +4,7 @@
 # DataLoader with the same transforms (RandomResizedCrop 224 + flip + normalise) at 1
 # and 2 worker processes, on the same generated JPEG folder (ImageNet-like sizes).
 #   tools/bench/loader_throughput.sh [images_per_class=128] [classes=8]
-# torchvision comes from Debian's python3-torchvision (skipped when absent).
+# torchvision 0.26 comes from the project venv (tools/python-requirements.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-build/bin}
@@ -25,11 +25,7 @@ for threads in 1 2; do
   "$BIN/runner_loader_bench" "$OUT/cfg.yaml" dataflow.num_workers=$threads
 done
 "$BIN/runner_loader_bench" "$OUT/cfg.yaml" dataflow.num_workers=2 dataflow.dct_scaling=false
-PY=${PYTHON:-/usr/bin/python3}  # Debian's python3 (python3-torchvision), not a pyenv one
-if "$PY" -c 'import torchvision' 2> /dev/null; then
-  for workers in 1 2; do
-    "$PY" tools/bench/torchvision_loader.py "$OUT/data/train" --workers $workers --batch 64
-  done
-else
-  echo "torchvision: not installed (apt-get install python3-torchvision), skipped"
-fi
+PY=${PYTHON:-$(sed -n 's/^Python3_EXECUTABLE:[A-Z]*=//p' build/CMakeCache.txt)}  # the venv's, set by setup.sh
+for workers in 1 2; do
+  "$PY" tools/bench/torchvision_loader.py "$OUT/data/train" --workers $workers --batch 64
+done

@@ -2,8 +2,8 @@
 """The reference input pipeline: torchvision ImageFolder + DataLoader with the same
 transforms as the runner's imagefolder dataflow (RandomResizedCrop(224) + horizontal
 flip + ToTensor + Normalize), on the same files. One warm-up batch, then the epoch.
-    python3 tools/bench/torchvision_loader.py ROOT/train [--workers 1] [--batch 64]
-Needs python3-torchvision (Debian) or a pip torchvision."""
+    /opt/runner/venv-torch2.11.0/bin/python tools/bench/torchvision_loader.py ROOT/train [--workers 1] [--batch 64]
+Run it with the project venv's python (torchvision 0.26)."""
 import argparse
 import time
 

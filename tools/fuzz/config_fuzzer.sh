@@ -22,14 +22,19 @@ if ! echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned 
   echo "skipped: clang++ with libFuzzer (-fsanitize=fuzzer) is not available"
   exit 77
 fi
+# LibTorch's headers and libraries: the ones this build found (the venv's torch wheel).
+torch_root=$(sed -n 's/^Torch_DIR:[A-Z]*=//p' "$B/CMakeCache.txt")/../../..
+TI=$torch_root/include
+TL=$(cd "$torch_root/lib" && pwd)
 if [ ! -x "$exe" ] || [ -n "$(find "${srcs[@]}" runner/src/config runner/include -newer "$exe" 2>/dev/null | head -1)" ]; then
   echo "building $exe (clang++, about 2 minutes)"
+  # -lstdc++ first: libtorch.so exports broken pieces of a newer libstdc++ (README, Dependencies).
   clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=vptr -D_GLIBCXX_USE_CXX11_ABI=1 \
-    -DRUNNER_BUILTIN_PLUGINS="\"$B/lib/runner/plugins\"" -DOMPI_SKIP_MPICXX=1 \
-    -Irunner/src -Irunner/include -isystem /usr/include/torch/csrc/api/include \
+    -DRUNNER_BUILTIN_PLUGINS="\"$B/lib/runner/plugins\"" -DOMPI_SKIP_MPICXX=1 -DFMT_HEADER_ONLY=1 \
+    -Irunner/src -Irunner/include -isystem "$TI" -isystem "$TI/torch/csrc/api/include" \
     -isystem /usr/lib/x86_64-linux-gnu/openmpi/include \
-    "${srcs[@]}" -o "$exe" \
-    -L"$B/lib" -lrunner_core -Wl,-rpath,"$B/lib" -ltorch -ltorch_cpu -lc10 -lyaml-cpp
+    "${srcs[@]}" -o "$exe" -Wl,--no-as-needed -lstdc++ \
+    -L"$B/lib" -lrunner_core -Wl,-rpath,"$B/lib" -L"$TL" -Wl,-rpath,"$TL" -ltorch -ltorch_cpu -lc10 -lyaml-cpp
 fi
 # Seeds: the kept corpus, the shipped configs and the bad-config corpus.
 mkdir -p tests/fuzz/corpus "$B/fuzz/seeds"

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "config/config.hpp"
+#include "device/cuda.hpp"
 #include "dist/communicator.hpp"
 #include "cli/scaffold.hpp"
 #include "dist/sync.hpp"
@@ -117,6 +118,7 @@ int cmd_compare(const Options& o) {
 
 int cmd_version(const Options&) {
   std::cout << "runner " << version() << "\nLibTorch " << TORCH_VERSION << "\nplugin API " << RUNNER_PLUGIN_API_VERSION
+            << "\nCUDA: " << device::describe(device::cuda_status())
             << "\ndist backends: " << join(available_backends()) << "\n";
   return 0;
 }

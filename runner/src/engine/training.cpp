@@ -14,6 +14,7 @@
 
 #include <thread>
 
+#include "device/cuda.hpp"
 #include "dist/reducer.hpp"
 #include "engine/checkpointing.hpp"
 #include "engine/trackers.hpp"
@@ -313,8 +314,8 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
   }
 
   RLOG_INFO("runner {} | LibTorch {} | {} | C++{}", version(), TORCH_VERSION, compiler_version(), __cplusplus / 100 % 100);
-  RLOG_INFO("device: cpu | threads: {} per rank (OpenBLAS pool: 1) | world size: {} (backend {})", threads,
-            dist.world_size, dist.backend);
+  RLOG_INFO("device: cpu | threads: {} per rank | world size: {} (backend {}) | CUDA: {}", threads, dist.world_size,
+            dist.backend, device::describe(device::cuda_status()));
   RLOG_INFO("config: {}\n{}", config.path, config::emit(config.tree));
   RLOG_INFO("data: {} | train {} samples, val {} samples, {} classes", df.description, df.train->size(),
             df.val->size(), df.num_classes);
@@ -450,7 +451,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
   if (crash_here && !crash_in_validation) {
     trainer.on(Event::IterationStarted, [&](Engine& e) {
       if (e.state.iteration != config.crash_iteration) return;
-      log::get().flush();
+      log::flush();
       if (config.crash_mode == "kill") raise(SIGKILL);
       if (config.crash_mode == "hang")
         for (;;) std::this_thread::sleep_for(std::chrono::hours(1));

@@ -1,6 +1,7 @@
 #include "logging/log.hpp"
 
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <ctime>
@@ -25,7 +26,31 @@ std::string& run_log_path() {
   static std::string p;
   return p;
 }
+spdlog::logger& get() {
+  if (!logger()) init(0, Verbosity::Normal);
+  return *logger();
+}
+spdlog::level::level_enum to_spdlog(Level level) {
+  switch (level) {
+    case Level::Debug: return spdlog::level::debug;
+    case Level::Info: return spdlog::level::info;
+    case Level::Warn: return spdlog::level::warn;
+    case Level::Error: break;
+  }
+  return spdlog::level::err;
+}
 }  // namespace
+
+bool enabled(Level level) {
+  const auto l = to_spdlog(level);
+  for (const auto& sink : get().sinks())
+    if (sink->should_log(l)) return true;
+  return false;
+}
+
+void write(Level level, const std::string& line) { get().log(to_spdlog(level), line); }
+
+void flush() { get().flush(); }
 
 void set_run_log(const std::string& path) { run_log_path() = path; }
 
@@ -35,7 +60,7 @@ void error(const std::string& message) {
     get().flush();
     return;
   }
-  get().error("{}", message);
+  get().error(message);
   get().flush();
   std::error_code ec;
   if (run_log_path().empty() || !std::filesystem::exists(run_log_path(), ec)) return;
@@ -80,11 +105,6 @@ void add_file(const std::string& path) {
 
 void to_file(const std::string& line) {
   if (file_logger()) file_logger()->info(line);
-}
-
-spdlog::logger& get() {
-  if (!logger()) init(0, Verbosity::Normal);
-  return *logger();
 }
 
 }  // namespace runner::log
