@@ -62,14 +62,12 @@ if ! cmp -s "$REQS" "$stamp"; then
   "$PY" -m pip install -q -r "$REQS"
   cp "$REQS" "$stamp"
 fi
-TORCH_CMAKE=$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
-CUDA_ARGS=()
-if [ -x /usr/local/cuda/bin/nvcc ]; then CUDA_ARGS=(-DCUDAToolkit_ROOT=/usr/local/cuda); fi
 
-echo "== configuring $BUILD_DIR (LibTorch from $TORCH_CMAKE)"
+# CMake finds LibTorch, the tests' python and the CUDA toolkit (/usr/local/cuda) from the venv
+# itself (CMakeLists.txt, RUNNER_VENV): the one place that knows the venv's layout.
+echo "== configuring $BUILD_DIR (LibTorch from $VENV)"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}" \
-  -DCMAKE_INSTALL_PREFIX="$PREFIX" -DCMAKE_PREFIX_PATH="$TORCH_CMAKE" "${CUDA_ARGS[@]}" \
-  -DRUNNER_CUDA="${RUNNER_CUDA:-ON}" -DRUNNER_VENV="$VENV" -DPython3_EXECUTABLE="$PY"
+  -DCMAKE_INSTALL_PREFIX="$PREFIX" -DRUNNER_VENV="$VENV" -DRUNNER_CUDA="${RUNNER_CUDA:-ON}"
 echo "== building (2 cores: a clean build takes about 8 minutes, a ccache-warm one about 1)"
 cmake --build "$BUILD_DIR"
 echo "== installing to $PREFIX"

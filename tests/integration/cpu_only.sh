@@ -6,8 +6,8 @@
 source "$(dirname "$0")/lib.sh"
 cache() { sed -n "s/^$1:[A-Z]*=//p" "$BUILD_DIR/CMakeCache.txt"; }
 B="$BUILD_DIR/cpu_only"
-args=(-DRUNNER_CUDA=OFF -DCMAKE_BUILD_TYPE="$(cache CMAKE_BUILD_TYPE)" -DCMAKE_PREFIX_PATH="$(cache CMAKE_PREFIX_PATH)"
-      -DPython3_EXECUTABLE="$(cache Python3_EXECUTABLE)")
+args=(-DRUNNER_CUDA=OFF -DCMAKE_BUILD_TYPE="$(cache CMAKE_BUILD_TYPE)" -DRUNNER_VENV="$(cache RUNNER_VENV)"
+      -DCMAKE_PREFIX_PATH="$(cache CMAKE_PREFIX_PATH)" -DPython3_EXECUTABLE="$(cache Python3_EXECUTABLE)")
 root=$(cache CUDAToolkit_ROOT); [ -z "$root" ] || args+=(-DCUDAToolkit_ROOT="$root")
 run_capture "$TMP/configure.txt" cmake -S "$SOURCE_DIR" -B "$B" -G Ninja "${args[@]}"
 expect_success "$TMP/configure.txt" "configuring RUNNER_CUDA=OFF"

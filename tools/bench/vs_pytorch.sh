@@ -5,7 +5,7 @@
 # makes its batches once; runner's synthetic dataflow makes them in its loader).
 # Prints samples/s of the training loop and the whole process's wall time for each.
 #   tools/bench/vs_pytorch.sh [iterations=150] [extra runner overrides...]
-# Takes about 6 minutes on 2 cores at 150 iterations.
+# Takes about 2.5 minutes on 2 cores at 150 iterations.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNNER=${RUNNER:-$( [ -x build/bin/runner ] && echo build/bin/runner || command -v runner)}

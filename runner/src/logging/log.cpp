@@ -1,8 +1,8 @@
 #include "logging/log.hpp"
 
 #include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/spdlog.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <ctime>
 #include <filesystem>
