@@ -96,8 +96,8 @@ TEST_CASE("validation fills defaults and reports unknown keys with a suggestion"
   const auto f = d.write("ok.yaml",
                          "num_epochs: 2\ndataflow: {name: synthetic}\nmodel: mlp\noptimizer: {name: sgd, lr: 0.1}\n");
   runner::RunConfig rc = runner::resolve_config(runner::load_config(f, {}), f, reg);
-  CHECK(rc.num_epochs == 2);
-  CHECK(rc.seed == 543);
+  CHECK(rc.run.num_epochs == 2);
+  CHECK(rc.run.seed == 543);
   CHECK(rc.component(runner::Kind::Optimizer).params.get<double>("momentum") == 0.0);
   CHECK(rc.component(runner::Kind::Criterion).name == "cross_entropy");
   CHECK(rc.component(runner::Kind::Scheduler).name == "constant");

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     config::Node root = load_config(argv[1], overrides);
     for (const auto& p : config_plugin_paths(root)) registry.load(p, "plugins: in the config");
     const RunConfig config = resolve_config(root, argv[1], registry);
-    const Components c = build_components(config, registry, DataflowContext{config.seed, 0, 1});
+    const Components c = build_components(config, registry, DataflowContext{config.run.seed, 0, 1});
     const Dataflow& df = c.dataflow;
     LoaderOptions opt;
     opt.global_batch = df.batch_size;
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
     opt.drop_last = true;
     opt.num_workers = df.num_workers;
     opt.prefetch = df.prefetch;
-    opt.seed = config.seed;
+    opt.seed = config.run.seed;
     opt.skip_bad_samples = df.skip_bad_samples;
     Loader loader(df.train, opt);
     const int64_t total = max_batches > 0 ? std::min(max_batches + 1, loader.batches_per_epoch())

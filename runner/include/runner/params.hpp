@@ -38,7 +38,11 @@ struct RUNNER_API ParamSpec {
   }
   ParamSpec& def(double value);                      ///< written in its shortest exact form
   ParamSpec& def(const std::vector<double>& values);
-  ParamSpec& required() { is_required = true; return *this; }
+  ParamSpec& required() {  ///< no default: the config must give it
+    is_required = true;
+    default_value = YAML::Node();
+    return *this;
+  }
   ParamSpec& allow_null() { nullable = true; return *this; }
   ParamSpec& min(double v) { min_value = v; min_exclusive = false; return *this; }
   ParamSpec& greater_than(double v) { min_value = v; min_exclusive = true; return *this; }

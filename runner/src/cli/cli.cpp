@@ -13,7 +13,7 @@
 #include "dist/communicator.hpp"
 #include "cli/scaffold.hpp"
 #include "dist/sync.hpp"
-#include "engine/training.hpp"
+#include "engine/trainer.hpp"
 #include "logging/log.hpp"
 #include "registry/registry.hpp"
 #include "runner/error.hpp"
@@ -169,21 +169,13 @@ int cmd_run(const Options& o) {
     auto comm = make_communicator(dist.info(), CommOptions{"mpi", 60, false});
     Registry registry;
     RunConfig rc;
-    std::exception_ptr error;
-    try {
-      rc = load_run_config(o, registry, "run");
-    } catch (...) {
-      error = std::current_exception();
-    }
-    agree_on_failure(*comm, error);
-    try {
-      if (rc.dist_backend != "mpi" && rc.dist_backend != "auto")
-        comm = make_communicator(dist.info(), CommOptions{rc.dist_backend, rc.dist_timeout, false});
-      comm->set_timeout(rc.dist_timeout);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    agree_on_failure(*comm, error);
+    collectively(*comm, [&] { rc = load_run_config(o, registry, "run"); });
+    collectively(*comm, [&] {
+      if (rc.dist.backend != "mpi" && rc.dist.backend != "auto")
+        comm = make_communicator(dist.info(), CommOptions{rc.dist.backend, rc.dist.timeout, false,
+                                                          rc.tree.find("dist")->find("backend")->loc.str()});
+      comm->set_timeout(rc.dist.timeout);
+    });
     check_same_config(*comm, rc.tree);
     train(rc, registry, *comm);
     return 0;

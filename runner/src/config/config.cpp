@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <regex>
 
-#include "dist/communicator.hpp"
 #include "runner/error.hpp"
 #include "util/strings.hpp"
 
@@ -20,119 +19,9 @@ using config::Node;
 const Schema& top_level_schema() {
   static const Schema schema = [] {
     Schema s;
-    s.add("seed", ParamType::Int, "random seed of weights, data order and augmentation").def(543).min(0);
-    s.add("num_epochs", ParamType::Int, "number of training epochs").required().min(1);
-    s.add("validate_every", ParamType::Int, "validate every N epochs (and always after the last)").def(1).min(1);
-    s.add("log_every_iters", ParamType::Int, "log train/batch_loss and lr every N iterations").def(50).min(1);
-    s.add("output_path", ParamType::String, "root folder of run folders").def("experiments/runs");
-    s.add("threads", ParamType::Int, "compute threads of this rank (0: all cores of this rank)").def(0).min(0);
-    s.add("plugins", ParamType::List, "extra plugin libraries or folders (relative to this file)")
-        .def(std::vector<std::string>{});
-    s.add("checkpoint_every", ParamType::Int, "also checkpoint every N iterations (always at each epoch end)")
-        .allow_null()
-        .min(1);
-    s.add("n_saved_checkpoints", ParamType::Int, "checkpoint files kept in <run>/checkpoints (newest)").def(2).min(1);
-    s.add("resume_from", ParamType::String,
-          "continue a run: a checkpoint file, a run folder (its newest valid checkpoint) or auto (newest run of this "
-          "config)")
-        .allow_null();
-    s.add("resume_allow_changes", ParamType::List, "config keys that may differ from the checkpoint's (e.g. num_epochs)")
-        .def(std::vector<std::string>{});
-    s.add("deterministic", ParamType::Bool, "use deterministic algorithms only (reproducible runs)").def(false);
-    s.add("amp", ParamType::String,
-          "mixed precision: none (float32), bf16 (autocast to bfloat16; CPU and CUDA), fp16 (CUDA, with a loss scaler)")
-        .def("none")
-        .one_of({"none", "bf16", "fp16"});
-    s.add("channels_last", ParamType::Bool, "NHWC memory layout for 4-D weights and inputs (convolutional models)")
-        .def(false);
-    s.add("grad_clip_norm", ParamType::Float, "clip the global gradient L2 norm to this value before each step")
-        .allow_null()
-        .greater_than(0);
-    s.add("grad_accumulation_steps", ParamType::Int,
-          "split each rank's batch into N micro-batches, summing gradients (gradients are synchronised once, "
-          "after the last)")
-        .def(1)
-        .min(1);
-    s.add("crash_iteration", ParamType::Int, "fail on purpose at this iteration (tests and demos)").allow_null().min(1);
-    s.add("crash_rank", ParamType::Int, "the rank that fails at crash_iteration (-1: every rank)").def(-1).min(-1);
-    s.add("crash_mode", ParamType::String,
-          "how it fails: throw an error, kill itself, hang, or throw inside the next validation")
-        .def("throw")
-        .one_of({"throw", "kill", "hang", "validation"});
-    return s;
-  }();
-  return schema;
-}
-
-namespace {
-// The keys `best:` and `early_stopping:` share: which metric, and which way is better.
-void add_score_keys(Schema& s, const char* metric_help, const char* metric, const char* mode) {
-  s.add("metric", ParamType::String, metric_help).def(metric);
-  s.add("mode", ParamType::String, "max: higher is better; min: lower is better").def(mode).one_of({"max", "min"});
-}
-}  // namespace
-
-const Schema& best_schema() {
-  static const Schema schema = [] {
-    Schema s;
-    add_score_keys(s, "validation metric that ranks the models", "val/accuracy", "max");
-    s.add("n_saved", ParamType::Int, "best models kept in <run>/best").def(2).min(1);
-    return s;
-  }();
-  return schema;
-}
-
-const Schema& early_stopping_schema() {
-  static const Schema schema = [] {
-    Schema s;
-    add_score_keys(s, "validation metric to watch", "val/loss", "min");
-    s.add("patience", ParamType::Int, "validations without improvement before stopping").def(5).min(1);
-    s.add("min_delta", ParamType::Float, "smallest change that counts as an improvement").def(0).min(0);
-    return s;
-  }();
-  return schema;
-}
-
-const Schema& dist_schema() {
-  static const Schema schema = [] {
-    Schema s;
-    s.add("backend", ParamType::String, "collective backend: auto (nccl for CUDA tensors, else mpi), mpi or nccl")
-        .def("auto")
-        .one_of({"auto", "mpi", "nccl"});
-    s.add("bucket_mb", ParamType::Float, "gradient bucket size in MB (all-reduced as soon as backward fills one)")
-        .def(25)
-        .greater_than(0);
-    s.add("sync_batchnorm", ParamType::Bool,
-          "BatchNorm statistics over the global batch (models built with runner::nn::BatchNorm2d)")
-        .def(false);
-    s.add("timeout", ParamType::Float, "seconds a collective may wait for a peer before every rank aborts (0: never)")
-        .def(60)
-        .min(0);
-    return s;
-  }();
-  return schema;
-}
-
-const Schema& tracking_schema() {
-  static const Schema schema = [] {
-    Schema s;
-    s.add("tensorboard", ParamType::Bool, "TensorBoard event files in <run>/tb (rank 0)").def(true);
-    s.add("report", ParamType::Bool, "<run>/report.html with curves, refreshed at each validation").def(true);
-    s.add("mlflow", ParamType::Map, "MLflow file store: {uri: file:./mlruns, experiment: NAME, run_name: NAME}")
-        .allow_null();
-    return s;
-  }();
-  return schema;
-}
-
-const Schema& mlflow_schema() {
-  static const Schema schema = [] {
-    Schema s;
-    s.add("uri", ParamType::String, "the file store: file:PATH or a folder (relative to the working folder)")
-        .def("file:./mlruns");
-    s.add("experiment", ParamType::String, "experiment name (created if missing; default: the config's name)")
-        .allow_null();
-    s.add("run_name", ParamType::String, "run name shown by mlflow ui (default: the run folder's name)").allow_null();
+    for (const Schema* block : {&schema_of<RunOptions>(), &schema_of<CheckpointOptions>(), &schema_of<StepOptions>(),
+                                &schema_of<FaultOptions>()})
+      for (const ParamSpec& spec : block->params()) s.add(spec.name, spec.type, spec.help) = spec;
     return s;
   }();
   return schema;
@@ -284,8 +173,6 @@ Node validate_block(const Node& block, const Schema& schema, const std::string& 
   return out;
 }
 
-int64_t as_int(const Node& n) { return std::stoll(n.scalar); }
-
 // A component block (a map): its `name` must be a registered component of `kind`; the
 // block is then validated against that component's schema. `path` is its key path.
 void validate_component(Node& block, Kind kind, const std::string& path, const Registry& registry) {
@@ -363,13 +250,6 @@ ComponentConfig component_config(const Node& block, Kind kind, const std::string
   return cc;
 }
 
-bool as_bool(const Node& n) {
-  const std::string& v = n.scalar;
-  return v == "true" || v == "True" || v == "TRUE" || v == "yes" || v == "on";
-}
-
-double as_float(const Node& n) { return std::strtod(n.scalar.c_str(), nullptr); }
-
 }  // namespace
 
 config::Node load_config(const std::string& path, const std::vector<std::string>& overrides) {
@@ -395,33 +275,23 @@ std::vector<std::string> config_plugin_paths(const Node& root) {
   return out;
 }
 
-RunConfig resolve_config(Node root, const std::string& path, const Registry& registry) {
-  RunConfig rc;
-  rc.path = path;
-  rc.name = fs::path(path).stem().string();
-  const std::vector<std::string> component_keys(std::begin(kComponentKeys), std::end(kComponentKeys));
-  std::vector<std::string> skip = component_keys;
-  skip.push_back("metrics");
-  skip.push_back("handlers");
-  skip.push_back("best");
-  skip.push_back("early_stopping");
-  skip.push_back("dist");
-  skip.push_back("tracking");
-  Node top = validate_block(root, top_level_schema(), "", "the config", skip);
-  resolve_optional_block(top, "best", best_schema(), /*defaults=*/false);
-  resolve_optional_block(top, "early_stopping", early_stopping_schema(), /*defaults=*/false);
-  resolve_optional_block(top, "dist", dist_schema(), /*defaults=*/true);
-  resolve_optional_block(top, "tracking", tracking_schema(), /*defaults=*/true);
+namespace {
+
+// Validates the nested host blocks in place (absent or null: off, or the defaults).
+void resolve_host_blocks(Node& top) {
+  resolve_optional_block(top, "best", schema_of<BestOptions>(), /*defaults=*/false);
+  resolve_optional_block(top, "early_stopping", schema_of<EarlyStoppingOptions>(), /*defaults=*/false);
+  resolve_optional_block(top, "dist", schema_of<DistOptions>(), /*defaults=*/true);
+  resolve_optional_block(top, "tracking", schema_of<TrackingOptions>(), /*defaults=*/true);
   if (Node* mlflow = top.find("tracking")->find("mlflow"); mlflow && mlflow->is_map())
-    *mlflow = validate_block(*mlflow, mlflow_schema(), "tracking.mlflow", "tracking.mlflow");
+    *mlflow = validate_block(*mlflow, schema_of<MlflowOptions>(), "tracking.mlflow", "tracking.mlflow");
+}
+
+// The component blocks: a default for those a config may leave out, then each block
+// against its component's schema.
+void resolve_components(Node& top, const Node& root, const Registry& registry) {
   for (const auto& [key, kind] : {std::pair<const char*, Kind>{"metrics", Kind::Metric}, {"handlers", Kind::Handler}})
     resolve_component_list(top, key, kind, registry);
-  for (const char* key : {"metrics", "handlers", "best", "early_stopping", "dist", "tracking"}) {  // a fixed order, so print-config is a fixed point
-    Node n = *top.find(key);
-    top.erase(key);
-    top.set(key, std::move(n));
-  }
-
   for (int k = 0; k < kNumSingleKinds; ++k) {
     const Kind kind = static_cast<Kind>(k);
     const std::string key = kComponentKeys[k];
@@ -441,90 +311,103 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
                         describe_found(*block));
     validate_component(*block, kind, key, registry);
   }
+}
 
-  rc.tree = std::move(top);
-  // Typed top-level values (already validated).
-  rc.seed = static_cast<uint64_t>(as_int(*rc.tree.find("seed")));
-  rc.num_epochs = as_int(*rc.tree.find("num_epochs"));
-  rc.validate_every = as_int(*rc.tree.find("validate_every"));
-  rc.log_every_iters = as_int(*rc.tree.find("log_every_iters"));
-  rc.output_path = rc.tree.find("output_path")->scalar;
-  rc.threads = static_cast<int>(as_int(*rc.tree.find("threads")));
-  rc.deterministic = as_bool(*rc.tree.find("deterministic"));
-  rc.amp = rc.tree.find("amp")->scalar;
-  rc.channels_last = as_bool(*rc.tree.find("channels_last"));
-  if (const Node* g = rc.tree.find("grad_clip_norm"); g && !g->is_null()) rc.grad_clip_norm = as_float(*g);
-  rc.grad_accumulation_steps = as_int(*rc.tree.find("grad_accumulation_steps"));
-  if (const Node* ci = rc.tree.find("crash_iteration"); ci && !ci->is_null()) rc.crash_iteration = as_int(*ci);
-  rc.crash_rank = static_cast<int>(as_int(*rc.tree.find("crash_rank")));
-  if (const Node* ce = rc.tree.find("checkpoint_every"); ce && !ce->is_null()) rc.checkpoint_every = as_int(*ce);
-  rc.n_saved_checkpoints = static_cast<int>(as_int(*rc.tree.find("n_saved_checkpoints")));
-  if (const Node* r = rc.tree.find("resume_from"); r && !r->is_null()) {
-    rc.resume_from = r->scalar;
-    if (r->loc.file != "command line" && rc.resume_from != "auto" && fs::path(rc.resume_from).is_relative() &&
-        !fs::exists(rc.resume_from))
-      rc.resume_from = (fs::path(r->loc.file).parent_path() / rc.resume_from).lexically_normal().string();
+// The typed blocks and component configs of a resolved tree.
+void read_run_config(RunConfig& rc, const Registry& registry) {
+  const Node& t = rc.tree;
+  rc.run = read_block<RunOptions>(t);
+  rc.run.check(t);
+  rc.checkpoint = read_block<CheckpointOptions>(t);
+  rc.checkpoint.check(t);
+  rc.step = read_block<StepOptions>(t);
+  rc.faults = read_block<FaultOptions>(t);
+  if (t.find("best")->is_map()) rc.best = read_block<BestOptions>(*t.find("best"));
+  if (t.find("early_stopping")->is_map()) rc.early_stopping = read_block<EarlyStoppingOptions>(*t.find("early_stopping"));
+  rc.dist = read_block<DistOptions>(*t.find("dist"));
+  rc.tracking = read_block<TrackingOptions>(*t.find("tracking"));
+  if (rc.tracking.mlflow) {
+    if (!rc.tracking.mlflow->experiment) rc.tracking.mlflow->experiment = rc.name;
+    rc.tracking.mlflow->check(*t.find("tracking")->find("mlflow"));
   }
-  for (const Node& k : rc.tree.find("resume_allow_changes")->items) {
+  for (int k = 0; k < kNumSingleKinds; ++k)
+    rc.components[k] = component_config(*t.find(kComponentKeys[k]), static_cast<Kind>(k), kComponentKeys[k], registry);
+  for (const auto& [key, kind, out] : {std::tuple<const char*, Kind, std::vector<ComponentConfig>*>{
+                                           "metrics", Kind::Metric, &rc.metrics},
+                                       {"handlers", Kind::Handler, &rc.handlers}}) {
+    const Node& list = *t.find(key);
+    for (size_t i = 0; i < list.items.size(); ++i)
+      out->push_back(component_config(list.items[i], kind, std::string(key) + "[" + std::to_string(i) + "]", registry));
+  }
+}
+
+}  // namespace
+
+RunConfig resolve_config(Node root, const std::string& path, const Registry& registry) {
+  RunConfig rc;
+  rc.path = path;
+  rc.name = fs::path(path).stem().string();
+  std::vector<std::string> skip(std::begin(kComponentKeys), std::end(kComponentKeys));
+  const char* nested[] = {"metrics", "handlers", "best", "early_stopping", "dist", "tracking"};
+  skip.insert(skip.end(), std::begin(nested), std::end(nested));
+  Node top = validate_block(root, top_level_schema(), "", "the config", skip);
+  resolve_host_blocks(top);
+  resolve_components(top, root, registry);
+  for (const char* key : nested) {  // a fixed order, so print-config is a fixed point
+    Node n = *top.find(key);
+    top.erase(key);
+    top.set(key, std::move(n));
+  }
+  rc.tree = std::move(top);
+  read_run_config(rc, registry);
+  return rc;
+}
+
+double RunOptions::max_time_seconds() const {
+  if (!max_time) return 0;
+  double seconds = 0;
+  parse_duration(*max_time, &seconds);
+  return seconds;
+}
+
+void RunOptions::check(const Node& top) const {
+  double seconds = 0;
+  if (max_time && (!parse_duration(*max_time, &seconds) || seconds <= 0)) {
+    const Node* n = top.find("max_time");
+    throw ConfigError(n->loc.str() + ": max_time: expected a duration such as 90s, 45m, 4h or 1d12h (a number "
+                      "followed by s, m, h or d), found '" + *max_time + "'");
+  }
+}
+
+void CheckpointOptions::check(const Node& top) {
+  if (resume_from) {
+    const Node* r = top.find("resume_from");
+    if (r->loc.file != "command line" && *resume_from != "auto" && fs::path(*resume_from).is_relative() &&
+        !fs::exists(*resume_from))
+      resume_from = (fs::path(r->loc.file).parent_path() / *resume_from).lexically_normal().string();
+  }
+  for (const Node& k : top.find("resume_allow_changes")->items)
     if (k.kind != Node::Kind::Scalar)
       throw ConfigError(k.loc.str() + ": resume_allow_changes: expected config keys such as num_epochs, found " +
                         describe_found(k));
-    rc.resume_allow_changes.push_back(k.scalar);
-  }
-  rc.crash_mode = rc.tree.find("crash_mode")->scalar;
-  for (const auto& [key, out] : {std::pair<const char*, ScoreBlock*>{"best", &rc.best},
-                                 {"early_stopping", &rc.early_stopping}}) {
-    const Node* b = rc.tree.find(key);
-    if (!b || !b->is_map()) continue;
-    out->enabled = true;
-    out->node = b;
-    out->metric = b->find("metric")->scalar;
-    out->maximize = b->find("mode")->scalar == "max";
-    if (const Node* n = b->find("n_saved")) out->n_saved = static_cast<int>(as_int(*n));
-    if (const Node* n = b->find("patience")) out->patience = static_cast<int>(as_int(*n));
-    if (const Node* n = b->find("min_delta")) out->min_delta = as_float(*n);
-  }
-  const Node* dist = rc.tree.find("dist");
-  rc.dist_backend = dist->find("backend")->scalar;
-  if (rc.dist_backend != "auto") {
-    const auto have = available_backends();
-    if (std::find(have.begin(), have.end(), rc.dist_backend) == have.end())
-      throw ConfigError(dist->find("backend")->loc.str() + ": dist.backend: '" + rc.dist_backend +
-                        "' is not in this build (it has: " + join(have) + "; " + rc.dist_backend +
-                        " needs LibTorch with CUDA and NCCL at build time)");
-  }
-  rc.bucket_mb = as_float(*dist->find("bucket_mb"));
-  rc.dist_timeout = as_float(*dist->find("timeout"));
-  rc.sync_batchnorm = as_bool(*dist->find("sync_batchnorm"));
-  const Node* tracking = rc.tree.find("tracking");
-  rc.tracking.tensorboard = as_bool(*tracking->find("tensorboard"));
-  rc.tracking.report = as_bool(*tracking->find("report"));
-  if (const Node* m = tracking->find("mlflow"); m && m->is_map()) {
-    rc.tracking.mlflow = true;
-    rc.tracking.mlflow_uri = m->find("uri")->scalar;
-    const std::string scheme = rc.tracking.mlflow_uri.substr(0, rc.tracking.mlflow_uri.find(':') + 1);
-    if (scheme != "file:" && rc.tracking.mlflow_uri.find("://") != std::string::npos)
-      throw ConfigError(m->find("uri")->loc.str() + ": tracking.mlflow.uri: '" + rc.tracking.mlflow_uri +
-                        "' is a tracking server; runner writes MLflow's file store: give file:PATH (see the README, "
-                        "\"MLflow\", for serving or importing it)");
-    if (const Node* e = m->find("experiment"); e && !e->is_null()) rc.tracking.mlflow_experiment = e->scalar;
-    else rc.tracking.mlflow_experiment = rc.name;
-    if (const Node* n = m->find("run_name"); n && !n->is_null()) rc.tracking.mlflow_run_name = n->scalar;
-    if (rc.tracking.mlflow_experiment.empty())
-      throw ConfigError(m->find("experiment")->loc.str() + ": tracking.mlflow.experiment: expected a non-empty name");
-  }
-  for (int k = 0; k < kNumSingleKinds; ++k) {
-    const Node* block = rc.tree.find(kComponentKeys[k]);
-    rc.components[k] = component_config(*block, static_cast<Kind>(k), kComponentKeys[k], registry);
-  }
-  for (const auto& [key, kind, out] : {std::tuple<const char*, Kind, std::vector<ComponentConfig>*>{"metrics", Kind::Metric, &rc.metrics},
-                                       {"handlers", Kind::Handler, &rc.handlers}}) {
-    const Node* list = rc.tree.find(key);
-    for (size_t i = 0; i < list->items.size(); ++i)
-      out->push_back(component_config(list->items[i], kind, std::string(key) + "[" + std::to_string(i) + "]", registry));
-  }
-  return rc;
 }
+
+void MlflowOptions::check(const Node& block) const {
+  const std::string scheme = uri.substr(0, uri.find(':') + 1);
+  if (scheme != "file:" && uri.find("://") != std::string::npos)
+    throw ConfigError(block.find("uri")->loc.str() + ": tracking.mlflow.uri: '" + uri +
+                      "' is a tracking server; runner writes MLflow's file store: give file:PATH (see the README, "
+                      "\"MLflow\", for serving or importing it)");
+  if (experiment && experiment->empty())
+    throw ConfigError(block.find("experiment")->loc.str() + ": tracking.mlflow.experiment: expected a non-empty name");
+}
+
+namespace options {
+bool as_bool(const Node& n) {
+  const std::string& v = n.scalar;
+  return v == "true" || v == "True" || v == "TRUE" || v == "yes" || v == "on";
+}
+}  // namespace options
 
 void rethrow_param_error(const ParamError& e, const ComponentConfig& c) {
   const config::Node* v = c.node ? c.node->find(e.key()) : nullptr;

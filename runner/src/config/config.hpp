@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "config/options.hpp"
 #include "config/tree.hpp"
 #include "registry/registry.hpp"
 #include "runner/params.hpp"
@@ -19,71 +20,28 @@ struct ComponentConfig {
   const config::Node* node = nullptr;  ///< the block in RunConfig::tree (for error locations)
 };
 
-/// `best:` or `early_stopping:` (off unless the config has the block).
-struct ScoreBlock {
-  bool enabled = false;
-  std::string metric;
-  bool maximize = true;
-  int n_saved = 2;         ///< best
-  int patience = 5;        ///< early_stopping
-  double min_delta = 0;    ///< early_stopping
-  const config::Node* node = nullptr;
-};
-
-/// `tracking:` what the run folder gets besides metrics.jsonl and metrics.csv.
-struct TrackingConfig {
-  bool tensorboard = true;
-  bool report = true;
-  bool mlflow = false;
-  std::string mlflow_uri, mlflow_experiment, mlflow_run_name;
-};
-
 struct RunConfig {
   std::string path;  ///< the config file as given
   std::string name;  ///< its stem, e.g. "fashion_mnist_resnet8"
   config::Node tree;  ///< resolved: bases merged, overrides applied, defaults filled
 
-  uint64_t seed = 0;
-  int64_t num_epochs = 0;
-  int64_t validate_every = 1;
-  int64_t log_every_iters = 50;
-  std::string output_path;
-  int threads = 0;
-  bool deterministic = false;
-  // precision and optimisation step
-  std::string amp = "none";          ///< none | bf16 | fp16
-  bool channels_last = false;
-  double grad_clip_norm = 0;         ///< 0: no clipping
-  int64_t grad_accumulation_steps = 1;
-  // checkpoints and resume
-  int64_t checkpoint_every = -1;  ///< -1: epoch ends only
-  int n_saved_checkpoints = 2;
-  std::string resume_from;  ///< "" (no), "auto", a run folder or a checkpoint file
-  std::vector<std::string> resume_allow_changes;
-  ScoreBlock best, early_stopping;
-  // dist: block
-  std::string dist_backend = "auto";
-  double bucket_mb = 25;
-  double dist_timeout = 60;
-  bool sync_batchnorm = false;
-  TrackingConfig tracking;
-  // failure injection (tests, demos)
-  int64_t crash_iteration = -1;  ///< -1: never
-  int crash_rank = -1;           ///< -1: every rank
-  std::string crash_mode = "throw";
+  RunOptions run;
+  CheckpointOptions checkpoint;
+  StepOptions step;
+  FaultOptions faults;
+  std::optional<BestOptions> best;                     ///< `best:` (off unless given)
+  std::optional<EarlyStoppingOptions> early_stopping;  ///< `early_stopping:` (off unless given)
+  DistOptions dist;
+  TrackingOptions tracking;
   std::array<ComponentConfig, kNumSingleKinds> components;  ///< indexed by Kind (dataflow .. scheduler)
   std::vector<ComponentConfig> metrics;   ///< `metrics:`, extra validation metrics, in order
   std::vector<ComponentConfig> handlers;  ///< `handlers:`, in order
   const ComponentConfig& component(Kind k) const { return components[static_cast<int>(k)]; }
 };
 
-/// The host's own top-level keys (components excepted), with types, defaults and help.
+/// The host's own top-level keys (components and nested blocks excepted): the run,
+/// checkpoint, step and fault blocks, in that order.
 const Schema& top_level_schema();
-/// The `dist:` block's keys.
-const Schema& dist_schema();
-/// The `tracking:` block's keys, and its `mlflow:` block's.
-const Schema& tracking_schema();
-const Schema& mlflow_schema();
 
 /// Loads `path`, resolves `_base_`, applies overrides in order.
 config::Node load_config(const std::string& path, const std::vector<std::string>& overrides);

@@ -36,7 +36,7 @@ std::unique_ptr<Communicator> make_communicator(const DistInfo& info, const Comm
   if (name == "auto") name = options.cuda && backend_table().count("nccl") ? "nccl" : "mpi";
   auto it = backend_table().find(name);
   if (it == backend_table().end())
-    throw ConfigError("dist.backend: '" + name + "' is not in this build (it has: " + join(available_backends()) +
+    throw ConfigError((options.where.empty() ? std::string() : options.where + ": ") + "dist.backend: '" + name + "' is not in this build (it has: " + join(available_backends()) +
                       (name == "nccl" ? "; nccl needs LibTorch with CUDA and NCCL at build time" : "") + ")");
   return it->second(info, options);
 }

@@ -88,13 +88,14 @@ struct CommOptions {
   std::string backend = "auto";  ///< auto | mpi | nccl
   double timeout_seconds = 60;
   bool cuda = false;  ///< tensors live on a CUDA device
+  std::string where;  ///< the config location that chose the backend, for errors
 };
 
 /// Backends compiled into this build, e.g. {"mpi"} or {"mpi", "nccl"}.
 std::vector<std::string> available_backends();
 
 /// Makes the communicator `options.backend` names (auto: nccl for CUDA tensors when
-/// built, else mpi). A backend missing from this build is a ConfigError.
+/// built, else mpi). A backend missing from this build is a ConfigError at `where`.
 std::unique_ptr<Communicator> make_communicator(const DistInfo& info, const CommOptions& options);
 
 }  // namespace runner

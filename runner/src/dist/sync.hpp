@@ -27,6 +27,19 @@ struct AgreedFailure {
 /// With one rank, rethrows `error` as it is.
 void agree_on_failure(Communicator& comm, std::exception_ptr error);
 
+/// Collective: runs `fn` on this rank, then agrees on failure (agree_on_failure): if
+/// `fn` threw on any rank, every rank throws AgreedFailure (one rank: the error itself).
+template <class F>
+void collectively(Communicator& comm, F&& fn) {
+  std::exception_ptr error;
+  try {
+    fn();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  agree_on_failure(comm, error);
+}
+
 /// Compares the resolved config of every rank with rank 0's. A mismatch is a
 /// ConfigError on every rank that names the ranks and the differing keys.
 void check_same_config(Communicator& comm, const config::Node& resolved);

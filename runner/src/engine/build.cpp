@@ -1,5 +1,6 @@
 #include "engine/build.hpp"
 
+#include "logging/reports.hpp"
 #include "runner/error.hpp"
 #include "util/strings.hpp"
 
@@ -97,6 +98,80 @@ std::vector<NamedHandler> build_handlers(const RunConfig& config, const Registry
     out.push_back({hc.name + " (plugin " + registry.library_of(hc.component) + ")", std::move(h)});
   }
   return out;
+}
+
+namespace {
+
+void build_loaders(Setup& s, const RunConfig& config, const DistInfo& dist) {
+  const Dataflow& df = s.c.dataflow;
+  LoaderOptions train_opts;
+  train_opts.global_batch = df.batch_size;
+  train_opts.shuffle = true;
+  train_opts.drop_last = df.drop_last;
+  train_opts.num_workers = df.num_workers;
+  train_opts.prefetch = df.prefetch;
+  train_opts.seed = config.run.seed;
+  train_opts.rank = dist.rank;
+  train_opts.world_size = dist.world_size;
+  train_opts.skip_bad_samples = df.skip_bad_samples;
+  // Synchronised BatchNorm needs every rank in every forward: no empty shard.
+  if (config.dist.sync_batchnorm) train_opts.min_last_batch = dist.world_size;
+  LoaderOptions val_opts = train_opts;
+  val_opts.min_last_batch = 1;
+  val_opts.global_batch = df.val_batch_size > 0 ? df.val_batch_size : df.batch_size;
+  val_opts.shuffle = false;
+  val_opts.drop_last = false;
+  s.train_loader = std::make_unique<Loader>(df.train, train_opts);
+  s.val_loader = std::make_unique<Loader>(df.val, val_opts);
+  if (df.train_eval) s.train_eval_loader = std::make_unique<Loader>(df.train_eval, val_opts);
+  if (s.train_loader->batches_per_epoch() < 1)
+    throw ConfigError(config.component(Kind::Dataflow).node->loc.str() + ": dataflow: the train set (" +
+                      std::to_string(s.train_loader->dataset_size()) + " samples) gives no batch of " +
+                      std::to_string(df.batch_size) + " with drop_last");
+}
+
+// The built-in metrics plus `metrics:`; `best:` / `early_stopping:` must name one that is logged.
+void build_metric_set(Setup& s, const RunConfig& config, const Registry& registry) {
+  s.metrics = classification_metrics(s.c.dataflow.num_classes);
+  auto extra = build_metrics(config, registry, MetricContext{s.c.dataflow.num_classes});
+  for (size_t i = 0; i < extra.size(); ++i) {
+    for (const auto& m : s.metrics)
+      if (m->name() == extra[i]->name())
+        throw ConfigError(config.metrics[i].node->loc.str() + ": metrics[" + std::to_string(i) + "]: metric '" +
+                          config.metrics[i].name + "' logs val/" + m->name() + ", which is already logged");
+    s.metrics.push_back(extra[i]);
+  }
+  for (const auto& m : s.metrics) s.logged.push_back("val/" + m->name());
+  if (s.c.dataflow.train_eval)
+    for (const auto& m : s.metrics) s.logged.push_back("train_eval/" + m->name());
+  const std::string* best = config.best ? &config.best->metric : nullptr;
+  const std::string* early = config.early_stopping ? &config.early_stopping->metric : nullptr;
+  for (const auto& [key, metric] : {std::pair<const char*, const std::string*>{"best", best}, {"early_stopping", early}}) {
+    if (!metric || std::find(s.logged.begin(), s.logged.end(), *metric) != s.logged.end()) continue;
+    const config::Node* block = config.tree.find(key);
+    const config::Node* m = block->find("metric");
+    throw ConfigError((m->loc.file == "default" ? block->loc : m->loc).str() + ": " + key + ".metric: '" + *metric +
+                      "' is not a logged metric" + did_you_mean(*metric, s.logged) + " (logged: " + join(s.logged) +
+                      ")");
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& registry, const DistInfo& dist) {
+  auto s = std::make_unique<Setup>();
+  // Test hook: a different initial model per rank, to show the start-up broadcast.
+  const char* per_rank = std::getenv("RUNNER_TEST_PER_RANK_INIT");
+  torch::manual_seed(config.run.seed + (per_rank && *per_rank == '1' ? dist.rank : 0));
+  s->c = build_components(config, registry, DataflowContext{config.run.seed, dist.rank, dist.world_size});
+  build_loaders(*s, config, dist);
+  s->iters_per_epoch = s->train_loader->batches_per_epoch();
+  s->total_iters = s->iters_per_epoch * config.run.num_epochs;
+  s->scheduler =
+      build_scheduler(config, registry, SchedulerContext{s->c.base_lr, s->iters_per_epoch, s->total_iters});
+  s->summary = model_summary(*s->c.model, config.component(Kind::Model).name, s->c.dataflow.train->sample_shape());
+  build_metric_set(*s, config, registry);
+  return s;
 }
 
 void set_lr(torch::optim::Optimizer& optimizer, double lr) {

@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "data/loader.hpp"
+#include "dist/communicator.hpp"
+#include "metrics/metrics.hpp"
 #include "runner/plugin.hpp"
 
 namespace runner {
@@ -36,6 +39,19 @@ struct NamedHandler {
 /// The config's `handlers:`, in order.
 std::vector<NamedHandler> build_handlers(const RunConfig& config, const Registry& registry,
                                          const HandlerContext& ctx);
+
+/// Everything built from the config before training starts: components, loaders, the
+/// scheduler, the validation metrics and the names they log under.
+struct Setup {
+  Components c;
+  std::unique_ptr<Loader> train_loader, val_loader, train_eval_loader;
+  std::shared_ptr<Scheduler> scheduler;
+  std::vector<std::shared_ptr<Metric>> metrics;  ///< built-in classification metrics + `metrics:`
+  std::vector<std::string> logged;  ///< every validation metric's key: val/..., train_eval/...
+  int64_t iters_per_epoch = 0, total_iters = 0;
+  std::string summary;  ///< the model summary table
+};
+std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& registry, const DistInfo& dist);
 
 /// Sets the learning rate of every parameter group.
 void set_lr(torch::optim::Optimizer& optimizer, double lr);

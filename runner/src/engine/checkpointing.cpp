@@ -46,7 +46,7 @@ bool under(const std::string& key, const std::string& prefix) {
 // a run is logged, launched and checkpointed).
 bool may_change(const std::string& key, const std::vector<std::string>& allowed) {
   static const std::vector<std::string> harmless = {
-      "resume_from", "resume_allow_changes", "crash_iteration", "crash_rank", "crash_mode", "output_path",
+      "resume_from", "resume_allow_changes", "max_time", "crash_iteration", "crash_rank", "crash_mode", "output_path",
       "threads", "log_every_iters", "validate_every", "checkpoint_every", "n_saved_checkpoints", "plugins",
       "handlers", "dist.timeout", "dist.bucket_mb", "dist.backend", "dataflow.num_workers", "dataflow.prefetch"};
   for (const auto* list : {&allowed, &harmless})
@@ -85,12 +85,12 @@ bool newest_valid(const std::string& run_dir, Found* out) {
   return false;
 }
 
-Found locate(const RunConfig& config) {
-  const std::string& from = config.resume_from;
+Found locate(const ResumeRequest& request) {
+  const std::string& from = request.from;
   Found found;
   std::error_code ec;
   if (from == "auto") {
-    const fs::path root = fs::path(config.output_path) / config.name;
+    const fs::path root = request.runs_root;
     std::vector<std::string> runs;
     if (fs::is_directory(root, ec))
       for (const auto& e : fs::directory_iterator(root, ec))
@@ -118,15 +118,14 @@ Found locate(const RunConfig& config) {
 
 }  // namespace
 
-std::string save_checkpoint(Communicator& comm, const RunConfig& config, const std::string& run_dir,
-                            torch::nn::Module& model, torch::optim::Optimizer& optimizer, const Scheduler& scheduler,
-                            const TrainerPosition& pos) {
+std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int n_saved,
+                            const std::string& config_yaml, TrainingObjects objects, const TrainerPosition& pos) {
   const std::vector<std::string> rng = comm.allgather(rng_state_bytes());  // every rank's generator
   if (comm.rank() != 0) return "";
   const auto t0 = std::chrono::steady_clock::now();
   torch::serialize::OutputArchive archive, model_ar, opt_ar;
-  model.save(model_ar);
-  optimizer.save(opt_ar);
+  objects.model.save(model_ar);
+  objects.optimizer.save(opt_ar);
   archive.write("model", model_ar);
   archive.write("optimizer", opt_ar);
   for (size_t r = 0; r < rng.size(); ++r) {
@@ -154,36 +153,69 @@ std::string save_checkpoint(Communicator& comm, const RunConfig& config, const s
   meta << YAML::Key << "trackers" << YAML::Value;
   if (pos.trackers.IsDefined() && !pos.trackers.IsNull()) meta << pos.trackers;
   else meta << YAML::Null;
-  const YAML::Node sched = scheduler.state();
+  const YAML::Node sched = objects.scheduler.state();
   meta << YAML::Key << "scheduler" << YAML::Value;
   if (sched.IsDefined() && !sched.IsNull()) meta << sched;
   else meta << YAML::Null;
-  meta << YAML::Key << "config" << YAML::Value << YAML::Literal << config::emit(config.tree);
+  meta << YAML::Key << "config" << YAML::Value << YAML::Literal << config_yaml;
   meta << YAML::EndMap;
 
   const std::string bytes = checkpoint::encode({meta.c_str(), tensors.str()});
   char name[64];
   std::snprintf(name, sizeof name, "checkpoint_%08lld.ckpt", static_cast<long long>(pos.iteration));
   const std::string path = checkpoint::write_atomic(run_dir + "/checkpoints", name, bytes);
-  checkpoint::prune(run_dir, config.n_saved_checkpoints);
+  checkpoint::prune(run_dir, n_saved);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   RLOG_INFO("checkpoint: {} ({:.2f} MB, {:.0f} ms)", path, static_cast<double>(bytes.size()) / 1e6, ms);
   return path;
 }
 
-Resumed resume(Communicator& comm, const RunConfig& config, torch::nn::Module& model,
-               torch::optim::Optimizer& optimizer, Scheduler& scheduler) {
-  // Rank 0 finds and checks the file; every rank gets its bytes.
-  Found found;
-  std::exception_ptr error;
-  if (comm.rank() == 0) {
-    try {
-      found = locate(config);
-    } catch (...) {
-      error = std::current_exception();
-    }
-  }
-  agree_on_failure(comm, error);
+namespace {
+
+// Every rank checks and restores the same bytes, so a failure is the same everywhere.
+void restore(Communicator& comm, const ResumeRequest& request, TrainingObjects objects, const std::string& path,
+             const checkpoint::Contents& contents, TrainerPosition& pos) {
+  const YAML::Node meta = YAML::Load(contents.meta);
+  // The config must describe the same training, except what may change.
+  const config::Node saved = config::parse(meta["config"].as<std::string>(), path + " (its config)");
+  std::vector<std::string> differ;
+  for (const auto& d : config::differing_keys(saved, *request.config))
+    if (!may_change(d.key, request.allow_changes)) differ.push_back(d.key + " (" + d.a + " -> " + d.b + ")");
+  if (!differ.empty())
+    throw ConfigError("resume_from: " + path + ": the config differs from the checkpoint's in " + join(differ) +
+                      "; list keys that may change in resume_allow_changes");
+  pos.epoch = meta["epoch"].as<int64_t>();
+  pos.iteration = meta["iteration"].as<int64_t>();
+  pos.epoch_iteration = meta["epoch_iteration"].as<int64_t>();
+  pos.running_loss = meta["running_loss"][0].as<double>();
+  pos.running_loss_set = meta["running_loss"][1].as<bool>();
+  for (const auto& kv : meta["last_val"]) pos.last_val.emplace_back(kv.first.as<std::string>(), kv.second.as<double>());
+  const int saved_world = meta["world_size"].as<int>();
+  pos.trackers = meta["trackers"];
+
+  torch::serialize::InputArchive archive, model_ar, opt_ar;
+  archive.load_from(contents.tensors.data(), contents.tensors.size());
+  archive.read("model", model_ar);
+  objects.model.load(model_ar);
+  archive.read("optimizer", opt_ar);
+  objects.optimizer.load(opt_ar);
+  torch::Tensor rng;
+  archive.read("rng/" + std::to_string(saved_world == comm.world_size() ? comm.rank() : 0), rng);
+  set_rng_state(rng);
+  objects.scheduler.load_state(meta["scheduler"]);
+  if (saved_world != comm.world_size())
+    RLOG_WARN("resume: the checkpoint was written by {} rank(s), this run has {}: data is re-sharded, every "
+              "rank starts from rank 0's random state",
+              saved_world, comm.world_size());
+}
+
+}  // namespace
+
+Resumed resume(Communicator& comm, const ResumeRequest& request, TrainingObjects objects) {
+  Found found;  // rank 0 finds and checks the file; every rank gets its bytes
+  collectively(comm, [&] {
+    if (comm.rank() == 0) found = locate(request);
+  });
   const std::string path = comm.broadcast(found.path, 0);
   const std::string bytes = comm.broadcast(found.bytes, 0);
   const checkpoint::Contents contents = checkpoint::decode(bytes, path);
@@ -191,49 +223,15 @@ Resumed resume(Communicator& comm, const RunConfig& config, torch::nn::Module& m
   Resumed out;
   out.path = path;
   out.run_dir = fs::path(path).parent_path().parent_path().string();
-  // Every rank checks and restores the same bytes, so a failure is the same everywhere.
-  std::exception_ptr restore_error;
-  try {
-    const YAML::Node meta = YAML::Load(contents.meta);
-    // The config must describe the same training, except what may change.
-    const config::Node saved = config::parse(meta["config"].as<std::string>(), path + " (its config)");
-    std::vector<std::string> differ;
-    for (const auto& d : config::differing_keys(saved, config.tree))
-      if (!may_change(d.key, config.resume_allow_changes)) differ.push_back(d.key + " (" + d.a + " -> " + d.b + ")");
-    if (!differ.empty())
-      throw ConfigError("resume_from: " + path + ": the config differs from the checkpoint's in " + join(differ) +
-                        "; list keys that may change in resume_allow_changes");
-    TrainerPosition& pos = out.position;
-    pos.epoch = meta["epoch"].as<int64_t>();
-    pos.iteration = meta["iteration"].as<int64_t>();
-    pos.epoch_iteration = meta["epoch_iteration"].as<int64_t>();
-    pos.running_loss = meta["running_loss"][0].as<double>();
-    pos.running_loss_set = meta["running_loss"][1].as<bool>();
-    for (const auto& kv : meta["last_val"]) pos.last_val.emplace_back(kv.first.as<std::string>(), kv.second.as<double>());
-    const int saved_world = meta["world_size"].as<int>();
-    pos.trackers = meta["trackers"];
-
-    torch::serialize::InputArchive archive, model_ar, opt_ar;
-    archive.load_from(contents.tensors.data(), contents.tensors.size());
-    archive.read("model", model_ar);
-    model.load(model_ar);
-    archive.read("optimizer", opt_ar);
-    optimizer.load(opt_ar);
-    torch::Tensor rng;
-    archive.read("rng/" + std::to_string(saved_world == comm.world_size() ? comm.rank() : 0), rng);
-    set_rng_state(rng);
-    scheduler.load_state(meta["scheduler"]);
-    if (saved_world != comm.world_size())
-      RLOG_WARN("resume: the checkpoint was written by {} rank(s), this run has {}: data is re-sharded, every "
-                "rank starts from rank 0's random state",
-                saved_world, comm.world_size());
-  } catch (const ConfigError&) {
-    restore_error = std::current_exception();
-  } catch (const std::exception& e) {
-    restore_error = std::make_exception_ptr(
-        ConfigError("resume_from: " + path + ": cannot restore this run from it: " + first_line(e.what())));
-  }
-  agree_on_failure(comm, restore_error);
+  collectively(comm, [&] {
+    try {
+      restore(comm, request, objects, path, contents, out.position);
+    } catch (const ConfigError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw ConfigError("resume_from: " + path + ": cannot restore this run from it: " + first_line(e.what()));
+    }
+  });
   return out;
 }
 

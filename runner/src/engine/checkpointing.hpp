@@ -9,7 +9,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "config/config.hpp"
+#include "config/tree.hpp"
 #include "dist/communicator.hpp"
 #include "runner/components.hpp"
 
@@ -26,11 +26,18 @@ struct TrainerPosition {
   YAML::Node trackers;  ///< best-K and early-stopping state
 };
 
-/// Collective. Rank 0 writes <run_dir>/checkpoints/checkpoint_<iteration>.ckpt atomically,
-/// updates `latest` and keeps the newest n_saved_checkpoints. Returns the path (rank 0).
-std::string save_checkpoint(Communicator& comm, const RunConfig& config, const std::string& run_dir,
-                            torch::nn::Module& model, torch::optim::Optimizer& optimizer, const Scheduler& scheduler,
-                            const TrainerPosition& position);
+/// What a checkpoint holds besides the position.
+struct TrainingObjects {
+  torch::nn::Module& model;
+  torch::optim::Optimizer& optimizer;
+  Scheduler& scheduler;
+};
+
+/// Collective. Rank 0 writes <run_dir>/checkpoints/checkpoint_<iteration>.ckpt atomically
+/// (with `config_yaml`, the resolved config), updates `latest` and keeps the newest
+/// `n_saved`. Returns the path (rank 0).
+std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int n_saved,
+                            const std::string& config_yaml, TrainingObjects objects, const TrainerPosition& position);
 
 struct Resumed {
   std::string path;     ///< the checkpoint file
@@ -38,12 +45,19 @@ struct Resumed {
   TrainerPosition position;
 };
 
-/// Collective. Finds the checkpoint config.resume_from names (rank 0; for a folder or
-/// `auto`, the newest valid file, reporting damaged ones and falling back), sends it to
-/// every rank, refuses a config that differs in keys not allowed to change, and
-/// restores model, optimizer, scheduler and RNG state.
-Resumed resume(Communicator& comm, const RunConfig& config, torch::nn::Module& model,
-               torch::optim::Optimizer& optimizer, Scheduler& scheduler);
+/// Where to resume from and what may differ.
+struct ResumeRequest {
+  std::string from;       ///< a checkpoint file, a run folder, or "auto"
+  std::string runs_root;  ///< where `auto` looks: <output_path>/<config name>
+  std::vector<std::string> allow_changes;  ///< resume_allow_changes
+  const config::Node* config = nullptr;    ///< the resolved config of this run
+};
+
+/// Collective. Finds the checkpoint `request.from` names (rank 0; for a folder or `auto`,
+/// the newest valid file, reporting damaged ones and falling back), sends it to every
+/// rank, refuses a config that differs in keys not allowed to change, and restores
+/// model, optimizer, scheduler and RNG state.
+Resumed resume(Communicator& comm, const ResumeRequest& request, TrainingObjects objects);
 
 /// Keeps the rows of <run_dir>/metrics.jsonl up to `iteration` (a resumed run rewrites
 /// what came after its checkpoint). Rank 0 only.

@@ -1,7 +1,7 @@
 #pragma once
 // A small training/evaluation loop that fires events; everything else (validation,
-// logging, LR scheduling, progress) is a handler attached with an `every` filter,
-// as in Ignite's Engine.
+// logging, LR scheduling, progress, checkpoints, the config's plugin handlers) is a
+// handler attached with an `every` filter, as in Ignite's Engine.
 #include <exception>
 #include <functional>
 #include <map>
@@ -54,6 +54,15 @@ class Engine {
   Process process_;
   std::vector<Slot> handlers_;
   bool terminate_ = false;
+};
+
+/// A feature of the trainer (engine/handlers/): it attaches its member functions to the
+/// events it needs. The trainer's built-in features and the bridge to the config's
+/// plugin handlers are all EngineHandlers, wired in one place (Trainer::attach_handlers).
+class EngineHandler {
+ public:
+  virtual ~EngineHandler() = default;
+  virtual void attach(Engine& engine) = 0;
 };
 
 }  // namespace runner

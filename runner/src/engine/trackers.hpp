@@ -25,6 +25,7 @@ class BestModels {
   BestModels(ScoreRule rule, int n_saved) : rule_(std::move(rule)), n_(n_saved) {}
   /// Saves the model if it is among the best so far (rank 0 writes); returns the file or "".
   std::string update(int64_t epoch, double score, torch::nn::Module& model, const std::string& run_dir, bool write);
+  const ScoreRule& rule() const { return rule_; }
   YAML::Node state() const;
   void load(const YAML::Node& state);
 
@@ -45,6 +46,7 @@ class EarlyStopping {
       : rule_(std::move(rule)), patience_(patience), min_delta_(min_delta) {}
   /// True when training should stop after this validation; `why` says why.
   bool update(int64_t epoch, double score, std::string* why);
+  const ScoreRule& rule() const { return rule_; }
   YAML::Node state() const;
   void load(const YAML::Node& state);
 

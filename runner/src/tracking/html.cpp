@@ -83,11 +83,41 @@ Series smooth(const Series& s, double alpha) {
   return out;
 }
 
-std::string svg_chart(const std::string& title, const std::vector<Curve>& curves, const std::string& x_label,
-                      bool log_y) {
-  const double W = 560, H = 300, L = 64, R = 14, T = 30, B = 58;
-  std::vector<Series> data;
+namespace {
+
+constexpr double W = 560, H = 300, L = 64, R = 14, T = 30, B = 58;  // chart size and margins
+
+// The data range of a chart and its mapping to pixels.
+struct Frame {
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+  double xstep = 1, ystep = 1;
+  bool empty() const { return !(x0 <= x1); }
+  void include(double x, double y) {
+    x0 = std::min(x0, x);
+    x1 = std::max(x1, x);
+    y0 = std::min(y0, y);
+    y1 = std::max(y1, y);
+  }
+  // Non-degenerate ranges, y widened to whole ticks.
+  void settle() {
+    if (x1 == x0) x1 = x0 + 1;
+    if (y1 == y0) {
+      const double pad = y0 == 0 ? 1 : std::fabs(y0) * 0.05;
+      y0 -= pad;
+      y1 += pad;
+    }
+    ystep = nice_step(y1 - y0, 5);
+    y0 = std::floor(y0 / ystep) * ystep;
+    y1 = std::ceil(y1 / ystep) * ystep;
+    xstep = nice_step(x1 - x0, 6);
+  }
+  double px(double x) const { return L + (x - x0) / (x1 - x0) * (W - L - R); }
+  double py(double y) const { return T + (y1 - y) / (y1 - y0) * (H - T - B); }
+};
+
+// Each curve reduced to at most 1000 points (log10 of the positive values with log_y).
+std::vector<Series> chart_data(const std::vector<Curve>& curves, bool log_y, Frame* frame) {
+  std::vector<Series> data;
   for (const auto& c : curves) {
     Series s = reduce(c.points, 1000);
     if (log_y) {
@@ -96,85 +126,82 @@ std::string svg_chart(const std::string& title, const std::vector<Curve>& curves
         if (p.second > 0) pos.emplace_back(p.first, std::log10(p.second));
       s = pos;
     }
-    for (const auto& [x, y] : s) {
-      if (!std::isfinite(y)) continue;
-      x0 = std::min(x0, static_cast<double>(x));
-      x1 = std::max(x1, static_cast<double>(x));
-      y0 = std::min(y0, y);
-      y1 = std::max(y1, y);
-    }
+    for (const auto& [x, y] : s)
+      if (std::isfinite(y)) frame->include(static_cast<double>(x), y);
     data.push_back(std::move(s));
   }
+  return data;
+}
+
+std::string chart_grid(const Frame& f, const std::string& x_label, bool log_y) {
+  std::string svg = "<g class=\"grid\">";
+  for (double y = f.y0; y <= f.y1 + f.ystep * 1e-6; y += f.ystep) {
+    svg += "<line x1=\"" + fmt("%.1f", L) + "\" x2=\"" + fmt("%.1f", W - R) + "\" y1=\"" + fmt("%.1f", f.py(y)) +
+           "\" y2=\"" + fmt("%.1f", f.py(y)) + "\"/>";
+    const std::string label = log_y ? fmt("%.0e", std::pow(10.0, y)) : tick_text(y, f.ystep);
+    svg += "<text x=\"" + fmt("%.1f", L - 6) + "\" y=\"" + fmt("%.1f", f.py(y) + 4) + "\" text-anchor=\"end\">" +
+           label + "</text>";
+  }
+  for (double x = std::ceil(f.x0 / f.xstep) * f.xstep; x <= f.x1 + f.xstep * 1e-6; x += f.xstep) {
+    svg += "<line x1=\"" + fmt("%.1f", f.px(x)) + "\" x2=\"" + fmt("%.1f", f.px(x)) + "\" y1=\"" + fmt("%.1f", T) +
+           "\" y2=\"" + fmt("%.1f", H - B) + "\"/>";
+    svg += "<text x=\"" + fmt("%.1f", f.px(x)) + "\" y=\"" + fmt("%.1f", H - B + 16) + "\" text-anchor=\"middle\">" +
+           tick_text(x, f.xstep) + "</text>";
+  }
+  return svg + "</g>\n<text x=\"" + fmt("%.1f", (L + W - R) / 2) + "\" y=\"" + fmt("%.1f", H - B + 32) +
+         "\" text-anchor=\"middle\" class=\"axis\">" + html_escape(x_label) + "</text>\n";
+}
+
+// One curve: its path (broken at non-finite values), optional markers, its legend entry.
+std::string chart_curve(const Frame& f, const Curve& curve, const Series& data, const char* color, double* legend_x) {
+  std::string svg, d;
+  bool pen = false;
+  for (const auto& [x, y] : data) {
+    if (!std::isfinite(y)) {
+      pen = false;
+      continue;
+    }
+    d += (pen ? " L" : (d.empty() ? "M" : " M")) + fmt("%.1f", f.px(static_cast<double>(x))) + "," + fmt("%.1f", f.py(y));
+    pen = true;
+  }
+  if (!d.empty())
+    svg += "<path class=\"curve\" data-label=\"" + html_escape(curve.label) + "\" d=\"" + d +
+           "\" fill=\"none\" stroke=\"" + color + "\" stroke-width=\"1.6\"/>\n";
+  if (curve.markers)
+    for (const auto& [x, y] : data)
+      if (std::isfinite(y))
+        svg += "<circle cx=\"" + fmt("%.1f", f.px(static_cast<double>(x))) + "\" cy=\"" + fmt("%.1f", f.py(y)) +
+               "\" r=\"2.5\" fill=\"" + color + "\"/>";
+  // legend, left to right under the axis label
+  svg += "<rect x=\"" + fmt("%.1f", *legend_x) + "\" y=\"" + fmt("%.1f", H - 13) + "\" width=\"12\" height=\"3\" fill=\"" +
+         color + "\"/><text x=\"" + fmt("%.1f", *legend_x + 16) + "\" y=\"" + fmt("%.1f", H - 8) +
+         "\" class=\"legend\">" + html_escape(curve.label) + "</text>\n";
+  *legend_x += 22 + 6.2 * static_cast<double>(curve.label.size());
+  return svg;
+}
+
+}  // namespace
+
+std::string svg_chart(const std::string& title, const std::vector<Curve>& curves, const std::string& x_label,
+                      bool log_y) {
+  Frame frame;
+  const std::vector<Series> data = chart_data(curves, log_y, &frame);
   std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" + fmt("%.0f", W) +
                     "\" height=\"" + fmt("%.0f", H) + "\" viewBox=\"0 0 " + fmt("%.0f", W) + " " + fmt("%.0f", H) +
                     "\" role=\"img\" aria-label=\"" + html_escape(title) + "\">\n";
   svg += "<text x=\"" + fmt("%.0f", L) + "\" y=\"18\" class=\"title\">" + html_escape(title) + "</text>\n";
-  if (!(x0 <= x1)) {
-    svg += "<text x=\"" + fmt("%.0f", W / 2) + "\" y=\"" + fmt("%.0f", H / 2) +
+  if (frame.empty())
+    return svg + "<text x=\"" + fmt("%.0f", W / 2) + "\" y=\"" + fmt("%.0f", H / 2) +
            "\" text-anchor=\"middle\" class=\"empty\">no data yet</text>\n</svg>\n";
-    return svg;
-  }
-  if (x1 == x0) x1 = x0 + 1;
-  if (y1 == y0) {
-    const double pad = y0 == 0 ? 1 : std::fabs(y0) * 0.05;
-    y0 -= pad;
-    y1 += pad;
-  }
-  const double ystep = nice_step(y1 - y0, 5);
-  y0 = std::floor(y0 / ystep) * ystep;
-  y1 = std::ceil(y1 / ystep) * ystep;
-  const double xstep = nice_step(x1 - x0, 6);
-  auto px = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
-  auto py = [&](double y) { return T + (y1 - y) / (y1 - y0) * (H - T - B); };
-  // grid and ticks
-  svg += "<g class=\"grid\">";
-  for (double y = y0; y <= y1 + ystep * 1e-6; y += ystep) {
-    svg += "<line x1=\"" + fmt("%.1f", L) + "\" x2=\"" + fmt("%.1f", W - R) + "\" y1=\"" + fmt("%.1f", py(y)) +
-           "\" y2=\"" + fmt("%.1f", py(y)) + "\"/>";
-    const std::string label = log_y ? fmt("%.0e", std::pow(10.0, y)) : tick_text(y, ystep);
-    svg += "<text x=\"" + fmt("%.1f", L - 6) + "\" y=\"" + fmt("%.1f", py(y) + 4) + "\" text-anchor=\"end\">" +
-           label + "</text>";
-  }
-  for (double x = std::ceil(x0 / xstep) * xstep; x <= x1 + xstep * 1e-6; x += xstep) {
-    svg += "<line x1=\"" + fmt("%.1f", px(x)) + "\" x2=\"" + fmt("%.1f", px(x)) + "\" y1=\"" + fmt("%.1f", T) +
-           "\" y2=\"" + fmt("%.1f", H - B) + "\"/>";
-    svg += "<text x=\"" + fmt("%.1f", px(x)) + "\" y=\"" + fmt("%.1f", H - B + 16) + "\" text-anchor=\"middle\">" +
-           tick_text(x, xstep) + "</text>";
-  }
-  svg += "</g>\n<text x=\"" + fmt("%.1f", (L + W - R) / 2) + "\" y=\"" + fmt("%.1f", H - B + 32) +
-         "\" text-anchor=\"middle\" class=\"axis\">" + html_escape(x_label) + "</text>\n";
-  // curves
+  frame.settle();
+  svg += chart_grid(frame, x_label, log_y);
   int next = 0;
   double legend_x = L;
   for (size_t i = 0; i < curves.size(); ++i) {
     const int ci = curves[i].color >= 0 ? curves[i].color : next++;
-    const char* color = kPalette[ci % kColors];
-    std::string d;
-    bool pen = false;
-    for (const auto& [x, y] : data[i]) {
-      if (!std::isfinite(y)) {
-        pen = false;
-        continue;
-      }
-      d += (pen ? " L" : (d.empty() ? "M" : " M")) + fmt("%.1f", px(static_cast<double>(x))) + "," + fmt("%.1f", py(y));
-      pen = true;
-    }
-    if (!d.empty())
-      svg += "<path class=\"curve\" data-label=\"" + html_escape(curves[i].label) + "\" d=\"" + d +
-             "\" fill=\"none\" stroke=\"" + color + "\" stroke-width=\"1.6\"/>\n";
-    if (curves[i].markers)
-      for (const auto& [x, y] : data[i])
-        if (std::isfinite(y))
-          svg += "<circle cx=\"" + fmt("%.1f", px(static_cast<double>(x))) + "\" cy=\"" + fmt("%.1f", py(y)) +
-                 "\" r=\"2.5\" fill=\"" + color + "\"/>";
-    // legend, left to right under the axis label
-    svg += "<rect x=\"" + fmt("%.1f", legend_x) + "\" y=\"" + fmt("%.1f", H - 13) + "\" width=\"12\" height=\"3\" fill=\"" +
-           color + "\"/><text x=\"" + fmt("%.1f", legend_x + 16) + "\" y=\"" + fmt("%.1f", H - 8) +
-           "\" class=\"legend\">" + html_escape(curves[i].label) + "</text>\n";
-    legend_x += 22 + 6.2 * static_cast<double>(curves[i].label.size());
+    svg += chart_curve(frame, curves[i], data[i], kPalette[ci % kColors], &legend_x);
   }
-  svg += "</svg>\n";
-  return svg;
+  return svg + "</svg>\n";
 }
 
 namespace {

@@ -31,39 +31,40 @@ std::string mlflow_root(const std::string& uri) {
 
 }  // namespace
 
-Recorder::Recorder(const RunConfig& config, const std::string& run_dir, const std::string& model_summary,
+Recorder::Recorder(const TrackingOptions& options, RunInfo info, const std::string& run_dir,
                    const std::vector<std::string>& metric_tags, int64_t resume_iteration)
-    : config_(config), run_dir_(run_dir), model_summary_(model_summary), config_yaml_(config::emit(config.tree)) {
+    : options_(options), info_(std::move(info)), run_dir_(run_dir) {
+  const std::string& config_yaml = info_.config_yaml;
   const std::string jsonl = run_dir + "/metrics.jsonl";
   if (resume_iteration >= 0 && fs::exists(jsonl)) history_ = History::load_jsonl(jsonl);
   jsonl_ = std::make_unique<MetricsFile>(jsonl);
   const double now = unix_seconds();
-  const auto params = flatten(YAML::Load(config_yaml_));  // hparams and MLflow params
-  if (config.tracking.tensorboard) {
+  const auto params = flatten(YAML::Load(config_yaml));  // hparams and MLflow params
+  if (options.tensorboard) {
     tb_ = std::make_unique<EventWriter>(run_dir + "/tb");
     if (resume_iteration >= 0) {
       tb_->session_start(resume_iteration + 1, now);
     } else {
-      tb_->text("config", "```\n" + config_yaml_ + "```", 0, now);
-      tb_->text("model_summary", "```\n" + model_summary + "```", 0, now);
+      tb_->text("config", "```\n" + config_yaml + "```", 0, now);
+      tb_->text("model_summary", "```\n" + info_.model_summary + "```", 0, now);
     }
     std::vector<std::string> tags = metric_tags;
     tags.insert(tags.begin(), "train/batch_loss");
     tb_->hparams(params, tags, now);
   }
-  if (config.tracking.mlflow) {
+  if (options.mlflow) {
     const std::string link = run_dir + "/" + kMlflowLink;
     std::string previous;
     if (resume_iteration >= 0 && fs::exists(link)) std::getline(std::ifstream(link), previous);
     if (!previous.empty() && fs::exists(previous + "/meta.yaml")) {
       mlflow_ = std::make_unique<MlflowRun>(previous, resume_iteration);
     } else {
-      const std::string name =
-          config.tracking.mlflow_run_name.empty() ? fs::path(run_dir).filename().string() : config.tracking.mlflow_run_name;
-      mlflow_ = std::make_unique<MlflowRun>(mlflow_root(config.tracking.mlflow_uri), config.tracking.mlflow_experiment, name);
+      const MlflowOptions& m = *options.mlflow;
+      const std::string name = m.run_name.value_or(fs::path(run_dir).filename().string());
+      mlflow_ = std::make_unique<MlflowRun>(mlflow_root(m.uri), m.experiment.value_or(""), name);
       for (const auto& [k, v] : params) mlflow_->param(k, v);
       mlflow_->tag("runner.run_folder", fs::absolute(run_dir).string());
-      mlflow_->tag("mlflow.note.content", "runner run of " + config.path + "; run folder " + fs::absolute(run_dir).string());
+      mlflow_->tag("mlflow.note.content", "runner run of " + info_.config_path + "; run folder " + fs::absolute(run_dir).string());
       mlflow_->artifact(run_dir + "/config.yaml", "config.yaml");
       mlflow_->artifact(run_dir + "/model_summary.txt", "model_summary.txt");
       checkpoint::write_file_atomic(link, mlflow_->run_path() + "\n");
@@ -94,13 +95,13 @@ void Recorder::throughput(int64_t iteration, double images_per_s) {
 
 void Recorder::write_report(const std::string& status, const Facts& facts) {
   checkpoint::write_file_atomic(run_dir_ + "/metrics.csv", history_.csv());
-  if (!config_.tracking.report) return;
+  if (!options_.report) return;
   ReportInfo info;
   info.title = fs::path(run_dir_).filename().string();
   info.run_dir = fs::absolute(run_dir_).string();
   info.status = status;
-  info.config_yaml = config_yaml_;
-  info.model_summary = model_summary_;
+  info.config_yaml = info_.config_yaml;
+  info.model_summary = info_.model_summary;
   info.facts = facts;
   info.images_per_s = images_per_s_;
   info.refresh_seconds = status == "running" ? 30 : 0;

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "config/config.hpp"
+#include "config/options.hpp"
 #include "logging/reports.hpp"
 #include "tracking/history.hpp"
 #include "tracking/html.hpp"
@@ -21,9 +21,13 @@ using Facts = std::vector<std::pair<std::string, std::string>>;
 
 class Recorder {
  public:
+  /// What the run is: its config file, resolved config (YAML) and model summary.
+  struct RunInfo {
+    std::string config_path, config_yaml, model_summary;
+  };
   /// A new run (`resume_iteration` < 0) or a resumed one, whose metrics.jsonl has already
   /// been cut back to `resume_iteration`. `metric_tags`: the validation metrics logged.
-  Recorder(const RunConfig& config, const std::string& run_dir, const std::string& model_summary,
+  Recorder(const TrackingOptions& options, RunInfo info, const std::string& run_dir,
            const std::vector<std::string>& metric_tags, int64_t resume_iteration);
   ~Recorder();
 
@@ -44,8 +48,9 @@ class Recorder {
 
  private:
   void write_report(const std::string& status, const Facts& facts);
-  const RunConfig& config_;
-  std::string run_dir_, model_summary_, config_yaml_;
+  const TrackingOptions& options_;
+  RunInfo info_;
+  std::string run_dir_;
   std::unique_ptr<MetricsFile> jsonl_;
   History history_;
   Series images_per_s_;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdlib>
 
 namespace runner {
 
@@ -49,6 +51,28 @@ std::string join(const std::vector<std::string>& items, const std::string& sep) 
   std::string out;
   for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
   return out;
+}
+
+bool parse_duration(const std::string& text, double* seconds) {
+  double total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    const char* start = text.c_str() + i;
+    char* end = nullptr;
+    const double v = std::strtod(start, &end);
+    if (end == start || v < 0 || *end == '\0' || *start == '+' || *start == '-') return false;
+    i = static_cast<size_t>(end - text.c_str());
+    switch (text[i++]) {
+      case 's': total += v; break;
+      case 'm': total += v * 60; break;
+      case 'h': total += v * 3600; break;
+      case 'd': total += v * 86400; break;
+      default: return false;
+    }
+  }
+  if (text.empty() || !std::isfinite(total)) return false;
+  *seconds = total;
+  return true;
 }
 
 }  // namespace runner

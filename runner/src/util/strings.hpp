@@ -1,5 +1,5 @@
 #pragma once
-// String helpers for messages: "did you mean" suggestions and joined lists.
+// String helpers for messages: "did you mean" suggestions, joined lists, durations.
 #include <string>
 #include <vector>
 
@@ -18,5 +18,9 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
 std::string first_line(std::string text);
 
 std::string join(const std::vector<std::string>& items, const std::string& sep = ", ");
+
+/// A duration such as "90s", "45m", "4h", "1d12h" or "1.5h" (numbers each followed by
+/// s, m, h or d) in seconds. False when `text` is not one.
+bool parse_duration(const std::string& text, double* seconds);
 
 }  // namespace runner

@@ -1,0 +1,45 @@
+#pragma once
+// One optimisation step of data-parallel training: forward and loss over the
+// micro-batches, backward (gradient buckets all-reduced while it runs), unscale and
+// clip, the optimizer, then one all-reduce that agrees on the batch loss and on a stop.
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "config/options.hpp"
+#include "dist/reducer.hpp"
+#include "engine/build.hpp"
+#include "engine/loss_scaler.hpp"
+#include "engine/run_state.hpp"
+
+namespace runner {
+
+class TrainStep {
+ public:
+  /// `reducer` is null with one rank.
+  TrainStep(const StepOptions& options, Components& components, GradReducer* reducer, Communicator& comm,
+            RunState& run);
+  void operator()(Engine& engine, Batch& batch);
+
+  LossScaler& scaler() { return scaler_; }
+  const std::vector<torch::Tensor>& trainable() const { return trainable_; }
+
+ private:
+  /// Forward, loss and backward of this rank's batch in k micro-batches; the summed
+  /// (sample-weighted) loss, on the loss's device.
+  torch::Tensor forward_backward(const Batch& batch);
+  /// Unscale, clip and step (skipped when fp16 gradients overflowed).
+  void apply_gradients();
+  /// The global batch's mean loss and any rank's stop request, alike on every rank.
+  void agree(const Engine& engine, const torch::Tensor& loss_sum, int64_t n);
+
+  const StepOptions& options_;
+  Components& c_;
+  GradReducer* reducer_;
+  Communicator& comm_;
+  RunState& run_;
+  LossScaler scaler_;                     ///< float16 only; its state is checkpointed
+  std::vector<torch::Tensor> trainable_;  ///< collected once: unscaled and clipped each step
+};
+
+}  // namespace runner

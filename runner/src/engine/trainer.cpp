@@ -1,0 +1,381 @@
+// The Trainer: builds a run from its config, wires the handlers that make up training
+// (attach_handlers: the one place), runs the engine and reports. The step itself is
+// engine/step.cpp; each feature is a handler in engine/handlers/.
+#include "engine/trainer.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+
+#include "device/cuda.hpp"
+#include "dist/reducer.hpp"
+#include "dist/sync.hpp"
+#include "engine/build.hpp"
+#include "engine/checkpointing.hpp"
+#include "engine/handlers/checkpoints.hpp"
+#include "engine/handlers/console.hpp"
+#include "engine/handlers/fault_injection.hpp"
+#include "engine/handlers/lr_schedule.hpp"
+#include "engine/handlers/max_time.hpp"
+#include "engine/handlers/plugin_handlers.hpp"
+#include "engine/handlers/report.hpp"
+#include "engine/handlers/validation.hpp"
+#include "engine/precision.hpp"
+#include "engine/run_state.hpp"
+#include "engine/step.hpp"
+#include "logging/log.hpp"
+#include "runner/error.hpp"
+#include <fstream>
+#include "util/system.hpp"
+
+namespace fs = std::filesystem;
+
+namespace runner {
+namespace {
+
+std::string create_run_folder(const RunConfig& config, const DistInfo& dist) {
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+  const std::string base = (fs::path(config.run.output_path) / config.name /
+                            (std::string(stamp) + "_" + config.component(Kind::Model).name + "_" + dist.backend +
+                             "-" + std::to_string(dist.world_size)))
+                               .string();
+  std::string dir = base;
+  std::error_code ec;
+  fs::create_directories(fs::path(base).parent_path(), ec);
+  if (ec) throw Error(fs::path(base).parent_path().string() + ": cannot create the run folder's parent: " + ec.message());
+  for (int i = 2; !fs::create_directory(dir, ec); ++i) {  // two runs in the same second
+    if (ec) throw Error(dir + ": cannot create run folder: " + ec.message());
+    dir = base + "-" + std::to_string(i);
+  }
+  return dir;
+}
+
+void write_text(const std::string& path, const std::string& text) {  // TODO(merge): util/files
+  std::ofstream out(path);
+  out << text;
+  if (!out) throw Error(path + ": cannot write");
+}
+
+class Trainer {
+ public:
+  Trainer(const RunConfig& config, const Registry& registry, Communicator& comm)
+      : config_(config), registry_(registry), comm_(comm), config_yaml_(config::emit(config.tree)) {
+    run_.dist = comm.info();
+    run_.dist.backend = comm.backend();
+  }
+  TrainResult run();
+
+ private:
+  void build();
+  void synchronise_model();
+  void open_run_folder();
+  void attach_handlers();
+  template <class H, class... Args>
+  H& add(Args&&... args);
+  void restore_position(Engine& engine);
+  TrainerPosition position(const Engine& e) const;
+  std::string save_checkpoint(const Engine& e);
+  tracking::Facts facts(const Engine& e) const;
+  void print_banner() const;
+  void print_summary(const Engine& e, TrainResult& result);
+  void print_final_lines(const TrainResult& result, double wall) const;
+
+  const RunConfig& config_;
+  const Registry& registry_;
+  Communicator& comm_;
+  const std::string config_yaml_;
+  int threads_ = 0;
+  RunState run_;
+  std::unique_ptr<Setup> setup_;
+  std::unique_ptr<SyncBatchNormScope> sync_bn_;
+  std::unique_ptr<GradReducer> reducer_;
+  std::unique_ptr<Resumed> resumed_;
+  std::unique_ptr<tracking::Recorder> recorder_;  ///< rank 0: metrics.jsonl/csv, tb/, MLflow, report.html
+  std::vector<NamedHandler> plugin_handlers_;
+  std::unique_ptr<TrainStep> step_;
+  std::unique_ptr<Engine> engine_;
+  std::vector<std::unique_ptr<EngineHandler>> handlers_;
+  Validation* validation_ = nullptr;
+};
+
+// ---- the wiring: every feature of training, in the order it acts on each event.
+void Trainer::attach_handlers() {
+  Setup& s = *setup_;
+  Components& c = s.c;
+  add<Report>(run_);
+  add<LrSchedule>(*s.scheduler, *c.optimizer, run_);
+  add<Console>(config_.run.log_every_iters, c.dataflow.batch_size, run_);
+  validation_ = &add<Validation>(config_.run.validate_every, config_.best, config_.early_stopping, *c.model,
+                                 *c.criterion, Validation::Sets{s.val_loader.get(), s.train_eval_loader.get()},
+                                 s.metrics, config_.step, comm_, run_);
+  add<FaultInjection>(config_.faults, run_.dist.rank, *validation_);
+  add<MaxTime>(config_.run.max_time_seconds(), config_.run.max_time.value_or(""), run_);
+  add<Checkpoints>(config_.checkpoint.checkpoint_every, [this](const Engine& e) { return save_checkpoint(e); }, run_);
+  add<PluginHandlers>(std::move(plugin_handlers_), *c.model, run_);
+}
+
+template <class H, class... Args>
+H& Trainer::add(Args&&... args) {
+  auto h = std::make_unique<H>(std::forward<Args>(args)...);
+  H& ref = *h;
+  h->attach(*engine_);
+  handlers_.push_back(std::move(h));
+  return ref;
+}
+
+TrainResult Trainer::run() {
+  threads_ = configure_threads(config_.run.threads, run_.dist.local_size);
+  if (config_.step.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
+  build();
+  synchronise_model();
+  open_run_folder();
+  print_banner();
+  step_ = std::make_unique<TrainStep>(config_.step, setup_->c, reducer_.get(), comm_, run_);
+  engine_ = std::make_unique<Engine>([this](Engine& e, Batch& b) { (*step_)(e, b); });
+  run_.facts = [this](const Engine& e) { return facts(e); };
+  run_.progress = Progress(run_.dist.is_main() && run_.dist.world_size == 1 && isatty(STDOUT_FILENO));
+  attach_handlers();
+  restore_position(*engine_);
+  try {
+    engine_->run(*setup_->train_loader, config_.run.num_epochs);
+  } catch (const Stopped&) {
+    if (recorder_) recorder_->finish("stopped", facts(*engine_), {});
+    throw;
+  } catch (...) {
+    if (recorder_) recorder_->finish("failed", facts(*engine_), {});
+    throw;
+  }
+  TrainResult result;
+  print_summary(*engine_, result);
+  return result;
+}
+
+// Any failure here leaves nothing behind; every rank agrees on it.
+void Trainer::build() {
+  collectively(comm_, [&] {
+    setup_ = build_setup(config_, registry_, run_.dist);
+    if (const std::string why = amp_unsupported(config_.step.amp); !why.empty())
+      throw ConfigError(config_.tree.find("amp")->loc.str() + ": amp: " + why);
+  });
+  if (config_.step.channels_last) to_channels_last(*setup_->c.model);
+}
+
+// The same start on every rank (rank 0's parameters and buffers), SyncBN, the reducer.
+void Trainer::synchronise_model() {
+  Model& model = *setup_->c.model;
+  if (log::verbose() && run_.dist.world_size > 1)
+    RLOG_DEBUG("initial weights hash {} (before the broadcast from rank 0)", module_hash(model));
+  broadcast_module(comm_, model, true, true);
+  if (config_.dist.sync_batchnorm)
+    collectively(comm_, [&] {
+      sync_bn_ = enable_sync_batchnorm(comm_, model, config_.tree.find("dist")->find("sync_batchnorm")->loc.str());
+    });
+  if (run_.dist.world_size > 1) {
+    std::vector<torch::Tensor> trainable;
+    for (auto& p : model.parameters())
+      if (p.requires_grad()) trainable.push_back(p);
+    reducer_ = std::make_unique<GradReducer>(trainable, comm_, static_cast<int64_t>(config_.dist.bucket_mb * 1e6));
+  }
+}
+
+// Resume (the same state on every rank, from the checkpoint rank 0 found), then the run
+// folder (rank 0 writes it; a resumed run continues in its own), then the config's handlers.
+void Trainer::open_run_folder() {
+  Components& c = setup_->c;
+  const CheckpointOptions& ck = config_.checkpoint;
+  if (ck.resume_from)
+    resumed_ = std::make_unique<Resumed>(resume(
+        comm_,
+        ResumeRequest{*ck.resume_from, (fs::path(config_.run.output_path) / config_.name).string(),
+                      ck.resume_allow_changes, &config_.tree},
+        TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler}));
+  collectively(comm_, [&] {
+    if (!run_.dist.is_main()) return;
+    if (resumed_) {
+      run_.run_dir = resumed_->run_dir;
+      truncate_metrics(run_.run_dir, resumed_->position.iteration);
+    } else {
+      run_.run_dir = create_run_folder(config_, run_.dist);
+      write_text(run_.run_dir + "/config.yaml", config_yaml_);
+      write_text(run_.run_dir + "/model_summary.txt", setup_->summary);
+    }
+    log::add_file(run_.run_dir + "/run.log");
+    recorder_ = std::make_unique<tracking::Recorder>(
+        config_.tracking, tracking::Recorder::RunInfo{config_.path, config_yaml_, setup_->summary}, run_.run_dir,
+        setup_->logged, resumed_ ? resumed_->position.iteration : -1);
+  });
+  run_.run_dir = comm_.broadcast(run_.run_dir, 0);  // decided on rank 0
+  log::set_run_log(run_.run_dir + "/run.log");
+  run_.recorder = recorder_.get();
+  collectively(comm_, [&] {
+    plugin_handlers_ = build_handlers(config_, registry_,
+                                      HandlerContext{run_.dist.rank, run_.dist.world_size, run_.run_dir,
+                                                     setup_->iters_per_epoch, setup_->total_iters});
+  });
+}
+
+void Trainer::restore_position(Engine& engine) {
+  if (!resumed_) return;
+  const TrainerPosition& p = resumed_->position;
+  engine.state.epoch = p.epoch;
+  engine.state.iteration = p.iteration;
+  engine.state.epoch_iteration = p.epoch_iteration;
+  engine.state.epoch_length = setup_->iters_per_epoch;
+  run_.running_loss.restore(p.running_loss, p.running_loss_set);
+  run_.last_val = p.last_val;
+  if (p.trackers.IsMap()) {
+    validation_->load_state(p.trackers);
+    if (step_->scaler().enabled()) step_->scaler().load_state(p.trackers["loss_scaler"]);
+  }
+}
+
+TrainerPosition Trainer::position(const Engine& e) const {
+  TrainerPosition p;
+  p.epoch = e.state.epoch;
+  p.iteration = e.state.iteration;
+  p.epoch_iteration = e.state.epoch_iteration;
+  p.running_loss = run_.running_loss.value();
+  p.running_loss_set = run_.running_loss.has_value();
+  p.last_val = run_.last_val;
+  validation_->save_state(p.trackers);
+  if (step_->scaler().enabled()) p.trackers["loss_scaler"] = step_->scaler().state();
+  return p;
+}
+
+std::string Trainer::save_checkpoint(const Engine& e) {
+  Components& c = setup_->c;
+  return runner::save_checkpoint(comm_, run_.run_dir, config_.checkpoint.n_saved_checkpoints, config_yaml_,
+                                 TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler}, position(e));
+}
+
+// What report.html and summary.yaml say about time and throughput (rank 0's clock;
+// images/s counts every rank's samples as this rank's times the world size).
+tracking::Facts Trainer::facts(const Engine& e) const {
+  const double train_s = run_.train_seconds;
+  const double ips = train_s > 0 ? static_cast<double>(run_.samples) * run_.dist.world_size / train_s : 0;
+  char buf[128];
+  tracking::Facts f;
+  f.emplace_back("epochs", std::to_string(e.state.epoch) + " of " + std::to_string(e.state.max_epochs));
+  f.emplace_back("iterations", std::to_string(e.state.iteration) + " of " + std::to_string(setup_->total_iters) + " (" +
+                                   std::to_string(setup_->iters_per_epoch) + " per epoch, global batch " +
+                                   std::to_string(setup_->c.dataflow.batch_size) + ")");
+  std::snprintf(buf, sizeof buf, "%.1f", ips);
+  f.emplace_back("images/s (training)", buf);
+  std::snprintf(buf, sizeof buf, "%.1f%% of training time", train_s > 0 ? 100 * e.state.data_wait_seconds / train_s : 0.0);
+  f.emplace_back("data wait", buf);
+  f.emplace_back("training time",
+                 format_duration(train_s) + " (" + format_number(std::round(train_s * 10) / 10) + " s)");
+  f.emplace_back("wall time (this process)", format_duration(run_.seconds_since_start()));
+  f.emplace_back("processes", std::to_string(run_.dist.world_size) + " (" + run_.dist.backend + "), " +
+                                  std::to_string(threads_) + " thread(s) each");
+  f.emplace_back("model", config_.component(Kind::Model).name + ", " +
+                              std::to_string(count_parameters(*setup_->c.model)) + " parameters");
+  const StepOptions& st = config_.step;
+  f.emplace_back("step", "amp " + st.amp + (st.channels_last ? ", channels_last" : "") +
+                             (st.grad_accumulation_steps > 1
+                                  ? ", " + std::to_string(st.grad_accumulation_steps) + " micro-batches"
+                                  : std::string()));
+  return f;
+}
+
+void Trainer::print_banner() const {
+  const Dataflow& df = setup_->c.dataflow;
+  const DistInfo& dist = run_.dist;
+  const StepOptions& st = config_.step;
+  RLOG_INFO("runner {} | LibTorch {} | {} | C++{}", version(), TORCH_VERSION, compiler_version(), __cplusplus / 100 % 100);
+  RLOG_INFO("device: cpu | threads: {} per rank | world size: {} (backend {}) | CUDA: {}", threads_, dist.world_size,
+            dist.backend, device::describe(device::cuda_status()));
+  RLOG_INFO("config: {}\n{}", config_.path, config_yaml_);
+  RLOG_INFO("data: {} | train {} samples, val {} samples, {} classes", df.description, df.train->size(),
+            df.val->size(), df.num_classes);
+  RLOG_INFO("batch: {} global{} -> {} iterations per epoch, {} in total", df.batch_size,
+            dist.world_size > 1 ? " (" + std::to_string(df.batch_size / dist.world_size) + " per rank)" : "",
+            setup_->iters_per_epoch, setup_->total_iters);
+  RLOG_INFO("model: {}, {} parameters", config_.component(Kind::Model).name, count_parameters(*setup_->c.model));
+  RLOG_INFO("step: amp {} | memory layout {} | gradient clipping {} | {} micro-batch(es) per step", st.amp,
+            st.channels_last ? "channels_last" : "contiguous (NCHW)",
+            st.grad_clip_norm ? "at L2 norm " + format_number(*st.grad_clip_norm) : std::string("off"),
+            st.grad_accumulation_steps);
+  const int nodes = static_cast<int>(comm_.allreduce_sum({dist.local_rank == 0 ? 1.0 : 0.0})[0]);
+  if (reducer_)
+    RLOG_INFO("dist: {} ranks on {} node(s) | backend {} | parameters and buffers broadcast from rank 0 | "
+              "{} gradient bucket(s) of <= {} MB | BatchNorm: {} | timeout {} s",
+              dist.world_size, nodes, comm_.backend(), reducer_->num_buckets(), config_.dist.bucket_mb,
+              sync_bn_ ? "statistics over the global batch (sync_batchnorm)"
+                       : "statistics per rank, rank 0's running buffers before each evaluation",
+              config_.dist.timeout);
+  if (dist.is_main()) RLOG_INFO("run folder: {}", run_.run_dir);
+  if (resumed_)
+    RLOG_INFO("resumed from {}: epoch {}, iteration {} ({} of {} in the epoch)", resumed_->path,
+              resumed_->position.epoch, resumed_->position.iteration, resumed_->position.epoch_iteration,
+              setup_->iters_per_epoch);
+}
+
+// The end of a finished run: throughput of the whole job (every rank's samples over the
+// slowest rank's time), the weights every rank agrees on, summary.yaml and the last lines.
+void Trainer::print_summary(const Engine& e, TrainResult& result) {
+  const DistInfo& dist = run_.dist;
+  const double train_s = run_.train_seconds;
+  result.run_dir = run_.run_dir;
+  result.train_seconds = train_s;
+  const double all_samples = comm_.allreduce_sum({static_cast<double>(run_.samples)})[0];
+  const double slowest = comm_.allreduce_max(train_s);
+  result.samples_per_second = slowest > 0 ? all_samples / slowest : 0;
+  for (const auto& [k, v] : run_.last_val) result.final_metrics[k] = v;
+  const double wall = run_.seconds_since_start();
+  const double wait_share = train_s > 0 ? e.state.data_wait_seconds / train_s : 0;
+  RLOG_INFO("training: {} epochs, {} iterations in {:.1f} s ({:.1f} samples/s{}, data wait {:.1f}%); total {:.1f} s",
+            config_.run.num_epochs, e.state.iteration, train_s, result.samples_per_second,
+            dist.world_size > 1 ? " over " + std::to_string(dist.world_size) + " ranks" : "", 100 * wait_share, wall);
+  if (const double bad = comm_.allreduce_max(static_cast<double>(Loader::bad_samples())); bad > 0)
+    RLOG_WARN("data: {} unreadable file(s) skipped{} (paths in the warnings above and in run.log)",
+              static_cast<int64_t>(bad), dist.world_size > 1 ? " (the most any rank met)" : "");
+  if (reducer_) {
+    const double wait = comm_.allreduce_sum({reducer_->wait_seconds()})[0] / dist.world_size;
+    RLOG_INFO("gradient all-reduce: {:.1f} s waited per rank ({:.1f}% of training), {} of {} bucket launches "
+              "overlapped with backward",
+              wait, train_s > 0 ? 100 * wait / train_s : 0, reducer_->launched_in_backward(),
+              static_cast<int64_t>(reducer_->num_buckets()) * e.state.iteration);
+    const std::string hash = check_same_weights(comm_, *setup_->c.model);
+    RLOG_INFO("weights identical on all {} ranks (hash {})", dist.world_size, hash);
+  } else {
+    RLOG_INFO("final weights hash {}", module_hash(*setup_->c.model));
+  }
+  if (!recorder_) return;
+  recorder_->finish("finished", facts(e),
+                    {{"epochs", static_cast<double>(e.state.epoch)},
+                     {"iterations", static_cast<double>(e.state.iteration)},
+                     {"train_seconds", std::round(train_s * 1000) / 1000},
+                     {"images_per_second", std::round(result.samples_per_second * 10) / 10},
+                     {"data_wait_share", std::round(wait_share * 10000) / 10000},
+                     {"wall_seconds", std::round(wall * 1000) / 1000}});
+  print_final_lines(result, wall);
+}
+
+void Trainer::print_final_lines(const TrainResult& result, double wall) const {
+  std::string best_line;
+  for (const auto& [k, b] : recorder_->best())
+    best_line += fmt::format("{}{} {:.4f} (epoch {})", best_line.empty() ? "" : ", ", k, b.first, b.second);
+  RLOG_INFO("final: {}", format_metrics(run_.last_val));
+  if (!best_line.empty()) RLOG_INFO("best: {}", best_line);
+  RLOG_INFO("time: {} total, {} training, {:.1f} images/s", format_duration(wall), format_duration(result.train_seconds),
+            result.samples_per_second);
+  RLOG_INFO("run folder: {} (report.html, metrics.csv{}{})", result.run_dir, config_.tracking.tensorboard ? ", tb/" : "",
+            recorder_->mlflow_run().empty() ? "" : "; MLflow run " + recorder_->mlflow_run());
+  auto acc = result.final_metrics.find("val/accuracy");
+  if (acc != result.final_metrics.end()) RLOG_INFO("test accuracy: {:.4f}", acc->second);
+}
+
+}  // namespace
+
+TrainResult train(const RunConfig& config, const Registry& registry, Communicator& comm) {
+  Trainer trainer(config, registry, comm);
+  return trainer.run();
+}
+
+}  // namespace runner
