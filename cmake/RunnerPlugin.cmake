@@ -1,7 +1,8 @@
 # runner_add_plugin(NAME SOURCES src.cpp ... [OUTPUT_DIRECTORY dir])
 #
 # Builds a runner plugin library NAME.so: hidden visibility, no GNU-unique
-# symbols (so it can be unloaded cleanly), LibTorch and the SDK linked, and the
+# symbols (so it can be unloaded cleanly), -Wall -Wextra, LibTorch and the SDK
+# (runner_sdk, nothing of the host) linked, and the
 # one exported entry symbol `runner_plugin_entry` (generated, never hand-written).
 # Each source registers its components with RUNNER_REGISTER_* (runner/plugin.hpp).
 set(_RUNNER_PLUGIN_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}")
@@ -22,7 +23,9 @@ function(runner_add_plugin name)
     DEFINE_SYMBOL "")
   target_compile_features(${name} PRIVATE cxx_std_17)
   target_compile_options(${name} PRIVATE -fno-gnu-unique)
-  target_link_libraries(${name} PRIVATE Runner::runner_core)
+  target_link_libraries(${name} PRIVATE Runner::runner_sdk)
+  # Plugin code gets the warnings the runner's own code builds with.
+  target_compile_options(${name} PRIVATE -Wall -Wextra)
   # In the runner's own tree, reuse its precompiled <torch/torch.h>.
   if(RUNNER_USE_PCH AND TARGET runner_pch)
     target_precompile_headers(${name} REUSE_FROM runner_pch)

@@ -19,5 +19,7 @@ run_capture "$TMP/ctest.txt" ctest --test-dir "$B" -R '^unit\.' --output-on-fail
 expect_success "$TMP/ctest.txt" "unit tests of the RUNNER_CUDA=OFF build"
 grep -E 'tests passed|tests failed' "$TMP/ctest.txt"
 expect_contains "$("$B/bin/runner" version)" "CUDA: not compiled in" "version of the CPU-only runner"
-readelf -d "$B/lib/librunner_core.so" | grep -q 'NEEDED.*libtorch_cuda' && fail "the CPU-only runner links libtorch_cuda"
+for f in "$B/bin/runner" "$B/lib/librunner_sdk.so"; do
+  readelf -d "$f" | grep -q 'NEEDED.*libtorch_cuda' && fail "the CPU-only $f links libtorch_cuda"
+done
 finish

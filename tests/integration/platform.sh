@@ -11,8 +11,8 @@ source "$(dirname "$0")/lib.sh"
 : "${RUNNER_WITH_CUDA:?set by ctest}"
 cmake --install "$BUILD_DIR" --prefix "$TMP/prefix" > /dev/null
 P="$TMP/prefix"
-elves=("$P/bin/runner" "$P/lib/librunner_core.so" "$P"/lib/runner/plugins/*.so)
-[ ${#elves[@]} -ge 5 ] || fail "expected runner, runner_core and 3 plugins installed, got ${#elves[@]} files"
+elves=("$P/bin/runner" "$P/lib/librunner_sdk.so" "$P"/lib/runner/plugins/*.so)
+[ ${#elves[@]} -ge 5 ] || fail "expected runner, runner_sdk and 3 plugins installed, got ${#elves[@]} files"
 
 echo "== readelf: NEEDED and RUNPATH of every installed binary and plugin"
 for f in "${elves[@]}"; do
@@ -21,11 +21,12 @@ for f in "${elves[@]}"; do
   grep -q 'NEEDED.*\[libopenblas' <<< "$dyn" && fail "$f links OpenBLAS"
   grep -q 'RUNPATH\|RPATH' <<< "$dyn" || fail "$f has no RUNPATH"
 done
-torch_lib=$(dirname "$(ldd "$P/lib/librunner_core.so" | awk '/libtorch_cpu.so/ {print $3}')")
-expect_contains "$(readelf -d "$P/lib/librunner_core.so" | grep -E 'R(UN)?PATH')" "$torch_lib" \
-  "runner_core's RUNPATH names LibTorch's folder"
+torch_lib=$(dirname "$(ldd "$P/lib/librunner_sdk.so" | awk '/libtorch_cpu.so/ {print $3}')")
+for f in "$P/bin/runner" "$P/lib/librunner_sdk.so"; do
+  expect_contains "$(readelf -d "$f" | grep -E 'R(UN)?PATH')" "$torch_lib" "$f: RUNPATH names LibTorch's folder"
+done
 if [ "$RUNNER_WITH_CUDA" = ON ]; then
-  readelf -d "$P/lib/librunner_core.so" | grep -q 'NEEDED.*\[libtorch_cuda.so\]' ||
+  readelf -d "$P/bin/runner" | grep -q 'NEEDED.*\[libtorch_cuda.so\]' ||
     fail "a CUDA build must keep libtorch_cuda NEEDED (its kernels register at load)"
 fi
 

@@ -7,9 +7,8 @@
 //
 // where `schema` is `runner::Schema()` returning the declared parameters and `make`
 // is the factory (signatures below). runner_add_plugin() (CMake) generates the one
-// exported entry symbol, `runner_plugin_entry`, which the host looks up with
-// Boost.DLL. It returns a plain C header (checked first: magic, API version, LibTorch
-// version, C++ ABI) that points at the library's Manifest.
+// exported entry symbol; what it returns and how the host checks it is in
+// runner/detail/plugin_abi.hpp.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -53,54 +52,9 @@ struct Manifest {
   std::vector<Component> components;
 };
 
-namespace detail {
-// Hidden: each plugin library has its own list, even when loaded next to others.
-RUNNER_HIDDEN inline Manifest& library_manifest() {
-  static Manifest manifest;
-  return manifest;
-}
-RUNNER_HIDDEN inline bool add_component(Kind kind, const char* name, const char* doc,
-                                        Schema (*schema)(), Factory factory) {
-  library_manifest().components.push_back(Component{kind, name, doc, schema(), std::move(factory)});
-  return true;
-}
-}  // namespace detail
 }  // namespace runner
 
-/// The C header returned by a plugin's entry symbol. Its layout never changes.
-extern "C" struct RunnerPluginHeader {
-  uint32_t magic;          ///< kRunnerPluginMagic
-  uint32_t api_version;    ///< RUNNER_PLUGIN_API_VERSION the plugin was built with
-  const char* torch_version;
-  int cxx11_abi;           ///< _GLIBCXX_USE_CXX11_ABI
-  const char* compiler;
-  const void* manifest;    ///< runner::Manifest*, read only after the checks pass
-};
-constexpr uint32_t kRunnerPluginMagic = 0x52554E52;  // "RUNR"
-#define RUNNER_PLUGIN_ENTRY_SYMBOL "runner_plugin_entry"
-
-#define RUNNER_STR2(x) #x
-#define RUNNER_STR(x) RUNNER_STR2(x)
-#define RUNNER_CAT2(a, b) a##b
-#define RUNNER_CAT(a, b) RUNNER_CAT2(a, b)
-
-#define RUNNER_PLUGIN_ENTRY(LIBNAME)                                                     \
-  extern "C" RUNNER_API const RunnerPluginHeader* runner_plugin_entry() {                \
-    static const RunnerPluginHeader header = [] {                                        \
-      ::runner::detail::library_manifest().library = LIBNAME;                            \
-      return RunnerPluginHeader{kRunnerPluginMagic, RUNNER_PLUGIN_API_VERSION,           \
-                                TORCH_VERSION, _GLIBCXX_USE_CXX11_ABI, __VERSION__,      \
-                                &::runner::detail::library_manifest()};                  \
-    }();                                                                                 \
-    return &header;                                                                      \
-  }
-
-#define RUNNER_REGISTER_(KIND, FACTORY_T, NAME, DOC, SCHEMA, FACTORY)                  \
-  namespace {                                                                            \
-  [[maybe_unused]] const bool RUNNER_CAT(runner_registered_, __LINE__) =                 \
-      ::runner::detail::add_component(::runner::Kind::KIND, NAME, DOC, SCHEMA,           \
-                                      ::runner::FACTORY_T(FACTORY));                     \
-  }
+#include "runner/detail/plugin_abi.hpp"
 
 #define RUNNER_REGISTER_DATAFLOW(NAME, DOC, SCHEMA, FACTORY) \
   RUNNER_REGISTER_(Dataflow, DataflowFactory, NAME, DOC, SCHEMA, FACTORY)

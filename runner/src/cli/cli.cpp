@@ -166,7 +166,7 @@ int cmd_run(const Options& o) {
   DistContext dist(nullptr, nullptr);
   log::init(dist.info().rank, o.verbosity);
   try {
-    auto comm = make_communicator(dist.info(), CommOptions{"mpi", 60, false});
+    auto comm = make_communicator(dist.info(), CommOptions{"mpi", 60, false, ""});
     Registry registry;
     RunConfig rc;
     collectively(*comm, [&] { rc = load_run_config(o, registry, "run"); });

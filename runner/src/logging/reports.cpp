@@ -1,6 +1,12 @@
 #include "logging/reports.hpp"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -126,18 +132,34 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+namespace {
+// Columns of the terminal on stdout (COLUMNS, else 80 when unknown).
+int terminal_columns() {
+  struct winsize ws {};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  if (const char* c = std::getenv("COLUMNS"); c && std::atoi(c) > 0) return std::atoi(c);
+  return 80;
+}
+}  // namespace
+
+// The bar takes what the text leaves of the line (10 to 30 columns); a line that still
+// does not fit is cut, so it never wraps (a wrapped line cannot be redrawn in place).
 void Progress::bar(int64_t epoch, int64_t max_epochs, int64_t it, int64_t epoch_length, double it_per_s,
                    double eta_s, double loss, double lr) {
   if (!tty_) return;
-  const int width = 24;
+  char tail[160];
+  std::snprintf(tail, sizeof tail, " %ld/%ld %.1f it/s ETA %s loss %.4f lr %.4g", long(it), long(epoch_length),
+                it_per_s, format_duration(eta_s).c_str(), loss, lr);
+  const std::string head = "epoch " + std::to_string(epoch) + "/" + std::to_string(max_epochs) + " [";
+  const int columns = terminal_columns() - 1;  // the last column would wrap on some terminals
+  const int room = columns - static_cast<int>(head.size() + 1 + std::strlen(tail));
+  const int width = std::max(10, std::min(30, room));
   const int filled = epoch_length > 0 ? static_cast<int>(width * it / epoch_length) : 0;
-  std::string bar(filled, '#');
-  bar.resize(width, '.');
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "\r\033[Kepoch %ld/%ld [%s] %ld/%ld %.1f it/s ETA %s loss %.4f lr %.4g",
-                long(epoch), long(max_epochs), bar.c_str(), long(it), long(epoch_length), it_per_s,
-                format_duration(eta_s).c_str(), loss, lr);
-  std::cout << buf << std::flush;
+  std::string bar(static_cast<size_t>(filled), '#');
+  bar.resize(static_cast<size_t>(width), '.');
+  std::string line = head + bar + "]" + tail;
+  if (static_cast<int>(line.size()) > columns) line.resize(static_cast<size_t>(std::max(columns, 0)));
+  std::cout << "\r\033[K" << line << std::flush;
   drawn_ = true;
 }
 
