@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <map>
 
-#include "checkpoint/checkpoint.hpp"
 #include "runner/error.hpp"
 #include "tracking/history.hpp"
 #include "tracking/html.hpp"
+#include "util/files.hpp"
 
 namespace fs = std::filesystem;
 
@@ -127,7 +127,7 @@ void compare_runs(const std::vector<std::string>& run_dirs, const std::string& h
   else print_table(out, "config (keys that differ)", differing, n);
   out << "\n";
   print_table(out, "metric", metrics, n);
-  checkpoint::write_file_atomic(html_path, compare_html(runs, differing, metrics));
+  util::write_file_atomic(html_path, compare_html(runs, differing, metrics));
   out << "\nwrote " << html_path << "\n";
 }
 
