@@ -238,17 +238,4 @@ Resumed resume(Communicator& comm, const RunConfig& config, torch::nn::Module& m
   return out;
 }
 
-void truncate_metrics(const std::string& run_dir, int64_t iteration) {
-  const std::string path = run_dir + "/metrics.jsonl";
-  std::ifstream in(path);
-  std::string kept, line;
-  const std::string key = "{\"iteration\": ";
-  while (std::getline(in, line)) {
-    if (line.compare(0, key.size(), key) != 0) continue;
-    if (std::stoll(line.substr(key.size())) <= iteration) kept += line + "\n";
-  }
-  in.close();
-  util::write_file_atomic(path, kept);
-}
-
 }  // namespace runner

@@ -45,8 +45,4 @@ struct Resumed {
 Resumed resume(Communicator& comm, const RunConfig& config, torch::nn::Module& model,
                torch::optim::Optimizer& optimizer, Scheduler& scheduler);
 
-/// Keeps the rows of <run_dir>/metrics.jsonl up to `iteration` (a resumed run rewrites
-/// what came after its checkpoint). Rank 0 only.
-void truncate_metrics(const std::string& run_dir, int64_t iteration);
-
 }  // namespace runner

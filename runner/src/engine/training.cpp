@@ -27,6 +27,7 @@
 #include "logging/reports.hpp"
 #include "metrics/metrics.hpp"
 #include "runner/error.hpp"
+#include "tracking/metrics_log.hpp"
 #include "tracking/recorder.hpp"
 #include "util/strings.hpp"
 #include "util/system.hpp"
@@ -284,7 +285,7 @@ TrainResult train(const RunConfig& config, const Registry& registry, Communicato
       try {
         if (resumed) {
           result.run_dir = resumed->run_dir;
-          truncate_metrics(result.run_dir, resumed->position.iteration);
+          tracking::truncate_metrics(result.run_dir, resumed->position.iteration);
         } else {
           result.run_dir = create_run_folder(config, dist);
           write_text(result.run_dir + "/config.yaml", config::emit(config.tree));

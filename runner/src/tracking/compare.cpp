@@ -7,6 +7,7 @@
 #include "runner/error.hpp"
 #include "tracking/history.hpp"
 #include "tracking/html.hpp"
+#include "tracking/metrics_log.hpp"
 #include "util/files.hpp"
 
 namespace fs = std::filesystem;
@@ -58,7 +59,7 @@ void compare_runs(const std::vector<std::string>& run_dirs, const std::string& h
     ComparedRun r;
     r.name = fs::path(dir).lexically_normal().filename().string();
     if (r.name.empty() || r.name == ".") r.name = fs::path(dir).lexically_normal().parent_path().filename().string();
-    r.history = History::load_jsonl((fs::path(dir) / "metrics.jsonl").string());
+    r.history = read_metrics(metrics_log_path(dir));
     std::map<std::string, std::string> cfg;
     try {
       for (auto& [k, v] : flatten(YAML::LoadFile((fs::path(dir) / "config.yaml").string()))) {

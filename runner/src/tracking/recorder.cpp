@@ -34,9 +34,9 @@ std::string mlflow_root(const std::string& uri) {
 Recorder::Recorder(const RunConfig& config, const std::string& run_dir, const std::string& model_summary,
                    const std::vector<std::string>& metric_tags, int64_t resume_iteration)
     : config_(config), run_dir_(run_dir), model_summary_(model_summary), config_yaml_(config::emit(config.tree)) {
-  const std::string jsonl = run_dir + "/metrics.jsonl";
-  if (resume_iteration >= 0 && fs::exists(jsonl)) history_ = History::load_jsonl(jsonl);
-  jsonl_ = std::make_unique<MetricsFile>(jsonl);
+  const std::string jsonl = metrics_log_path(run_dir);
+  if (resume_iteration >= 0 && fs::exists(jsonl)) history_ = read_metrics(jsonl);
+  jsonl_ = std::make_unique<MetricsLog>(jsonl);
   const double now = unix_seconds();
   const auto params = flatten(YAML::Load(config_yaml_));  // hparams and MLflow params
   if (config.tracking.tensorboard) {

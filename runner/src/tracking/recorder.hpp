@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "logging/reports.hpp"
 #include "tracking/history.hpp"
 #include "tracking/html.hpp"
+#include "tracking/metrics_log.hpp"
 
 namespace runner::tracking {
 
@@ -46,7 +46,7 @@ class Recorder {
   void write_report(const std::string& status, const Facts& facts);
   const RunConfig& config_;
   std::string run_dir_, model_summary_, config_yaml_;
-  std::unique_ptr<MetricsFile> jsonl_;
+  std::unique_ptr<MetricsLog> jsonl_;
   History history_;
   Series images_per_s_;
   std::unique_ptr<EventWriter> tb_;

@@ -1,5 +1,5 @@
 #pragma once
-// String helpers for messages: "did you mean" suggestions and joined lists.
+// String helpers: "did you mean" suggestions, joined lists, and numbers as text.
 #include <string>
 #include <vector>
 
@@ -18,5 +18,9 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
 std::string first_line(std::string text);
 
 std::string join(const std::vector<std::string>& items, const std::string& sep = ", ");
+
+/// The shortest text that reads back as exactly `v` (std::to_chars: "0.1", "1", "1e-05",
+/// "1.2345678901234567e+300"); non-finite values as "nan", "inf", "-inf".
+std::string shortest(double v);
 
 }  // namespace runner
