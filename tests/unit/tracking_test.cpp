@@ -2,10 +2,10 @@
 // metrics.csv/report.html/compare, SVG charts, MLflow key rules, config flattening.
 #include <fstream>
 
-#include "logging/reports.hpp"
 #include "test_util.hpp"
 #include "tracking/history.hpp"
 #include "tracking/html.hpp"
+#include "tracking/metrics_log.hpp"
 #include "tracking/mlflow.hpp"
 #include "tracking/tensorboard.hpp"
 
@@ -25,14 +25,14 @@ TEST_CASE("metrics.jsonl round trip, csv columns, final and best") {
   test::TempDir d;
   const std::string path = d.path.string() + "/metrics.jsonl";
   {
-    runner::MetricsFile f(path);
+    MetricsLog f(path);
     f.write(5, 1, {{"train/batch_loss", 2.5}, {"lr", 0.1}});
     f.write(10, 1, {{"val/accuracy", 0.5}, {"val/loss", 1.5}});
     f.write(15, 2, {{"train/batch_loss", 1.25}, {"lr", 0.05}});
     f.write(20, 2, {{"val/accuracy", 0.75}, {"val/loss", 1.75}});
     f.write(30, 3, {{"val/accuracy", 0.625}, {"val/loss", std::nan("")}});
   }
-  History h = History::load_jsonl(path);
+  History h = read_metrics(path);
   REQUIRE(h.rows().size() == 5);
   CHECK(h.keys() == std::vector<std::string>{"train/batch_loss", "lr", "val/accuracy", "val/loss"});
   CHECK(h.series("lr") == Series{{5, 0.1}, {15, 0.05}});
@@ -43,10 +43,10 @@ TEST_CASE("metrics.jsonl round trip, csv columns, final and best") {
   CHECK(!h.best("val/top5"));
   const std::string csv = h.csv();
   CHECK(csv.substr(0, csv.find('\n')) == "iteration,epoch,train/batch_loss,lr,val/accuracy,val/loss");
-  CHECK(csv.find("\n5,1,2.5,0.10000000000000001,,\n") != std::string::npos);
+  CHECK(csv.find("\n5,1,2.5,0.1,,\n") != std::string::npos);  // shortest exact text
   CHECK(csv.find("\n30,3,,,0.625,nan\n") != std::string::npos);
   d.write("bad.jsonl", "{\"iteration\": 1, \"a\": 1}\nnot json\n");
-  CHECK_THROWS_WITH(History::load_jsonl(d.path.string() + "/bad.jsonl"),
+  CHECK_THROWS_WITH(read_metrics(d.path.string() + "/bad.jsonl"),
                     doctest::Contains("bad.jsonl:2: not a metrics record"));
 }
 

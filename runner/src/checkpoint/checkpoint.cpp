@@ -1,18 +1,13 @@
 #include "checkpoint/checkpoint.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <regex>
-#include <sstream>
 
 #include "runner/error.hpp"
+#include "util/files.hpp"
 
 namespace fs = std::filesystem;
 
@@ -38,21 +33,6 @@ uint32_t crc(const std::string& s, size_t n) {
     off += chunk;
   }
   return static_cast<uint32_t>(c);
-}
-
-void fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) throw Error(path + ": cannot open for fsync: " + std::strerror(errno));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) throw Error(path + ": fsync failed: " + std::strerror(errno));
-}
-
-void write_all(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) throw Error(path + ": cannot write (disk full or not writable?)");
 }
 
 }  // namespace
@@ -93,34 +73,14 @@ Contents decode(const std::string& b, const std::string& what) {
   return c;
 }
 
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  const fs::path p(path);
-  const std::string dir = p.parent_path().empty() ? "." : p.parent_path().string();
-  const std::string tmp = dir + "/." + p.filename().string() + ".tmp";
-  write_all(tmp, bytes);
-  fsync_path(tmp, false);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw Error(path + ": cannot rename into place: " + ec.message());
-  fsync_path(dir, true);
-}
-
 std::string write_atomic(const std::string& dir, const std::string& name, const std::string& bytes) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error(dir + ": cannot create the checkpoint folder: " + ec.message());
   const std::string path = dir + "/" + name;
-  write_file_atomic(path, bytes);
-  write_file_atomic(dir + "/latest", name + "\n");  // only once the checkpoint is complete
+  util::write_file_atomic(path, bytes);
+  util::write_file_atomic(dir + "/latest", name + "\n");  // only once the checkpoint is complete
   return path;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot read the checkpoint");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 std::vector<std::string> list(const std::string& run_dir) {

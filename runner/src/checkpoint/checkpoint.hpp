@@ -1,7 +1,7 @@
 #pragma once
 // Checkpoint files: one self-checking file per checkpoint in <run>/checkpoints/,
-// written atomically (temporary file in the same folder, fsync, rename, fsync the
-// folder) and pointed at by `latest` (updated only after the file is complete).
+// written atomically (util::write_file_atomic) and pointed at by `latest` (updated
+// only after the file is complete).
 //
 // Layout: "RUNNERCKPT1\n", u64 length + metadata (YAML text: counters, config, versions,
 // scheduler and running-average state, ...), u64 length + tensors (a LibTorch archive:
@@ -22,14 +22,9 @@ std::string encode(const Contents& c);
 /// Decodes and verifies; throws Error("<what>: <why>") for a damaged file.
 Contents decode(const std::string& bytes, const std::string& what);
 
-/// Replaces `path` with `bytes` atomically: a temporary file beside it (".<name>.tmp"),
-/// fsync, rename, fsync of the folder. Readers see the old or the new file, never a part.
-void write_file_atomic(const std::string& path, const std::string& bytes);
-
 /// Writes `bytes` to dir/name atomically, then points dir/latest at it. Returns the path.
+/// (Read a checkpoint file with util::read_file, then decode().)
 std::string write_atomic(const std::string& dir, const std::string& name, const std::string& bytes);
-/// Reads a whole file; throws Error if unreadable.
-std::string read_file(const std::string& path);
 
 /// Checkpoint files of a run folder, oldest first (by iteration in the name).
 std::vector<std::string> list(const std::string& run_dir);

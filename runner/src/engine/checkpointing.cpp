@@ -15,6 +15,7 @@
 #include "logging/log.hpp"
 #include "runner/api.hpp"
 #include "runner/error.hpp"
+#include "util/files.hpp"
 #include "util/strings.hpp"
 
 namespace fs = std::filesystem;
@@ -74,7 +75,7 @@ bool newest_valid(const std::string& run_dir, Found* out) {
   }
   for (const auto& f : files) {
     try {
-      std::string bytes = checkpoint::read_file(f);
+      std::string bytes = util::read_file(f);
       auto contents = checkpoint::decode(bytes, f);
       *out = Found{f, std::move(bytes), std::move(contents)};
       return true;
@@ -106,7 +107,7 @@ Found locate(const ResumeRequest& request) {
   }
   if (!fs::exists(from, ec)) throw ConfigError("resume_from: " + from + ": no such checkpoint file or run folder");
   try {  // a file named by the user that cannot be used is bad input (exit 2)
-    std::string bytes = checkpoint::read_file(from);
+    std::string bytes = util::read_file(from);
     auto contents = checkpoint::decode(bytes, "resume_from: " + from);
     return Found{from, std::move(bytes), std::move(contents)};
   } catch (const ConfigError&) {
@@ -233,19 +234,6 @@ Resumed resume(Communicator& comm, const ResumeRequest& request, TrainingObjects
     }
   });
   return out;
-}
-
-void truncate_metrics(const std::string& run_dir, int64_t iteration) {
-  const std::string path = run_dir + "/metrics.jsonl";
-  std::ifstream in(path);
-  std::string kept, line;
-  const std::string key = "{\"iteration\": ";
-  while (std::getline(in, line)) {
-    if (line.compare(0, key.size(), key) != 0) continue;
-    if (std::stoll(line.substr(key.size())) <= iteration) kept += line + "\n";
-  }
-  in.close();
-  checkpoint::write_file_atomic(path, kept);
 }
 
 }  // namespace runner

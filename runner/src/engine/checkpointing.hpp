@@ -59,8 +59,4 @@ struct ResumeRequest {
 /// model, optimizer, scheduler and RNG state.
 Resumed resume(Communicator& comm, const ResumeRequest& request, TrainingObjects objects);
 
-/// Keeps the rows of <run_dir>/metrics.jsonl up to `iteration` (a resumed run rewrites
-/// what came after its checkpoint). Rank 0 only.
-void truncate_metrics(const std::string& run_dir, int64_t iteration);
-
 }  // namespace runner

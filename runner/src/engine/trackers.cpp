@@ -5,9 +5,9 @@
 #include <filesystem>
 #include <sstream>
 
-#include "checkpoint/checkpoint.hpp"
 #include "runner/error.hpp"
 #include "runner/params.hpp"
+#include "util/files.hpp"
 
 namespace fs = std::filesystem;
 
@@ -30,7 +30,7 @@ std::string BestModels::update(int64_t epoch, double score, torch::nn::Module& m
     model.save(archive);
     std::ostringstream bytes;
     archive.save_to(bytes);
-    checkpoint::write_file_atomic(path, bytes.str());
+    util::write_file_atomic(path, bytes.str());
   }
   kept_.push_back({score, epoch, path});
   std::stable_sort(kept_.begin(), kept_.end(), [&](const Entry& a, const Entry& b) { return rule_.better(a.score, b.score); });

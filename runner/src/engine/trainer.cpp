@@ -28,7 +28,8 @@
 #include "engine/step.hpp"
 #include "logging/log.hpp"
 #include "runner/error.hpp"
-#include <fstream>
+#include "tracking/metrics_log.hpp"
+#include "util/files.hpp"
 #include "util/system.hpp"
 
 namespace fs = std::filesystem;
@@ -53,12 +54,6 @@ std::string create_run_folder(const RunConfig& config, const DistInfo& dist) {
     dir = base + "-" + std::to_string(i);
   }
   return dir;
-}
-
-void write_text(const std::string& path, const std::string& text) {  // TODO(merge): util/files
-  std::ofstream out(path);
-  out << text;
-  if (!out) throw Error(path + ": cannot write");
 }
 
 class Trainer {
@@ -198,11 +193,11 @@ void Trainer::open_run_folder() {
     if (!run_.dist.is_main()) return;
     if (resumed_) {
       run_.run_dir = resumed_->run_dir;
-      truncate_metrics(run_.run_dir, resumed_->position.iteration);
+      tracking::truncate_metrics(run_.run_dir, resumed_->position.iteration);
     } else {
       run_.run_dir = create_run_folder(config_, run_.dist);
-      write_text(run_.run_dir + "/config.yaml", config_yaml_);
-      write_text(run_.run_dir + "/model_summary.txt", setup_->summary);
+      util::write_text(run_.run_dir + "/config.yaml", config_yaml_);
+      util::write_text(run_.run_dir + "/model_summary.txt", setup_->summary);
     }
     log::add_file(run_.run_dir + "/run.log");
     recorder_ = std::make_unique<tracking::Recorder>(

@@ -5,37 +5,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
 #include <sstream>
 
-#include "runner/error.hpp"
-
 namespace runner {
-
-MetricsFile::MetricsFile(const std::string& path) {
-  f_ = std::fopen(path.c_str(), "a");
-  if (!f_) throw Error(path + ": cannot open for writing");
-}
-MetricsFile::~MetricsFile() {
-  if (f_) std::fclose(f_);
-}
-
-void MetricsFile::write(int64_t iteration, int64_t epoch,
-                        const std::vector<std::pair<std::string, double>>& values) {
-  std::string line = "{\"iteration\": " + std::to_string(iteration) + ", \"epoch\": " + std::to_string(epoch);
-  char buf[64];
-  for (const auto& [k, v] : values) {
-    if (std::isfinite(v)) std::snprintf(buf, sizeof buf, "%.17g", v);
-    else std::snprintf(buf, sizeof buf, "null");
-    line += ", \"" + k + "\": " + buf;
-  }
-  line += "}\n";
-  std::fputs(line.c_str(), f_);
-  std::fflush(f_);
-}
 
 int64_t count_parameters(const torch::nn::Module& m, bool trainable_only) {
   int64_t n = 0;

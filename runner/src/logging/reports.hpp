@@ -1,8 +1,7 @@
 #pragma once
-// Files of the run folder that are written as the run goes: metrics.jsonl, and the
-// model summary; plus the console progress display.
+// The model summary (model_summary.txt) and the console progress display.
+// (metrics.jsonl is written by tracking/metrics_log.hpp.)
 #include <chrono>
-#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,18 +9,6 @@
 #include "runner/components.hpp"
 
 namespace runner {
-
-/// metrics.jsonl: one JSON object per line, {"iteration":..,"epoch":..,"key":value,...}.
-/// Values are written with 17 significant digits (round-trip exact); non-finite as null.
-class MetricsFile {
- public:
-  explicit MetricsFile(const std::string& path);
-  ~MetricsFile();
-  void write(int64_t iteration, int64_t epoch, const std::vector<std::pair<std::string, double>>& values);
-
- private:
-  std::FILE* f_ = nullptr;
-};
 
 /// A Keras-like table: layer (type), output shape, parameters, and totals. Runs one
 /// forward pass on a zero batch of 2 in eval mode with no gradients.

@@ -4,10 +4,11 @@
 #include <filesystem>
 #include <map>
 
-#include "checkpoint/checkpoint.hpp"
 #include "runner/error.hpp"
 #include "tracking/history.hpp"
 #include "tracking/html.hpp"
+#include "tracking/metrics_log.hpp"
+#include "util/files.hpp"
 
 namespace fs = std::filesystem;
 
@@ -58,7 +59,7 @@ LoadedRun load_run(const std::string& dir) {
   ComparedRun& r = out.run;
   r.name = fs::path(dir).lexically_normal().filename().string();
   if (r.name.empty() || r.name == ".") r.name = fs::path(dir).lexically_normal().parent_path().filename().string();
-  r.history = History::load_jsonl((fs::path(dir) / "metrics.jsonl").string());
+  r.history = read_metrics(metrics_log_path(dir));
   try {
     out.config = flatten(YAML::LoadFile((fs::path(dir) / "config.yaml").string()));
   } catch (const YAML::Exception& e) {
@@ -147,7 +148,7 @@ void compare_runs(const std::vector<std::string>& run_dirs, const std::string& h
   else print_table(out, "config (keys that differ)", differing, n);
   out << "\n";
   print_table(out, "metric", metrics, n);
-  checkpoint::write_file_atomic(html_path, compare_html(runs, differing, metrics));
+  util::write_file_atomic(html_path, compare_html(runs, differing, metrics));
   out << "\nwrote " << html_path << "\n";
 }
 

@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
 
-#include "runner/error.hpp"
+#include "util/strings.hpp"
 
 namespace runner::tracking {
 
@@ -51,96 +49,33 @@ std::optional<std::pair<double, int64_t>> History::best(const std::string& key) 
   return b;
 }
 
+namespace {
+// A metrics.csv field (RFC 4180): quoted, with quotes doubled, if it holds , " CR or LF.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (const char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+}  // namespace
+
 std::string History::csv() const {
   std::string out = "iteration,epoch";
-  for (const auto& k : keys_) out += "," + k;
+  for (const auto& k : keys_) out += "," + csv_field(k);
   out += "\n";
-  char buf[64];
   for (const auto& r : rows_) {
     out += std::to_string(r.iteration) + "," + std::to_string(r.epoch);
     for (const auto& k : keys_) {
       out += ",";
       for (const auto& [rk, v] : r.values)
         if (rk == k) {
-          if (std::isfinite(v)) {
-            std::snprintf(buf, sizeof buf, "%.17g", v);
-            out += buf;
-          } else {
-            out += std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
-          }
+          out += shortest(v);
           break;
         }
     }
     out += "\n";
   }
   return out;
-}
-
-namespace {
-// One line of metrics.jsonl: a flat object of "key": number|null.
-bool parse_line(const std::string& line, Row* row) {
-  size_t i = 0;
-  auto ws = [&] {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
-  };
-  ws();
-  if (i >= line.size() || line[i++] != '{') return false;
-  bool has_iteration = false;
-  for (;;) {
-    ws();
-    if (i < line.size() && line[i] == '}') break;
-    if (i >= line.size() || line[i++] != '"') return false;
-    const size_t end = line.find('"', i);
-    if (end == std::string::npos) return false;
-    const std::string key = line.substr(i, end - i);
-    i = end + 1;
-    ws();
-    if (i >= line.size() || line[i++] != ':') return false;
-    ws();
-    double v = NAN;
-    if (line.compare(i, 4, "null") == 0) {
-      i += 4;
-    } else {
-      const char* start = line.c_str() + i;
-      char* stop = nullptr;
-      v = std::strtod(start, &stop);
-      if (stop == start) return false;
-      i += static_cast<size_t>(stop - start);
-    }
-    if (key == "iteration") {
-      row->iteration = static_cast<int64_t>(v);
-      has_iteration = true;
-    } else if (key == "epoch") {
-      row->epoch = static_cast<int64_t>(v);
-    } else {
-      row->values.emplace_back(key, v);
-    }
-    ws();
-    if (i < line.size() && line[i] == ',') {
-      ++i;
-      continue;
-    }
-    ws();
-    if (i < line.size() && line[i] == '}') break;
-    return false;
-  }
-  return has_iteration;
-}
-}  // namespace
-
-History History::load_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path + ": cannot read (is this a run folder?)");
-  History h;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    Row r;
-    if (!parse_line(line, &r))
-      throw Error(path + ":" + std::to_string(n) + ": not a metrics record ({\"iteration\": N, \"key\": value, ...})");
-    h.add(r.iteration, r.epoch, r.values);
-  }
-  return h;
 }
 
 bool lower_is_better(const std::string& key) {

@@ -1,7 +1,8 @@
 #pragma once
 // The metric history of a run, as metrics.jsonl records it: rows of (iteration, epoch,
 // key=value...). Held in memory while training (report.html and metrics.csv are drawn
-// from it), read back from a run folder by `runner compare` and on resume.
+// from it), read back from a run folder (tracking/metrics_log.hpp) by `runner compare`
+// and on resume.
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
@@ -37,10 +38,9 @@ class History {
   /// The best value by lower_is_better(key), with the epoch that reached it.
   std::optional<std::pair<double, int64_t>> best(const std::string& key) const;
   /// metrics.csv: iteration,epoch,<every key>; an empty cell where a row lacks the key.
+  /// Fields are quoted as RFC 4180 asks (those with , " CR or LF; quotes doubled); values
+  /// are the shortest text that reads back exactly, non-finite ones nan, inf, -inf.
   std::string csv() const;
-
-  /// Reads a metrics.jsonl (as MetricsFile writes it). Throws Error naming the line.
-  static History load_jsonl(const std::string& path);
 
  private:
   std::vector<Row> rows_;

@@ -13,9 +13,9 @@
 #include <random>
 #include <sstream>
 
-#include "checkpoint/checkpoint.hpp"
 #include "runner/error.hpp"
 #include "runner/params.hpp"
+#include "util/files.hpp"
 
 namespace fs = std::filesystem;
 
@@ -66,14 +66,6 @@ std::string random_experiment_id() {
 
 std::string file_uri(const fs::path& p) { return "file://" + fs::absolute(p).lexically_normal().string(); }
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  if (!out) throw Error(path.string() + ": cannot write (MLflow store)");
-}
-
 std::string experiment_meta(const std::string& id, const std::string& name, const fs::path& dir, int64_t ms) {
   return "artifact_location: " + yaml_quoted(file_uri(dir)) + "\ncreation_time: " + std::to_string(ms) +
          "\nexperiment_id: " + yaml_quoted(id) + "\nlast_update_time: " + std::to_string(ms) +
@@ -101,7 +93,7 @@ MlflowRun::MlflowRun(const std::string& root_text, const std::string& experiment
   if (!fs::exists(root, ec)) {  // a new store gets MLflow's Default experiment 0 and .trash
     fs::create_directories(root / ".trash", ec);
     if (ec) throw Error(root.string() + ": cannot create the MLflow store: " + ec.message());
-    write_text(root / "0" / "meta.yaml", experiment_meta("0", "Default", root / "0", now));
+    util::write_text(root / "0" / "meta.yaml", experiment_meta("0", "Default", root / "0", now));
   } else if (!fs::is_directory(root, ec)) {
     throw Error(root.string() + ": the MLflow store (tracking.mlflow.uri) is not a folder");
   }
@@ -122,7 +114,7 @@ MlflowRun::MlflowRun(const std::string& root_text, const std::string& experiment
   }
   if (experiment_id_.empty()) {
     experiment_id_ = random_experiment_id();
-    write_text(root / experiment_id_ / "meta.yaml", experiment_meta(experiment_id_, experiment, root / experiment_id_, now));
+    util::write_text(root / experiment_id_ / "meta.yaml", experiment_meta(experiment_id_, experiment, root / experiment_id_, now));
   }
   run_id_ = random_hex(32);
   run_ = (root / experiment_id_ / run_id_).string();
@@ -168,7 +160,7 @@ MlflowRun::MlflowRun(const std::string& run_path, int64_t keep_through_step) : r
       if (step <= keep_through_step) kept += line + "\n";
     }
     in.close();
-    checkpoint::write_file_atomic(entry.path().string(), kept);
+    util::write_file_atomic(entry.path().string(), kept);
   }
   write_meta(1, -1);
 }
@@ -181,15 +173,15 @@ void MlflowRun::write_meta(int status, int64_t end_time_ms) {
                            "\nrun_uuid: " + yaml_quoted(run_id_) + "\nsource_name: ''\nsource_type: 4\nsource_version: ''" +
                            "\nstart_time: " + std::to_string(start_ms_) + "\nstatus: " + std::to_string(status) +
                            "\ntags: []\nuser_id: " + yaml_quoted(user_) + "\n";
-  checkpoint::write_file_atomic((fs::path(run_) / "meta.yaml").string(), text);
+  util::write_file_atomic((fs::path(run_) / "meta.yaml").string(), text);
 }
 
 void MlflowRun::param(const std::string& key, const std::string& value) {
-  write_text(fs::path(run_) / "params" / mlflow_key(key), value.size() > 6000 ? value.substr(0, 6000) : value);
+  util::write_text(fs::path(run_) / "params" / mlflow_key(key), value.size() > 6000 ? value.substr(0, 6000) : value);
 }
 
 void MlflowRun::tag(const std::string& key, const std::string& value) {
-  write_text(fs::path(run_) / "tags" / mlflow_key(key), value.size() > 5000 ? value.substr(0, 5000) : value);
+  util::write_text(fs::path(run_) / "tags" / mlflow_key(key), value.size() > 5000 ? value.substr(0, 5000) : value);
 }
 
 void MlflowRun::metric(const std::string& key, double value, int64_t step, int64_t timestamp_ms) {

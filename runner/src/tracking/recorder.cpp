@@ -5,12 +5,12 @@
 #include <filesystem>
 #include <fstream>
 
-#include "checkpoint/checkpoint.hpp"
 #include "logging/log.hpp"
 #include "runner/error.hpp"
 #include "runner/params.hpp"
 #include "tracking/mlflow.hpp"
 #include "tracking/tensorboard.hpp"
+#include "util/files.hpp"
 #include "util/strings.hpp"
 
 namespace fs = std::filesystem;
@@ -35,9 +35,9 @@ Recorder::Recorder(const TrackingOptions& options, RunInfo info, const std::stri
                    const std::vector<std::string>& metric_tags, int64_t resume_iteration)
     : options_(options), info_(std::move(info)), run_dir_(run_dir) {
   const std::string& config_yaml = info_.config_yaml;
-  const std::string jsonl = run_dir + "/metrics.jsonl";
-  if (resume_iteration >= 0 && fs::exists(jsonl)) history_ = History::load_jsonl(jsonl);
-  jsonl_ = std::make_unique<MetricsFile>(jsonl);
+  const std::string jsonl = metrics_log_path(run_dir);
+  if (resume_iteration >= 0 && fs::exists(jsonl)) history_ = read_metrics(jsonl);
+  jsonl_ = std::make_unique<MetricsLog>(jsonl);
   const double now = unix_seconds();
   const auto params = flatten(YAML::Load(config_yaml));  // hparams and MLflow params
   if (options.tensorboard) {
@@ -67,7 +67,7 @@ Recorder::Recorder(const TrackingOptions& options, RunInfo info, const std::stri
       mlflow_->tag("mlflow.note.content", "runner run of " + info_.config_path + "; run folder " + fs::absolute(run_dir).string());
       mlflow_->artifact(run_dir + "/config.yaml", "config.yaml");
       mlflow_->artifact(run_dir + "/model_summary.txt", "model_summary.txt");
-      checkpoint::write_file_atomic(link, mlflow_->run_path() + "\n");
+      util::write_file_atomic(link, mlflow_->run_path() + "\n");
     }
     mlflow_path_ = mlflow_->run_path();
   }
@@ -94,7 +94,7 @@ void Recorder::throughput(int64_t iteration, double images_per_s) {
 }
 
 void Recorder::write_report(const std::string& status, const Facts& facts) {
-  checkpoint::write_file_atomic(run_dir_ + "/metrics.csv", history_.csv());
+  util::write_file_atomic(run_dir_ + "/metrics.csv", history_.csv());
   if (!options_.report) return;
   ReportInfo info;
   info.title = fs::path(run_dir_).filename().string();
@@ -105,7 +105,7 @@ void Recorder::write_report(const std::string& status, const Facts& facts) {
   info.facts = facts;
   info.images_per_s = images_per_s_;
   info.refresh_seconds = status == "running" ? 30 : 0;
-  checkpoint::write_file_atomic(run_dir_ + "/report.html", report_html(info, history_));
+  util::write_file_atomic(run_dir_ + "/report.html", report_html(info, history_));
 }
 
 void Recorder::refresh(const Facts& facts) { write_report("running", facts); }
@@ -146,7 +146,7 @@ void Recorder::finish(const std::string& status, const Facts& facts, const Value
     y << YAML::EndMap << YAML::Key << "run_folder" << YAML::Value << fs::absolute(run_dir_).string();
     if (mlflow_) y << YAML::Key << "mlflow_run" << YAML::Value << mlflow_path_;
     y << YAML::EndMap;
-    checkpoint::write_file_atomic(run_dir_ + "/summary.yaml", std::string(y.c_str()) + "\n");
+    util::write_file_atomic(run_dir_ + "/summary.yaml", std::string(y.c_str()) + "\n");
   });
   if (tb_) guarded("TensorBoard", [&] {
       tb_->hparams_end(status == "finished", unix_seconds());

@@ -11,6 +11,7 @@
 #include "logging/reports.hpp"
 #include "tracking/history.hpp"
 #include "tracking/html.hpp"
+#include "tracking/metrics_log.hpp"
 
 namespace runner::tracking {
 
@@ -51,7 +52,7 @@ class Recorder {
   const TrackingOptions& options_;
   RunInfo info_;
   std::string run_dir_;
-  std::unique_ptr<MetricsFile> jsonl_;
+  std::unique_ptr<MetricsLog> jsonl_;
   History history_;
   Series images_per_s_;
   std::unique_ptr<EventWriter> tb_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 
@@ -73,6 +74,14 @@ bool parse_duration(const std::string& text, double* seconds) {
   if (text.empty() || !std::isfinite(total)) return false;
   *seconds = total;
   return true;
+}
+
+std::string shortest(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[32];  // the longest shortest form is 24 characters ("-2.2250738585072014e-308")
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 }  // namespace runner

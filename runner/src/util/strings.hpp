@@ -1,5 +1,7 @@
 #pragma once
 // String helpers for messages: "did you mean" suggestions, joined lists, durations.
+
+// String helpers: "did you mean" suggestions, joined lists, and numbers as text.
 #include <string>
 #include <vector>
 
@@ -22,5 +24,9 @@ std::string join(const std::vector<std::string>& items, const std::string& sep =
 /// A duration such as "90s", "45m", "4h", "1d12h" or "1.5h" (numbers each followed by
 /// s, m, h or d) in seconds. False when `text` is not one.
 bool parse_duration(const std::string& text, double* seconds);
+
+/// The shortest text that reads back as exactly `v` (std::to_chars: "0.1", "1", "1e-05",
+/// "1.2345678901234567e+300"); non-finite values as "nan", "inf", "-inf".
+std::string shortest(double v);
 
 }  // namespace runner
