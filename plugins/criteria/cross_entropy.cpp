@@ -17,7 +17,10 @@ class CrossEntropy final : public runner::Criterion {
 
 runner::Schema schema() {
   runner::Schema s;
-  s.add("label_smoothing", runner::ParamType::Float, "share of the target mass spread uniformly").def(0.0).min(0).max(0.999);
+  s.add("label_smoothing", runner::ParamType::Float, "share of the target mass spread uniformly")
+      .def(0.0)
+      .min(0)
+      .max(0.999);
   return s;
 }
 

@@ -89,21 +89,16 @@ struct Variant {
 };
 
 const Variant& variant(bool hundred) {
-  static const Variant ten{"cifar10",
-                           "cifar-10-batches-bin",
-                           {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
-                            "data_batch_5.bin"},
-                           {"test_batch.bin"},
-                           1,
-                           {0.4914, 0.4822, 0.4465},
-                           {0.2023, 0.1994, 0.2010}};
-  static const Variant hundred_{"cifar100",
-                                "cifar-100-binary",
-                                {"train.bin"},
-                                {"test.bin"},
-                                2,
-                                {0.5071, 0.4865, 0.4409},
-                                {0.2673, 0.2564, 0.2762}};
+  static const Variant ten{
+      "cifar10",
+      "cifar-10-batches-bin",
+      {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"},
+      {"test_batch.bin"},
+      1,
+      {0.4914, 0.4822, 0.4465},
+      {0.2023, 0.1994, 0.2010}};
+  static const Variant hundred_{"cifar100", "cifar-100-binary",       {"train.bin"},           {"test.bin"},
+                                2,          {0.5071, 0.4865, 0.4409}, {0.2673, 0.2564, 0.2762}};
   return hundred ? hundred_ : ten;
 }
 
@@ -142,12 +137,13 @@ runner::DataflowFactory make(bool hundred) {
     const std::string root = p.get<std::string>("root");
     std::error_code ec;
     if (!fs::is_directory(root, ec)) throw runner::ParamError("root", "folder '" + root + "' does not exist");
-    const std::string dir = fs::is_directory(fs::path(root) / v.folder, ec) ? (fs::path(root) / v.folder).string() : root;
+    const std::string dir =
+        fs::is_directory(fs::path(root) / v.folder, ec) ? (fs::path(root) / v.folder).string() : root;
     for (const auto* files : {&v.train_files, &v.test_files})
       for (const std::string& f : *files)
         if (!fs::exists(fs::path(dir) / f, ec))
-          throw runner::ParamError("root", "no " + f + " in '" + dir + "' (expected the binary version: " + v.folder +
-                                               "/" + f + ")");
+          throw runner::ParamError(
+              "root", "no " + f + " in '" + dir + "' (expected the binary version: " + v.folder + "/" + f + ")");
     const int label_index = hundred && p.get<std::string>("label_mode") == "fine" ? 1 : 0;
     const int64_t classes = hundred ? (label_index == 1 ? 100 : 20) : 10;
     auto train = std::make_shared<Records>(), test = std::make_shared<Records>();
@@ -175,11 +171,11 @@ runner::DataflowFactory make(bool hundred) {
     df.val = std::make_shared<CifarDataset>(test, eval_aug, p.get<int64_t>("max_val_samples"));
     if (const int64_t n = p.get<int64_t>("train_eval_size"); n > 0)
       df.train_eval = runner::random_subset(std::make_shared<CifarDataset>(train, eval_aug, max_train), n, ctx.seed);
-    df.description = std::string(v.name) + " from " + dir +
-                     (augment ? " (train: pad " + std::to_string(train_aug.pad) + " " +
-                                    p.get<std::string>("padding_mode") + " + crop 32" +
-                                    (train_aug.hflip ? " + flip)" : ")")
-                              : " (no augmentation)");
+    df.description =
+        std::string(v.name) + " from " + dir +
+        (augment ? " (train: pad " + std::to_string(train_aug.pad) + " " + p.get<std::string>("padding_mode") +
+                       " + crop 32" + (train_aug.hflip ? " + flip)" : ")")
+                 : " (no augmentation)");
     return df;
   };
 }

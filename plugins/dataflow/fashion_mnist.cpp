@@ -12,5 +12,5 @@ runner::Dataflow make(const runner::Params& p, const runner::DataflowContext&) {
 }
 }  // namespace
 
-RUNNER_REGISTER_DATAFLOW("fashion_mnist", "Fashion-MNIST 28x28 grayscale, 10 classes (IDX files, .gz or plain)",
-                         schema, make)
+RUNNER_REGISTER_DATAFLOW("fashion_mnist", "Fashion-MNIST 28x28 grayscale, 10 classes (IDX files, .gz or plain)", schema,
+                         make)

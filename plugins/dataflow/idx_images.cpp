@@ -8,8 +8,8 @@ namespace fs = std::filesystem;
 
 namespace runner::plugins {
 
-IdxImageDataset::IdxImageDataset(const std::string& images_path, const std::string& labels_path,
-                                 int64_t num_classes, PlanarAugment augment, int64_t max_samples)
+IdxImageDataset::IdxImageDataset(const std::string& images_path, const std::string& labels_path, int64_t num_classes,
+                                 PlanarAugment augment, int64_t max_samples)
     : images_(read_idx(images_path)), labels_(read_idx(labels_path)), aug_(augment) {
   if (images_.dims.size() != 3)
     throw Error(images_path + ": expected an IDX image file with 3 dimensions (count, height, width), found " +
@@ -38,8 +38,10 @@ void IdxImageDataset::get(int64_t index, float* out, int64_t* target, Rng& rng) 
 Schema idx_dataflow_schema(const std::string& default_root, double mean, double std, bool default_hflip) {
   Schema s;
   auto& root = s.add("root", ParamType::String, "folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]");
-  if (default_root.empty()) root.required();
-  else root.def(default_root);
+  if (default_root.empty())
+    root.required();
+  else
+    root.def(default_root);
   add_loader_params(s, 128);
   s.add("augment", ParamType::Bool, "train augmentation: random crop with padding + horizontal flip").def(true);
   s.add("pad", ParamType::Int, "padding of the random crop (pixels)").def(2).min(0).max(16);

@@ -38,8 +38,8 @@ tjhandle jpeg_handle() {
 Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& path, int min_w, int min_h) {
   tjhandle tj = jpeg_handle();
   int w = 0, h = 0, subsamp = 0, colorspace = 0;
-  if (tjDecompressHeader3(tj, bytes.data(), static_cast<unsigned long>(bytes.size()), &w, &h, &subsamp,
-                          &colorspace) != 0)
+  if (tjDecompressHeader3(tj, bytes.data(), static_cast<unsigned long>(bytes.size()), &w, &h, &subsamp, &colorspace) !=
+      0)
     fail(path, std::string("not a readable JPEG (") + tjGetErrorStr2(tj) + ")");
   // The smallest DCT scale that still covers the requested size.
   int n = 0;

@@ -59,8 +59,10 @@ void random_resized_crop(int width, int height, const Transform& t, runner::Rng&
   // Fallback: a center crop at the nearest allowed aspect ratio.
   const double in_ratio = static_cast<double>(width) / height;
   int w = width, h = height;
-  if (in_ratio < t.ratio_lo) h = static_cast<int>(std::lround(w / t.ratio_lo));
-  else if (in_ratio > t.ratio_hi) w = static_cast<int>(std::lround(h * t.ratio_hi));
+  if (in_ratio < t.ratio_lo)
+    h = static_cast<int>(std::lround(w / t.ratio_lo));
+  else if (in_ratio > t.ratio_hi)
+    w = static_cast<int>(std::lround(h * t.ratio_hi));
   box[0] = (width - w) / 2;
   box[1] = (height - h) / 2;
   box[2] = w;
@@ -102,8 +104,10 @@ class ImageFolderDataset final : public runner::Dataset {
     int w = 0, h = 0;
     image::probe(bytes, s.path, &w, &h);
     double box[4];  // x, y, width, height in the original image
-    if (t_.train) random_resized_crop(w, h, t_, rng, box);
-    else resize_center_crop(w, h, t_, box);
+    if (t_.train)
+      random_resized_crop(w, h, t_, rng, box);
+    else
+      resize_center_crop(w, h, t_, box);
     const bool flip = t_.train && t_.hflip && rng.bernoulli(0.5);
     // Decode at the smallest DCT scale that leaves the box at least `size` pixels wide and high.
     int min_w = w, min_h = h;
@@ -113,8 +117,8 @@ class ImageFolderDataset final : public runner::Dataset {
     }
     const image::Image img = image::decode(bytes, s.path, std::min(min_w, w), std::min(min_h, h));
     const double sx = static_cast<double>(img.width) / w, sy = static_cast<double>(img.height) / h;
-    image::resample_box(img, box[0] * sx, box[1] * sy, (box[0] + box[2]) * sx, (box[1] + box[3]) * sy, t_.size,
-                        t_.size, t_.norm.mean.data(), t_.norm.std.data(), flip, out);
+    image::resample_box(img, box[0] * sx, box[1] * sy, (box[0] + box[2]) * sx, (box[1] + box[3]) * sy, t_.size, t_.size,
+                        t_.norm.mean.data(), t_.norm.std.data(), flip, out);
   }
 
  private:
@@ -144,8 +148,8 @@ std::shared_ptr<std::vector<Sample>> list_images(const fs::path& dir, const std:
   auto samples = std::make_shared<std::vector<Sample>>();
   const std::vector<std::string> here = class_folders(dir);
   if (here.empty())
-    throw runner::ParamError("root", "'" + dir.string() + "' has no class folders (expected " + dir.string() +
-                                         "/<class>/<image>.jpg)");
+    throw runner::ParamError(
+        "root", "'" + dir.string() + "' has no class folders (expected " + dir.string() + "/<class>/<image>.jpg)");
   for (const std::string& name : here) {
     auto it = std::lower_bound(classes.begin(), classes.end(), name);
     if (it == classes.end() || *it != name)
@@ -176,7 +180,10 @@ runner::Schema schema() {
   s.add("val_dir", runner::ParamType::String, "validation sub-folder of root").def("val");
   runner::add_loader_params(s, 64);
   s.add("image_size", runner::ParamType::Int, "side of the square crop the model sees").def(224).min(8).max(4096);
-  s.add("resize_size", runner::ParamType::Int, "validation: shorter side before the center crop").def(256).min(8).max(4096);
+  s.add("resize_size", runner::ParamType::Int, "validation: shorter side before the center crop")
+      .def(256)
+      .min(8)
+      .max(4096);
   s.add("scale", runner::ParamType::List, "RandomResizedCrop area range (share of the image)")
       .def(std::vector<double>{0.08, 1.0});
   s.add("ratio", runner::ParamType::List, "RandomResizedCrop aspect-ratio range")
@@ -248,14 +255,14 @@ runner::Dataflow make(const runner::Params& p, const runner::DataflowContext& ct
   df.train = std::make_shared<ImageFolderDataset>(train_samples, train, max_train);
   df.val = std::make_shared<ImageFolderDataset>(val_samples, eval, p.get<int64_t>("max_val_samples"));
   if (const int64_t n = p.get<int64_t>("train_eval_size"); n > 0)
-    df.train_eval = runner::random_subset(std::make_shared<ImageFolderDataset>(train_samples, eval, max_train), n,
-                                          ctx.seed);
-  df.description = "imagefolder " + root.string() + " (" + std::to_string(classes.size()) + " classes; train: " +
-                   (train.train ? "random resized crop " + std::to_string(train.size) + (train.hflip ? " + flip" : "")
-                                : "resize " + std::to_string(eval.resize) + " + center crop " +
-                                      std::to_string(eval.size)) +
-                   "; val: resize " + std::to_string(eval.resize) + " + center crop " + std::to_string(eval.size) +
-                   (eval.dct_scaling ? "; JPEG DCT scaling)" : ")");
+    df.train_eval =
+        runner::random_subset(std::make_shared<ImageFolderDataset>(train_samples, eval, max_train), n, ctx.seed);
+  df.description =
+      "imagefolder " + root.string() + " (" + std::to_string(classes.size()) + " classes; train: " +
+      (train.train ? "random resized crop " + std::to_string(train.size) + (train.hflip ? " + flip" : "")
+                   : "resize " + std::to_string(eval.resize) + " + center crop " + std::to_string(eval.size)) +
+      "; val: resize " + std::to_string(eval.resize) + " + center crop " + std::to_string(eval.size) +
+      (eval.dct_scaling ? "; JPEG DCT scaling)" : ")");
   return df;
 }
 

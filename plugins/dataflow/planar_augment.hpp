@@ -13,9 +13,9 @@
 namespace runner::plugins {
 
 struct PlanarAugment {
-  int pad = 0;                 ///< 0: no crop
-  bool reflect = false;        ///< padding by reflection instead of the constant `fill`
-  uint8_t fill = 0;            ///< pixel value of constant padding
+  int pad = 0;           ///< 0: no crop
+  bool reflect = false;  ///< padding by reflection instead of the constant `fill`
+  uint8_t fill = 0;      ///< pixel value of constant padding
   bool hflip = false;
   /// Normalised value of each byte per channel: (v / 255 - mean) / std.
   std::array<std::array<float, 256>, 3> lut{};

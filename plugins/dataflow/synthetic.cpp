@@ -92,8 +92,10 @@ runner::Dataflow make(const runner::Params& p, const runner::DataflowContext& ct
   runner::read_loader_params(p, df);
   df.num_classes = p.get<int64_t>("num_classes");
   const double signal = p.get<double>("signal");
-  df.train = std::make_shared<SyntheticDataset>(shape, p.get<int64_t>("train_size"), df.num_classes, ctx.seed, ctx.seed, signal);
-  df.val = std::make_shared<SyntheticDataset>(shape, p.get<int64_t>("val_size"), df.num_classes, ctx.seed, ctx.seed + 1, signal);
+  df.train = std::make_shared<SyntheticDataset>(shape, p.get<int64_t>("train_size"), df.num_classes, ctx.seed, ctx.seed,
+                                                signal);
+  df.val = std::make_shared<SyntheticDataset>(shape, p.get<int64_t>("val_size"), df.num_classes, ctx.seed, ctx.seed + 1,
+                                              signal);
   df.description = "synthetic " + join_shape(shape) + ", " + std::to_string(df.num_classes) + " classes";
   return df;
 }

@@ -29,8 +29,8 @@ class Bottleneck final : public ResidualBlock {
         conv3_(register_module("conv3", conv(planes, planes * kExpansion, 1, 1, 0))),
         bn3_(register_module("bn3", BN(planes * kExpansion))) {
     if (stride != 1 || in != planes * kExpansion)
-      downsample_ = register_module("downsample", nn::Sequential(conv(in, planes * kExpansion, 1, stride, 0),
-                                                                 BN(planes * kExpansion)));
+      downsample_ = register_module(
+          "downsample", nn::Sequential(conv(in, planes * kExpansion, 1, stride, 0), BN(planes * kExpansion)));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     torch::Tensor y = torch::relu(bn1_(conv1_(x)));
@@ -81,8 +81,10 @@ class ResNet final : public runner::Model {
       auto layer = std::make_shared<Layer>();
       for (int64_t b = 0; b < depths[l]; ++b) {
         const int64_t s = b == 0 ? stride : 1;
-        if (bottleneck) layer->add(std::make_shared<Bottleneck>(in, planes, s));
-        else layer->add(std::make_shared<BasicBlock>(in, planes, s));
+        if (bottleneck)
+          layer->add(std::make_shared<Bottleneck>(in, planes, s));
+        else
+          layer->add(std::make_shared<BasicBlock>(in, planes, s));
         in = planes * expansion;
       }
       layers_[l] = register_module("layer" + std::to_string(l + 1), layer);

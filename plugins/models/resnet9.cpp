@@ -18,8 +18,7 @@ using namespace runner::plugins::models;
 class ConvBN final : public nn::Module {
  public:
   ConvBN(int64_t in, int64_t out)
-      : conv_(register_module("conv", conv(in, out, 3, 1, 1))),
-        bn_(register_module("bn", BN(out))) {}
+      : conv_(register_module("conv", conv(in, out, 3, 1, 1))), bn_(register_module("bn", BN(out))) {}
   torch::Tensor forward(const torch::Tensor& x) { return torch::relu(bn_(conv_(x))); }
 
  private:

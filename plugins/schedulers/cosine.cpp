@@ -41,4 +41,5 @@ std::shared_ptr<runner::Scheduler> make(const runner::Params& p, const runner::S
 
 }  // namespace
 
-RUNNER_REGISTER_SCHEDULER("cosine", "cosine annealing to min_lr over the run, with optional linear warmup", schema, make)
+RUNNER_REGISTER_SCHEDULER("cosine", "cosine annealing to min_lr over the run, with optional linear warmup", schema,
+                          make)

@@ -60,5 +60,5 @@ std::shared_ptr<runner::Scheduler> make(const runner::Params& p, const runner::S
 
 }  // namespace
 
-RUNNER_REGISTER_SCHEDULER("piecewise_linear", "linear interpolation between [time, lr] milestones (Ignite's PiecewiseLinear)",
-                          schema, make)
+RUNNER_REGISTER_SCHEDULER("piecewise_linear",
+                          "linear interpolation between [time, lr] milestones (Ignite's PiecewiseLinear)", schema, make)

@@ -110,249 +110,248 @@ std::string block_for(const runner::Component& c, const DataRoots& roots) {
 }  // namespace
 
 TEST_SUITE("components") {
-
-TEST_CASE("every registered component builds from its defaults and works") {
-  const auto& reg = test::builtin_registry();
-  test::TempDir d;
-  const DataRoots roots{write_idx_set(d), write_cifar_sets(d), write_image_folder(d)};
-  const char* kinds[] = {"dataflow", "model", "optimizer", "criterion", "scheduler"};
-  int built = 0;
-  for (int k = 0; k < runner::kNumKinds; ++k) {
-    for (const runner::Component* c : reg.components(static_cast<runner::Kind>(k))) {
-      CAPTURE(c->name);
-      std::map<std::string, std::string> blocks = {
-          {"dataflow", "{name: synthetic, shape: [3, 32, 32], train_size: 64, val_size: 16, batch_size: 16}"},
-          {"model", "mlp"},
-          {"optimizer", "{name: sgd, lr: 0.1}"},
-          {"criterion", "cross_entropy"},
-          {"scheduler", "constant"}};
-      blocks[kinds[k]] = block_for(*c, roots);
-      std::string text = "num_epochs: 2\n";
-      for (const auto& [key, b] : blocks) text += key + ": " + b + "\n";
-      const auto f = d.write("cfg.yaml", text);
-      runner::RunConfig rc = runner::resolve_config(runner::load_config(f, {}), f, reg);
-      runner::Components built_c = runner::build_components(rc, reg, runner::DataflowContext{1, 0, 1});
-      auto& df = built_c.dataflow;
-      REQUIRE(df.train);
-      const auto shape = df.train->sample_shape();
-      int64_t numel = 1;
-      for (auto s : shape) numel *= s;
-      std::vector<float> sample(numel);
-      int64_t target = -1;
-      runner::Rng rng(1);
-      df.train->get(0, sample.data(), &target, rng);
-      CHECK(target >= 0);
-      CHECK(target < df.num_classes);
-      std::vector<int64_t> batch_shape = {2};
-      batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
-      torch::Tensor logits = built_c.model->forward(torch::randn(batch_shape));
-      CHECK(logits.sizes().vec() == std::vector<int64_t>{2, df.num_classes});
-      torch::Tensor loss = (*built_c.criterion)(logits, torch::tensor({0, 1}, torch::kInt64));
-      loss.backward();
-      built_c.optimizer->step();
-      auto sched = runner::build_scheduler(rc, reg, runner::SchedulerContext{built_c.base_lr, 10, 20});
-      CHECK(std::isfinite(sched->lr(0)));
-      CHECK(std::isfinite(sched->lr(19)));
-      ++built;
-    }
-  }
-  CHECK(built == 24);
-}
-
-namespace {
-std::shared_ptr<runner::Model> make_model(const std::string& name, const std::string& params,
-                                          std::vector<int64_t> input, int64_t classes) {
-  const auto& reg = test::builtin_registry();
-  const runner::Component* c = reg.find(runner::Kind::Model, name);
-  REQUIRE(c != nullptr);
-  YAML::Node p = YAML::Load(params);
-  if (!p.IsMap()) p = YAML::Node(YAML::NodeType::Map);
-  for (const auto& spec : c->schema.params())  // defaults, as the config layer fills them
-    if (!p[spec.name] && spec.default_value) p[spec.name] = spec.default_value;
-  return std::get<runner::ModelFactory>(c->factory)(runner::Params(p, "model"), runner::ModelContext{input, classes});
-}
-int64_t count_params(const runner::Model& m) {
-  int64_t n = 0;
-  for (const auto& t : m.parameters()) n += t.numel();
-  return n;
-}
-}  // namespace
-
-TEST_CASE("models have their architectures' published parameter counts") {
-  // torchvision.models.resnet*(num_classes=1000); He et al. 2016 CIFAR ResNets (option A,
-  // as counted by akamaster/pytorch_resnet_cifar10); cifar10-fast's ResNet-9.
-  struct Case {
-    const char* name;
-    std::vector<int64_t> input;
-    int64_t classes;
-    int64_t params;
-  };
-  const Case cases[] = {
-      {"resnet8", {1, 28, 28}, 10, 77754},        {"resnet18", {3, 224, 224}, 1000, 11689512},
-      {"resnet34", {3, 224, 224}, 1000, 21797672}, {"resnet50", {3, 224, 224}, 1000, 25557032},
-      {"resnet101", {3, 224, 224}, 1000, 44549160}, {"resnet20", {3, 32, 32}, 10, 269722},
-      {"resnet56", {3, 32, 32}, 10, 853018},       {"resnet9", {3, 32, 32}, 10, 6573120},
-  };
-  for (const Case& c : cases) {
-    CAPTURE(c.name);
-    CHECK(count_params(*make_model(c.name, "{}", c.input, c.classes)) == c.params);
-  }
-  // ResNet-18 for CIFAR-10 as the seed recipe builds it: torchvision's with 10 outputs.
-  CHECK(count_params(*make_model("resnet18", "{}", {3, 32, 32}, 10)) == 11181642);
-}
-
-TEST_CASE("ImageNet ResNets carry torchvision's state-dict names") {
-  auto m = make_model("resnet50", "{}", {3, 224, 224}, 1000);
-  std::vector<std::string> names;
-  for (const auto& item : m->named_parameters()) names.push_back(item.key());
-  for (const auto& item : m->named_buffers()) names.push_back(item.key());
-  CHECK(names.size() == 320);  // len(torchvision.models.resnet50().state_dict())
-  for (const char* key : {"conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight", "layer1.0.downsample.0.weight",
-                          "layer1.0.downsample.1.num_batches_tracked", "layer3.5.bn3.bias", "layer4.2.conv3.weight",
-                          "fc.weight", "fc.bias"})
-    CHECK_MESSAGE(std::find(names.begin(), names.end(), key) != names.end(), key);
-  auto r18 = make_model("resnet18", "{}", {3, 224, 224}, 1000);
-  CHECK(r18->named_parameters().size() + r18->named_buffers().size() == 122);
-  // zero_init_residual: the last BatchNorm of every block starts at 0.
-  auto z = make_model("resnet50", "{zero_init_residual: true}", {3, 64, 64}, 10);
-  for (const auto& item : z->named_parameters())
-    if (item.key().find("bn3.weight") != std::string::npos) CHECK(item.value().abs().sum().item<double>() == 0);
-  auto shortcut_b = make_model("resnet20", "{shortcut: B}", {3, 32, 32}, 10);
-  CHECK(count_params(*shortcut_b) > 269722);
-}
-
-TEST_CASE("every model trains a step in float32 and in bfloat16 autocast, NCHW and channels_last") {
-  for (const char* name : {"resnet8", "resnet18", "resnet20", "resnet9", "resnet50"}) {
-    for (const char* amp : {"none", "bf16"}) {
-      for (bool channels_last : {false, true}) {
-        CAPTURE(name);
-        CAPTURE(amp);
-        CAPTURE(channels_last);
-        torch::manual_seed(1);
-        auto m = make_model(name, "{}", {3, 32, 32}, 10);
-        torch::Tensor x = torch::randn({4, 3, 32, 32});
-        if (channels_last) {
-          runner::to_channels_last(*m);
-          for (const auto& p : m->parameters())
-            if (p.dim() == 4) CHECK(p.is_contiguous(at::MemoryFormat::ChannelsLast));
-          x = x.contiguous(at::MemoryFormat::ChannelsLast);
-        }
-        torch::Tensor logits;
-        {
-          runner::AutocastScope autocast(amp);
-          logits = m->forward(x);
-        }
-        CHECK((logits.scalar_type() == (std::string(amp) == "bf16" ? torch::kBFloat16 : torch::kFloat32)));
-        torch::Tensor loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32),
-                                                                  torch::tensor({0, 1, 2, 3}, torch::kInt64));
+  TEST_CASE("every registered component builds from its defaults and works") {
+    const auto& reg = test::builtin_registry();
+    test::TempDir d;
+    const DataRoots roots{write_idx_set(d), write_cifar_sets(d), write_image_folder(d)};
+    const char* kinds[] = {"dataflow", "model", "optimizer", "criterion", "scheduler"};
+    int built = 0;
+    for (int k = 0; k < runner::kNumKinds; ++k) {
+      for (const runner::Component* c : reg.components(static_cast<runner::Kind>(k))) {
+        CAPTURE(c->name);
+        std::map<std::string, std::string> blocks = {
+            {"dataflow", "{name: synthetic, shape: [3, 32, 32], train_size: 64, val_size: 16, batch_size: 16}"},
+            {"model", "mlp"},
+            {"optimizer", "{name: sgd, lr: 0.1}"},
+            {"criterion", "cross_entropy"},
+            {"scheduler", "constant"}};
+        blocks[kinds[k]] = block_for(*c, roots);
+        std::string text = "num_epochs: 2\n";
+        for (const auto& [key, b] : blocks) text += key + ": " + b + "\n";
+        const auto f = d.write("cfg.yaml", text);
+        runner::RunConfig rc = runner::resolve_config(runner::load_config(f, {}), f, reg);
+        runner::Components built_c = runner::build_components(rc, reg, runner::DataflowContext{1, 0, 1});
+        auto& df = built_c.dataflow;
+        REQUIRE(df.train);
+        const auto shape = df.train->sample_shape();
+        int64_t numel = 1;
+        for (auto s : shape) numel *= s;
+        std::vector<float> sample(numel);
+        int64_t target = -1;
+        runner::Rng rng(1);
+        df.train->get(0, sample.data(), &target, rng);
+        CHECK(target >= 0);
+        CHECK(target < df.num_classes);
+        std::vector<int64_t> batch_shape = {2};
+        batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
+        torch::Tensor logits = built_c.model->forward(torch::randn(batch_shape));
+        CHECK(logits.sizes().vec() == std::vector<int64_t>{2, df.num_classes});
+        torch::Tensor loss = (*built_c.criterion)(logits, torch::tensor({0, 1}, torch::kInt64));
         loss.backward();
-        CHECK(std::isfinite(loss.item<double>()));
-        for (const auto& p : m->parameters()) {
-          REQUIRE(p.grad().defined());
-          CHECK((p.grad().scalar_type() == torch::kFloat32));  // master weights stay float32
+        built_c.optimizer->step();
+        auto sched = runner::build_scheduler(rc, reg, runner::SchedulerContext{built_c.base_lr, 10, 20});
+        CHECK(std::isfinite(sched->lr(0)));
+        CHECK(std::isfinite(sched->lr(19)));
+        ++built;
+      }
+    }
+    CHECK(built == 24);
+  }
+
+  namespace {
+  std::shared_ptr<runner::Model> make_model(const std::string& name, const std::string& params,
+                                            std::vector<int64_t> input, int64_t classes) {
+    const auto& reg = test::builtin_registry();
+    const runner::Component* c = reg.find(runner::Kind::Model, name);
+    REQUIRE(c != nullptr);
+    YAML::Node p = YAML::Load(params);
+    if (!p.IsMap()) p = YAML::Node(YAML::NodeType::Map);
+    for (const auto& spec : c->schema.params())  // defaults, as the config layer fills them
+      if (!p[spec.name] && spec.default_value) p[spec.name] = spec.default_value;
+    return std::get<runner::ModelFactory>(c->factory)(runner::Params(p, "model"), runner::ModelContext{input, classes});
+  }
+  int64_t count_params(const runner::Model& m) {
+    int64_t n = 0;
+    for (const auto& t : m.parameters()) n += t.numel();
+    return n;
+  }
+  }  // namespace
+
+  TEST_CASE("models have their architectures' published parameter counts") {
+    // torchvision.models.resnet*(num_classes=1000); He et al. 2016 CIFAR ResNets (option A,
+    // as counted by akamaster/pytorch_resnet_cifar10); cifar10-fast's ResNet-9.
+    struct Case {
+      const char* name;
+      std::vector<int64_t> input;
+      int64_t classes;
+      int64_t params;
+    };
+    const Case cases[] = {
+        {"resnet8", {1, 28, 28}, 10, 77754},          {"resnet18", {3, 224, 224}, 1000, 11689512},
+        {"resnet34", {3, 224, 224}, 1000, 21797672},  {"resnet50", {3, 224, 224}, 1000, 25557032},
+        {"resnet101", {3, 224, 224}, 1000, 44549160}, {"resnet20", {3, 32, 32}, 10, 269722},
+        {"resnet56", {3, 32, 32}, 10, 853018},        {"resnet9", {3, 32, 32}, 10, 6573120},
+    };
+    for (const Case& c : cases) {
+      CAPTURE(c.name);
+      CHECK(count_params(*make_model(c.name, "{}", c.input, c.classes)) == c.params);
+    }
+    // ResNet-18 for CIFAR-10 as the seed recipe builds it: torchvision's with 10 outputs.
+    CHECK(count_params(*make_model("resnet18", "{}", {3, 32, 32}, 10)) == 11181642);
+  }
+
+  TEST_CASE("ImageNet ResNets carry torchvision's state-dict names") {
+    auto m = make_model("resnet50", "{}", {3, 224, 224}, 1000);
+    std::vector<std::string> names;
+    for (const auto& item : m->named_parameters()) names.push_back(item.key());
+    for (const auto& item : m->named_buffers()) names.push_back(item.key());
+    CHECK(names.size() == 320);  // len(torchvision.models.resnet50().state_dict())
+    for (const char* key : {"conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight", "layer1.0.downsample.0.weight",
+                            "layer1.0.downsample.1.num_batches_tracked", "layer3.5.bn3.bias", "layer4.2.conv3.weight",
+                            "fc.weight", "fc.bias"})
+      CHECK_MESSAGE(std::find(names.begin(), names.end(), key) != names.end(), key);
+    auto r18 = make_model("resnet18", "{}", {3, 224, 224}, 1000);
+    CHECK(r18->named_parameters().size() + r18->named_buffers().size() == 122);
+    // zero_init_residual: the last BatchNorm of every block starts at 0.
+    auto z = make_model("resnet50", "{zero_init_residual: true}", {3, 64, 64}, 10);
+    for (const auto& item : z->named_parameters())
+      if (item.key().find("bn3.weight") != std::string::npos) CHECK(item.value().abs().sum().item<double>() == 0);
+    auto shortcut_b = make_model("resnet20", "{shortcut: B}", {3, 32, 32}, 10);
+    CHECK(count_params(*shortcut_b) > 269722);
+  }
+
+  TEST_CASE("every model trains a step in float32 and in bfloat16 autocast, NCHW and channels_last") {
+    for (const char* name : {"resnet8", "resnet18", "resnet20", "resnet9", "resnet50"}) {
+      for (const char* amp : {"none", "bf16"}) {
+        for (bool channels_last : {false, true}) {
+          CAPTURE(name);
+          CAPTURE(amp);
+          CAPTURE(channels_last);
+          torch::manual_seed(1);
+          auto m = make_model(name, "{}", {3, 32, 32}, 10);
+          torch::Tensor x = torch::randn({4, 3, 32, 32});
+          if (channels_last) {
+            runner::to_channels_last(*m);
+            for (const auto& p : m->parameters())
+              if (p.dim() == 4) CHECK(p.is_contiguous(at::MemoryFormat::ChannelsLast));
+            x = x.contiguous(at::MemoryFormat::ChannelsLast);
+          }
+          torch::Tensor logits;
+          {
+            runner::AutocastScope autocast(amp);
+            logits = m->forward(x);
+          }
+          CHECK((logits.scalar_type() == (std::string(amp) == "bf16" ? torch::kBFloat16 : torch::kFloat32)));
+          torch::Tensor loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32),
+                                                                    torch::tensor({0, 1, 2, 3}, torch::kInt64));
+          loss.backward();
+          CHECK(std::isfinite(loss.item<double>()));
+          for (const auto& p : m->parameters()) {
+            REQUIRE(p.grad().defined());
+            CHECK((p.grad().scalar_type() == torch::kFloat32));  // master weights stay float32
+          }
         }
       }
     }
+    CHECK_FALSE(at::autocast::is_autocast_enabled(at::kCPU));  // scopes restore the previous state
   }
-  CHECK_FALSE(at::autocast::is_autocast_enabled(at::kCPU));  // scopes restore the previous state
-}
 
-TEST_CASE("the fp16 loss scaler skips overflowing steps, backs off, grows, and checkpoints its state") {
-  runner::LossScaler::Options o;
-  o.init_scale = 1024;
-  o.growth_interval = 3;
-  runner::LossScaler s(true, o);
-  torch::Tensor w = torch::ones({2}, torch::requires_grad());
-  auto step = [&](double g) {  // a backward whose true gradient is g
-    w.mutable_grad() = torch::full({2}, g * s.scale());
-    const bool finite = s.unscale({w});
-    s.update(finite);
-    return finite;
-  };
-  CHECK(s.scale_loss(torch::ones({1})).item<double>() == 1024);
-  CHECK(step(0.5));
-  CHECK(w.grad()[0].item<double>() == doctest::Approx(0.5));  // unscaled
-  CHECK_FALSE(step(INFINITY));
-  CHECK(s.scale() == 512);
-  CHECK_FALSE(step(NAN));
-  CHECK(s.scale() == 256);
-  CHECK(s.skipped_steps() == 2);
-  CHECK(step(1));
-  CHECK(step(1));
-  CHECK(s.scale() == 256);
-  CHECK(step(1));
-  CHECK(s.scale() == 512);  // grew after 3 finite steps in a row
-  CHECK(step(1));
-  runner::LossScaler resumed(true, o);
-  resumed.load_state(YAML::Load(YAML::Dump(s.state())));
-  CHECK(resumed.scale() == 512);
-  CHECK(resumed.skipped_steps() == 2);
-  CHECK(resumed.state()["good_steps"].as<int>() == 1);
-  runner::LossScaler off(false);
-  CHECK(off.scale_loss(torch::ones({1})).item<double>() == 1);
-  w.mutable_grad() = torch::full({2}, INFINITY);
-  CHECK(off.unscale({w}));  // disabled: never skips
-}
-
-TEST_CASE("schedulers give the documented learning rates") {
-  const auto& reg = test::builtin_registry();
-  auto make = [&](const std::string& name, const std::string& yaml, double base = 0.1) {
-    auto f = std::get<runner::SchedulerFactory>(reg.find(runner::Kind::Scheduler, name)->factory);
-    return f(runner::Params(YAML::Load(yaml), "scheduler"), runner::SchedulerContext{base, 10, 30});
-  };
-  auto pw = make("piecewise_linear", "{milestones: [[0, 0.0], [1ep, 0.1], [3ep, 0.0]]}");
-  CHECK(pw->lr(0) == doctest::Approx(0.0));
-  CHECK(pw->lr(5) == doctest::Approx(0.05));
-  CHECK(pw->lr(10) == doctest::Approx(0.1));
-  CHECK(pw->lr(20) == doctest::Approx(0.05));
-  CHECK(pw->lr(30) == doctest::Approx(0.0));
-  CHECK(pw->lr(99) == doctest::Approx(0.0));
-  auto cos = make("cosine", "{warmup: 1ep, warmup_start_lr: 0.0, min_lr: 0.0}");
-  CHECK(cos->lr(0) == doctest::Approx(0.0));
-  CHECK(cos->lr(5) == doctest::Approx(0.05));
-  CHECK(cos->lr(10) == doctest::Approx(0.1));
-  CHECK(cos->lr(20) == doctest::Approx(0.05));
-  CHECK(cos->lr(30) == doctest::Approx(0.0));
-  auto step = make("step", "{step_size: 10, gamma: 0.5}");
-  CHECK(step->lr(9) == doctest::Approx(0.1));
-  CHECK(step->lr(10) == doctest::Approx(0.05));
-  CHECK(step->lr(25) == doctest::Approx(0.025));
-  auto ms = make("multistep", "{milestones: [5, 2ep], gamma: 0.1}");
-  CHECK(ms->lr(4) == doctest::Approx(0.1));
-  CHECK(ms->lr(5) == doctest::Approx(0.01));
-  CHECK(ms->lr(20) == doctest::Approx(0.001));
-  CHECK(make("constant", "{factor: 2.0}")->lr(7) == doctest::Approx(0.2));
-  // Bad milestones are reported against the key.
-  try {
-    make("piecewise_linear", "{milestones: [[0, 0.0], [1epoch, 0.1]]}");
-    FAIL("expected ParamError");
-  } catch (const runner::ParamError& e) {
-    CHECK(e.key() == "milestones");
-    CHECK(std::string(e.what()).find("1epoch") != std::string::npos);
+  TEST_CASE("the fp16 loss scaler skips overflowing steps, backs off, grows, and checkpoints its state") {
+    runner::LossScaler::Options o;
+    o.init_scale = 1024;
+    o.growth_interval = 3;
+    runner::LossScaler s(true, o);
+    torch::Tensor w = torch::ones({2}, torch::requires_grad());
+    auto step = [&](double g) {  // a backward whose true gradient is g
+      w.mutable_grad() = torch::full({2}, g * s.scale());
+      const bool finite = s.unscale({w});
+      s.update(finite);
+      return finite;
+    };
+    CHECK(s.scale_loss(torch::ones({1})).item<double>() == 1024);
+    CHECK(step(0.5));
+    CHECK(w.grad()[0].item<double>() == doctest::Approx(0.5));  // unscaled
+    CHECK_FALSE(step(INFINITY));
+    CHECK(s.scale() == 512);
+    CHECK_FALSE(step(NAN));
+    CHECK(s.scale() == 256);
+    CHECK(s.skipped_steps() == 2);
+    CHECK(step(1));
+    CHECK(step(1));
+    CHECK(s.scale() == 256);
+    CHECK(step(1));
+    CHECK(s.scale() == 512);  // grew after 3 finite steps in a row
+    CHECK(step(1));
+    runner::LossScaler resumed(true, o);
+    resumed.load_state(YAML::Load(YAML::Dump(s.state())));
+    CHECK(resumed.scale() == 512);
+    CHECK(resumed.skipped_steps() == 2);
+    CHECK(resumed.state()["good_steps"].as<int>() == 1);
+    runner::LossScaler off(false);
+    CHECK(off.scale_loss(torch::ones({1})).item<double>() == 1);
+    w.mutable_grad() = torch::full({2}, INFINITY);
+    CHECK(off.unscale({w}));  // disabled: never skips
   }
-  CHECK_THROWS_AS(make("piecewise_linear", "{milestones: [[2ep, 0.0], [1ep, 0.1]]}"), runner::ParamError);
-}
 
-TEST_CASE("accuracy, top-k and average loss") {
-  runner::BatchOutput out;
-  out.logits = torch::tensor({{0.1, 0.9, 0.0}, {0.8, 0.1, 0.1}, {0.2, 0.3, 0.5}, {0.5, 0.4, 0.1}});
-  out.targets = torch::tensor({1, 0, 0, 1}, torch::kInt64);
-  out.loss = 2.0;
-  runner::TopKAccuracy acc(1), top2(2);
-  runner::AverageLoss loss;
-  for (runner::Metric* m : std::vector<runner::Metric*>{&acc, &top2, &loss}) m->update(out);
-  CHECK(acc.compute() == doctest::Approx(0.5));
-  CHECK(top2.compute() == doctest::Approx(0.75));  // sample 3's target is third of three
-  out.loss = 1.0;
-  out.logits = out.logits.narrow(0, 0, 2);
-  out.targets = out.targets.narrow(0, 0, 2);
-  loss.update(out);
-  CHECK(loss.compute() == doctest::Approx((2.0 * 4 + 1.0 * 2) / 6));
-  CHECK(acc.name() == "accuracy");
-  CHECK(top2.name() == "top2");
-  runner::RunningAverage ra(0.5);
-  ra.update(4);
-  CHECK(ra.update(2) == doctest::Approx(3));
-}
+  TEST_CASE("schedulers give the documented learning rates") {
+    const auto& reg = test::builtin_registry();
+    auto make = [&](const std::string& name, const std::string& yaml, double base = 0.1) {
+      auto f = std::get<runner::SchedulerFactory>(reg.find(runner::Kind::Scheduler, name)->factory);
+      return f(runner::Params(YAML::Load(yaml), "scheduler"), runner::SchedulerContext{base, 10, 30});
+    };
+    auto pw = make("piecewise_linear", "{milestones: [[0, 0.0], [1ep, 0.1], [3ep, 0.0]]}");
+    CHECK(pw->lr(0) == doctest::Approx(0.0));
+    CHECK(pw->lr(5) == doctest::Approx(0.05));
+    CHECK(pw->lr(10) == doctest::Approx(0.1));
+    CHECK(pw->lr(20) == doctest::Approx(0.05));
+    CHECK(pw->lr(30) == doctest::Approx(0.0));
+    CHECK(pw->lr(99) == doctest::Approx(0.0));
+    auto cos = make("cosine", "{warmup: 1ep, warmup_start_lr: 0.0, min_lr: 0.0}");
+    CHECK(cos->lr(0) == doctest::Approx(0.0));
+    CHECK(cos->lr(5) == doctest::Approx(0.05));
+    CHECK(cos->lr(10) == doctest::Approx(0.1));
+    CHECK(cos->lr(20) == doctest::Approx(0.05));
+    CHECK(cos->lr(30) == doctest::Approx(0.0));
+    auto step = make("step", "{step_size: 10, gamma: 0.5}");
+    CHECK(step->lr(9) == doctest::Approx(0.1));
+    CHECK(step->lr(10) == doctest::Approx(0.05));
+    CHECK(step->lr(25) == doctest::Approx(0.025));
+    auto ms = make("multistep", "{milestones: [5, 2ep], gamma: 0.1}");
+    CHECK(ms->lr(4) == doctest::Approx(0.1));
+    CHECK(ms->lr(5) == doctest::Approx(0.01));
+    CHECK(ms->lr(20) == doctest::Approx(0.001));
+    CHECK(make("constant", "{factor: 2.0}")->lr(7) == doctest::Approx(0.2));
+    // Bad milestones are reported against the key.
+    try {
+      make("piecewise_linear", "{milestones: [[0, 0.0], [1epoch, 0.1]]}");
+      FAIL("expected ParamError");
+    } catch (const runner::ParamError& e) {
+      CHECK(e.key() == "milestones");
+      CHECK(std::string(e.what()).find("1epoch") != std::string::npos);
+    }
+    CHECK_THROWS_AS(make("piecewise_linear", "{milestones: [[2ep, 0.0], [1ep, 0.1]]}"), runner::ParamError);
+  }
+
+  TEST_CASE("accuracy, top-k and average loss") {
+    runner::BatchOutput out;
+    out.logits = torch::tensor({{0.1, 0.9, 0.0}, {0.8, 0.1, 0.1}, {0.2, 0.3, 0.5}, {0.5, 0.4, 0.1}});
+    out.targets = torch::tensor({1, 0, 0, 1}, torch::kInt64);
+    out.loss = 2.0;
+    runner::TopKAccuracy acc(1), top2(2);
+    runner::AverageLoss loss;
+    for (runner::Metric* m : std::vector<runner::Metric*>{&acc, &top2, &loss}) m->update(out);
+    CHECK(acc.compute() == doctest::Approx(0.5));
+    CHECK(top2.compute() == doctest::Approx(0.75));  // sample 3's target is third of three
+    out.loss = 1.0;
+    out.logits = out.logits.narrow(0, 0, 2);
+    out.targets = out.targets.narrow(0, 0, 2);
+    loss.update(out);
+    CHECK(loss.compute() == doctest::Approx((2.0 * 4 + 1.0 * 2) / 6));
+    CHECK(acc.name() == "accuracy");
+    CHECK(top2.name() == "top2");
+    runner::RunningAverage ra(0.5);
+    ra.update(4);
+    CHECK(ra.update(2) == doctest::Approx(3));
+  }
 
 }  // TEST_SUITE

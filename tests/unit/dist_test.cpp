@@ -49,7 +49,8 @@ TEST_SUITE("dist") {
     loss.backward();
     reducer.finish();
     CHECK(comm.launched == std::vector<int64_t>{400, 500, 100});
-    for (size_t i = 0; i < params.size(); ++i) CHECK(params[i].grad().eq(static_cast<double>(i + 1)).all().item<bool>());
+    for (size_t i = 0; i < params.size(); ++i)
+      CHECK(params[i].grad().eq(static_cast<double>(i + 1)).all().item<bool>());
     // A second step reuses the same storage (views), zeroed by prepare().
     const void* storage = params[2].grad().data_ptr();
     reducer.prepare(1.0);

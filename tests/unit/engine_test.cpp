@@ -55,10 +55,13 @@ struct Recorder {
     for (auto ev : {runner::Event::Started, runner::Event::EpochStarted, runner::Event::IterationStarted,
                     runner::Event::IterationCompleted, runner::Event::EpochCompleted, runner::Event::Completed,
                     runner::Event::Exception})
-      e.on(ev, [this, ev](runner::Engine& en) {
-        seen.push_back(std::string(name(ev)) + std::to_string(en.state.epoch) + "." +
-                       std::to_string(en.state.iteration));
-      }, every);
+      e.on(
+          ev,
+          [this, ev](runner::Engine& en) {
+            seen.push_back(std::string(name(ev)) + std::to_string(en.state.epoch) + "." +
+                           std::to_string(en.state.iteration));
+          },
+          every);
   }
 };
 
@@ -67,160 +70,161 @@ std::string joined(const std::vector<std::string>& v) { return runner::join(v, "
 }  // namespace
 
 TEST_SUITE("engine") {
+  TEST_CASE("events fire in order, with every-N filters on iterations and epochs") {
+    auto loader = three_batches();
+    std::vector<int64_t> processed;
+    runner::Engine e([&](runner::Engine& en, runner::Batch& b) {
+      CHECK(b.input.size(0) == 2);
+      processed.push_back(en.state.iteration);
+    });
+    Recorder all, every2;
+    all.attach(e);
+    every2.attach(e, 2);
+    e.run(*loader, 2);
+    CHECK(joined(all.seen) ==
+          "S0.0 ES1.0 IS1.1 IC1.1 IS1.2 IC1.2 IS1.3 IC1.3 EC1.3 ES2.3 IS2.4 IC2.4 IS2.5 IC2.5 IS2.6 IC2.6 EC2.6 C2.6");
+    // every 2: iterations 2, 4, 6 and epoch 2; Started and Completed are not filtered
+    CHECK(joined(every2.seen) == "S0.0 IS1.2 IC1.2 ES2.3 IS2.4 IC2.4 IS2.6 IC2.6 EC2.6 C2.6");
+    CHECK(processed == std::vector<int64_t>{1, 2, 3, 4, 5, 6});
+    CHECK(e.state.epoch_length == 3);
+  }
 
-TEST_CASE("events fire in order, with every-N filters on iterations and epochs") {
-  auto loader = three_batches();
-  std::vector<int64_t> processed;
-  runner::Engine e([&](runner::Engine& en, runner::Batch& b) {
-    CHECK(b.input.size(0) == 2);
-    processed.push_back(en.state.iteration);
-  });
-  Recorder all, every2;
-  all.attach(e);
-  every2.attach(e, 2);
-  e.run(*loader, 2);
-  CHECK(joined(all.seen) ==
-        "S0.0 ES1.0 IS1.1 IC1.1 IS1.2 IC1.2 IS1.3 IC1.3 EC1.3 ES2.3 IS2.4 IC2.4 IS2.5 IC2.5 IS2.6 IC2.6 EC2.6 C2.6");
-  // every 2: iterations 2, 4, 6 and epoch 2; Started and Completed are not filtered
-  CHECK(joined(every2.seen) == "S0.0 IS1.2 IC1.2 ES2.3 IS2.4 IC2.4 IS2.6 IC2.6 EC2.6 C2.6");
-  CHECK(processed == std::vector<int64_t>{1, 2, 3, 4, 5, 6});
-  CHECK(e.state.epoch_length == 3);
-}
+  TEST_CASE("terminate stops after the current iteration; the epoch still completes") {
+    auto loader = three_batches();
+    runner::Engine e([](runner::Engine&, runner::Batch&) {});
+    Recorder r;
+    r.attach(e);
+    e.on(runner::Event::IterationCompleted, [](runner::Engine& en) {
+      if (en.state.iteration == 2) en.terminate();
+    });
+    e.run(*loader, 5);
+    CHECK(joined(r.seen) == "S0.0 ES1.0 IS1.1 IC1.1 IS1.2 IC1.2 EC1.2 C1.2");
+  }
 
-TEST_CASE("terminate stops after the current iteration; the epoch still completes") {
-  auto loader = three_batches();
-  runner::Engine e([](runner::Engine&, runner::Batch&) {});
-  Recorder r;
-  r.attach(e);
-  e.on(runner::Event::IterationCompleted, [](runner::Engine& en) {
-    if (en.state.iteration == 2) en.terminate();
-  });
-  e.run(*loader, 5);
-  CHECK(joined(r.seen) == "S0.0 ES1.0 IS1.1 IC1.1 IS1.2 IC1.2 EC1.2 C1.2");
-}
+  TEST_CASE("a restored state finishes its epoch from the next batch without EpochStarted") {
+    auto loader = three_batches();
+    std::vector<float> firsts;
+    runner::Engine e([&](runner::Engine&, runner::Batch& b) { firsts.push_back(b.input[0][0].item<float>()); });
+    e.state.epoch = 1;
+    e.state.iteration = 2;
+    e.state.epoch_iteration = 2;
+    e.state.epoch_length = 3;
+    Recorder r;
+    r.attach(e);
+    e.run(*loader, 2);
+    CHECK(joined(r.seen) == "S1.2 IS1.3 IC1.3 EC1.3 ES2.3 IS2.4 IC2.4 IS2.5 IC2.5 IS2.6 IC2.6 EC2.6 C2.6");
+    CHECK(firsts.size() == 4);
+    CHECK(firsts[0] == 4.0f);  // batch 2 of epoch 1 (unshuffled: samples 4, 5)
+  }
 
-TEST_CASE("a restored state finishes its epoch from the next batch without EpochStarted") {
-  auto loader = three_batches();
-  std::vector<float> firsts;
-  runner::Engine e([&](runner::Engine&, runner::Batch& b) { firsts.push_back(b.input[0][0].item<float>()); });
-  e.state.epoch = 1;
-  e.state.iteration = 2;
-  e.state.epoch_iteration = 2;
-  e.state.epoch_length = 3;
-  Recorder r;
-  r.attach(e);
-  e.run(*loader, 2);
-  CHECK(joined(r.seen) == "S1.2 IS1.3 IC1.3 EC1.3 ES2.3 IS2.4 IC2.4 IS2.5 IC2.5 IS2.6 IC2.6 EC2.6 C2.6");
-  CHECK(firsts.size() == 4);
-  CHECK(firsts[0] == 4.0f);  // batch 2 of epoch 1 (unshuffled: samples 4, 5)
-}
+  TEST_CASE("an exception reaches the Exception handlers with the error, then propagates") {
+    auto loader = three_batches();
+    runner::Engine e([](runner::Engine& en, runner::Batch&) {
+      if (en.state.iteration == 2) throw runner::Error("boom");
+    });
+    Recorder r;
+    r.attach(e);
+    std::string caught;
+    e.on(runner::Event::Exception, [&](runner::Engine& en) {
+      try {
+        std::rethrow_exception(en.state.error);
+      } catch (const std::exception& ex) {
+        caught = ex.what();
+      }
+    });
+    CHECK_THROWS_WITH_AS(e.run(*loader, 1), "boom", runner::Error);
+    CHECK(caught == "boom");
+    CHECK(joined(r.seen) == "S0.0 ES1.0 IS1.1 IC1.1 IS1.2 X1.2");
+  }
 
-TEST_CASE("an exception reaches the Exception handlers with the error, then propagates") {
-  auto loader = three_batches();
-  runner::Engine e([](runner::Engine& en, runner::Batch&) {
-    if (en.state.iteration == 2) throw runner::Error("boom");
-  });
-  Recorder r;
-  r.attach(e);
-  std::string caught;
-  e.on(runner::Event::Exception, [&](runner::Engine& en) {
-    try {
-      std::rethrow_exception(en.state.error);
-    } catch (const std::exception& ex) {
-      caught = ex.what();
+  TEST_CASE("best-K and early stopping decide alike after a state round trip") {
+    test::TempDir dir;
+    torch::nn::Linear model(2, 1);
+    runner::BestModels best(runner::ScoreRule{"val/accuracy", true}, 2);
+    runner::EarlyStopping early(runner::ScoreRule{"val/loss", false}, 2, 0.01);
+    std::string why;
+    const std::vector<std::pair<double, double>> scores = {{0.5, 1.0}, {0.7, 0.9}, {0.6, 0.895}, {0.8, 0.95}};
+    for (size_t i = 0; i < 2; ++i) {
+      best.update(static_cast<int64_t>(i + 1), scores[i].first, *model, dir.path.string(), true);
+      CHECK_FALSE(early.update(static_cast<int64_t>(i + 1), scores[i].second, &why));
     }
-  });
-  CHECK_THROWS_WITH_AS(e.run(*loader, 1), "boom", runner::Error);
-  CHECK(caught == "boom");
-  CHECK(joined(r.seen) == "S0.0 ES1.0 IS1.1 IC1.1 IS1.2 X1.2");
-}
-
-TEST_CASE("best-K and early stopping decide alike after a state round trip") {
-  test::TempDir dir;
-  torch::nn::Linear model(2, 1);
-  runner::BestModels best(runner::ScoreRule{"val/accuracy", true}, 2);
-  runner::EarlyStopping early(runner::ScoreRule{"val/loss", false}, 2, 0.01);
-  std::string why;
-  const std::vector<std::pair<double, double>> scores = {{0.5, 1.0}, {0.7, 0.9}, {0.6, 0.895}, {0.8, 0.95}};
-  for (size_t i = 0; i < 2; ++i) {
-    best.update(static_cast<int64_t>(i + 1), scores[i].first, *model, dir.path.string(), true);
-    CHECK_FALSE(early.update(static_cast<int64_t>(i + 1), scores[i].second, &why));
+    runner::BestModels best2(runner::ScoreRule{"val/accuracy", true}, 2);
+    runner::EarlyStopping early2(runner::ScoreRule{"val/loss", false}, 2, 0.01);
+    best2.load(YAML::Load(YAML::Dump(best.state())));
+    early2.load(YAML::Load(YAML::Dump(early.state())));
+    for (auto* pair : {&best, &best2}) {
+      const std::string f = pair->update(3, scores[2].first, *model, dir.path.string(), false);
+      CHECK(f.find("epoch3") != std::string::npos);  // 0.6 beats 0.5: kept among the best 2
+    }
+    CHECK(YAML::Dump(best.state()) == YAML::Dump(best2.state()));
+    // 0.895 and 0.95 do not beat 0.9 by min_delta 0.01: the second of them stops (patience 2)
+    for (auto* e : {&early, &early2}) {
+      CHECK_FALSE(e->update(3, scores[2].second, &why));
+      CHECK(e->update(4, scores[3].second, &why));
+    }
+    CHECK(why.find("val/loss") != std::string::npos);
   }
-  runner::BestModels best2(runner::ScoreRule{"val/accuracy", true}, 2);
-  runner::EarlyStopping early2(runner::ScoreRule{"val/loss", false}, 2, 0.01);
-  best2.load(YAML::Load(YAML::Dump(best.state())));
-  early2.load(YAML::Load(YAML::Dump(early.state())));
-  for (auto* pair : {&best, &best2}) {
-    const std::string f = pair->update(3, scores[2].first, *model, dir.path.string(), false);
-    CHECK(f.find("epoch3") != std::string::npos);  // 0.6 beats 0.5: kept among the best 2
+
+  TEST_CASE("checkpoint files: CRC, truncation, listing and pruning") {
+    const runner::checkpoint::Contents c{"epoch: 1\n", std::string("\0\1\2tensors", 10)};
+    const std::string bytes = runner::checkpoint::encode(c);
+    const auto back = runner::checkpoint::decode(bytes, "f");
+    CHECK(back.meta == c.meta);
+    CHECK(back.tensors == c.tensors);
+    std::string flipped = bytes;
+    flipped[bytes.size() / 2] ^= 1;
+    CHECK_THROWS_WITH_AS(runner::checkpoint::decode(flipped, "f"), doctest::Contains("f: damaged checkpoint"),
+                         runner::Error);
+    for (size_t cut : {size_t(0), size_t(5), bytes.size() / 2, bytes.size() - 1})
+      CHECK_THROWS_AS(runner::checkpoint::decode(bytes.substr(0, cut), "f"), runner::Error);
+
+    test::TempDir dir;
+    const std::string run = dir.path.string();
+    for (int it : {30, 100, 60, 9})
+      runner::checkpoint::write_atomic(
+          run + "/checkpoints",
+          "checkpoint_" + std::string(8 - std::to_string(it).size(), '0') + std::to_string(it) + ".ckpt", bytes);
+    auto files = runner::checkpoint::list(run);
+    REQUIRE(files.size() == 4);
+    CHECK(std::filesystem::path(files.front()).filename() == "checkpoint_00000009.ckpt");
+    CHECK(std::filesystem::path(files.back()).filename() == "checkpoint_00000100.ckpt");
+    runner::checkpoint::prune(run, 2);
+    files = runner::checkpoint::list(run);
+    REQUIRE(files.size() == 2);
+    CHECK(std::filesystem::path(files.front()).filename() == "checkpoint_00000060.ckpt");
+    for (const auto& e : std::filesystem::directory_iterator(run + "/checkpoints"))
+      CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
   }
-  CHECK(YAML::Dump(best.state()) == YAML::Dump(best2.state()));
-  // 0.895 and 0.95 do not beat 0.9 by min_delta 0.01: the second of them stops (patience 2)
-  for (auto* e : {&early, &early2}) {
-    CHECK_FALSE(e->update(3, scores[2].second, &why));
-    CHECK(e->update(4, scores[3].second, &why));
+
+  TEST_CASE("option blocks: one declaration gives the schema, the defaults and the values") {
+    const runner::Schema& s = runner::schema_of<runner::RunOptions>();
+    CHECK(s.names() == std::vector<std::string>{"seed", "num_epochs", "max_time", "validate_every", "log_every_iters",
+                                                "output_path", "threads", "plugins"});
+    CHECK(s.find("num_epochs")->is_required);
+    CHECK(s.find("seed")->default_value.as<int>() == 543);
+    CHECK(s.find("max_time")->nullable);
+    CHECK(s.find("threads")->type == runner::ParamType::Int);
+    const runner::Schema& d = runner::schema_of<runner::DistOptions>();
+    CHECK(d.find("bucket_mb")->type == runner::ParamType::Float);
+    CHECK(d.find("backend")->choices == std::vector<std::string>{"auto", "mpi", "nccl"});
+
+    const auto node = runner::config::parse("backend: mpi\nbucket_mb: 2.5\nsync_batchnorm: true\ntimeout: 0\n", "t");
+    const auto dist = runner::read_block<runner::DistOptions>(node);
+    CHECK(dist.backend == "mpi");
+    CHECK(dist.bucket_mb == 2.5);
+    CHECK(dist.sync_batchnorm);
+    CHECK(dist.timeout == 0);
   }
-  CHECK(why.find("val/loss") != std::string::npos);
-}
 
-TEST_CASE("checkpoint files: CRC, truncation, listing and pruning") {
-  const runner::checkpoint::Contents c{"epoch: 1\n", std::string("\0\1\2tensors", 10)};
-  const std::string bytes = runner::checkpoint::encode(c);
-  const auto back = runner::checkpoint::decode(bytes, "f");
-  CHECK(back.meta == c.meta);
-  CHECK(back.tensors == c.tensors);
-  std::string flipped = bytes;
-  flipped[bytes.size() / 2] ^= 1;
-  CHECK_THROWS_WITH_AS(runner::checkpoint::decode(flipped, "f"), doctest::Contains("f: damaged checkpoint"),
-                       runner::Error);
-  for (size_t cut : {size_t(0), size_t(5), bytes.size() / 2, bytes.size() - 1})
-    CHECK_THROWS_AS(runner::checkpoint::decode(bytes.substr(0, cut), "f"), runner::Error);
-
-  test::TempDir dir;
-  const std::string run = dir.path.string();
-  for (int it : {30, 100, 60, 9})
-    runner::checkpoint::write_atomic(run + "/checkpoints", "checkpoint_" + std::string(8 - std::to_string(it).size(), '0') +
-                                                           std::to_string(it) + ".ckpt", bytes);
-  auto files = runner::checkpoint::list(run);
-  REQUIRE(files.size() == 4);
-  CHECK(std::filesystem::path(files.front()).filename() == "checkpoint_00000009.ckpt");
-  CHECK(std::filesystem::path(files.back()).filename() == "checkpoint_00000100.ckpt");
-  runner::checkpoint::prune(run, 2);
-  files = runner::checkpoint::list(run);
-  REQUIRE(files.size() == 2);
-  CHECK(std::filesystem::path(files.front()).filename() == "checkpoint_00000060.ckpt");
-  for (const auto& e : std::filesystem::directory_iterator(run + "/checkpoints"))
-    CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
-}
-
-TEST_CASE("option blocks: one declaration gives the schema, the defaults and the values") {
-  const runner::Schema& s = runner::schema_of<runner::RunOptions>();
-  CHECK(s.names() == std::vector<std::string>{"seed", "num_epochs", "max_time", "validate_every", "log_every_iters",
-                                              "output_path", "threads", "plugins"});
-  CHECK(s.find("num_epochs")->is_required);
-  CHECK(s.find("seed")->default_value.as<int>() == 543);
-  CHECK(s.find("max_time")->nullable);
-  CHECK(s.find("threads")->type == runner::ParamType::Int);
-  const runner::Schema& d = runner::schema_of<runner::DistOptions>();
-  CHECK(d.find("bucket_mb")->type == runner::ParamType::Float);
-  CHECK(d.find("backend")->choices == std::vector<std::string>{"auto", "mpi", "nccl"});
-
-  const auto node = runner::config::parse("backend: mpi\nbucket_mb: 2.5\nsync_batchnorm: true\ntimeout: 0\n", "t");
-  const auto dist = runner::read_block<runner::DistOptions>(node);
-  CHECK(dist.backend == "mpi");
-  CHECK(dist.bucket_mb == 2.5);
-  CHECK(dist.sync_batchnorm);
-  CHECK(dist.timeout == 0);
-}
-
-TEST_CASE("max_time durations") {
-  double s = 0;
-  CHECK((runner::parse_duration("90s", &s) && s == 90));
-  CHECK((runner::parse_duration("45m", &s) && s == 2700));
-  CHECK((runner::parse_duration("4h", &s) && s == 14400));
-  CHECK((runner::parse_duration("1d12h", &s) && s == 129600));
-  CHECK((runner::parse_duration("1.5h", &s) && s == 5400));
-  for (const char* bad : {"", "4", "4x", "h", "-5m", "1h30", "inf", "nanh", "4 h"}) CHECK_FALSE(runner::parse_duration(bad, &s));
-}
+  TEST_CASE("max_time durations") {
+    double s = 0;
+    CHECK((runner::parse_duration("90s", &s) && s == 90));
+    CHECK((runner::parse_duration("45m", &s) && s == 2700));
+    CHECK((runner::parse_duration("4h", &s) && s == 14400));
+    CHECK((runner::parse_duration("1d12h", &s) && s == 129600));
+    CHECK((runner::parse_duration("1.5h", &s) && s == 5400));
+    for (const char* bad : {"", "4", "4x", "h", "-5m", "1h30", "inf", "nanh", "4 h"})
+      CHECK_FALSE(runner::parse_duration(bad, &s));
+  }
 
 }  // TEST_SUITE

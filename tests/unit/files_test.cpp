@@ -19,45 +19,43 @@ std::vector<std::string> names(const fs::path& dir) {
 }  // namespace
 
 TEST_SUITE("util") {
+  TEST_CASE("write_file_atomic replaces a file and leaves no temporary file") {
+    test::TempDir d;
+    const std::string path = d.write("report.html", "old contents, longer than the new ones");
+    std::string bytes("new\0bytes\n", 10);
+    runner::util::write_file_atomic(path, bytes);
+    CHECK(runner::util::read_file(path) == bytes);
+    CHECK(names(d.path) == std::vector<std::string>{"report.html"});
+    runner::util::write_file_atomic(path, "");
+    CHECK(runner::util::read_file(path).empty());
+    CHECK(names(d.path) == std::vector<std::string>{"report.html"});
+  }
 
-TEST_CASE("write_file_atomic replaces a file and leaves no temporary file") {
-  test::TempDir d;
-  const std::string path = d.write("report.html", "old contents, longer than the new ones");
-  std::string bytes("new\0bytes\n", 10);
-  runner::util::write_file_atomic(path, bytes);
-  CHECK(runner::util::read_file(path) == bytes);
-  CHECK(names(d.path) == std::vector<std::string>{"report.html"});
-  runner::util::write_file_atomic(path, "");
-  CHECK(runner::util::read_file(path).empty());
-  CHECK(names(d.path) == std::vector<std::string>{"report.html"});
-}
+  TEST_CASE("write_file_atomic fails with the path when the folder is missing, and keeps the old file") {
+    test::TempDir d;
+    const std::string missing = d.path.string() + "/no/such/folder/f.txt";
+    CHECK_THROWS_WITH(runner::util::write_file_atomic(missing, "x"), doctest::Contains("no/such/folder"));
+    const std::string path = d.write("keep.txt", "kept");
+    ::chmod(d.path.c_str(), 0500);  // no new files in the folder (root ignores this)
+    const bool refused = [&] {
+      try {
+        runner::util::write_file_atomic(path, "replaced");
+        return false;
+      } catch (const runner::Error&) {
+        return true;
+      }
+    }();
+    ::chmod(d.path.c_str(), 0700);
+    CHECK(runner::util::read_file(path) == (refused ? "kept" : "replaced"));
+    CHECK(names(d.path) == std::vector<std::string>{"keep.txt"});
+  }
 
-TEST_CASE("write_file_atomic fails with the path when the folder is missing, and keeps the old file") {
-  test::TempDir d;
-  const std::string missing = d.path.string() + "/no/such/folder/f.txt";
-  CHECK_THROWS_WITH(runner::util::write_file_atomic(missing, "x"), doctest::Contains("no/such/folder"));
-  const std::string path = d.write("keep.txt", "kept");
-  ::chmod(d.path.c_str(), 0500);  // no new files in the folder (root ignores this)
-  const bool refused = [&] {
-    try {
-      runner::util::write_file_atomic(path, "replaced");
-      return false;
-    } catch (const runner::Error&) {
-      return true;
-    }
-  }();
-  ::chmod(d.path.c_str(), 0700);
-  CHECK(runner::util::read_file(path) == (refused ? "kept" : "replaced"));
-  CHECK(names(d.path) == std::vector<std::string>{"keep.txt"});
-}
-
-TEST_CASE("write_text creates the folder and replaces the file; read_file names the path it cannot read") {
-  test::TempDir d;
-  const std::string path = d.path.string() + "/params/optimizer/lr";
-  runner::util::write_text(path, "0.05 and more");
-  runner::util::write_text(path, "0.1");
-  CHECK(runner::util::read_file(path) == "0.1");
-  CHECK_THROWS_WITH(runner::util::read_file(d.path.string() + "/absent"), doctest::Contains("/absent: cannot read"));
-}
-
+  TEST_CASE("write_text creates the folder and replaces the file; read_file names the path it cannot read") {
+    test::TempDir d;
+    const std::string path = d.path.string() + "/params/optimizer/lr";
+    runner::util::write_text(path, "0.05 and more");
+    runner::util::write_text(path, "0.1");
+    CHECK(runner::util::read_file(path) == "0.1");
+    CHECK_THROWS_WITH(runner::util::read_file(d.path.string() + "/absent"), doctest::Contains("/absent: cannot read"));
+  }
 }

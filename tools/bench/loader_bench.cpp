@@ -26,8 +26,10 @@ int main(int argc, char** argv) {
     std::vector<std::string> overrides;
     int64_t max_batches = -1;
     for (int i = 2; i < argc; ++i) {
-      if (std::strcmp(argv[i], "--batches") == 0 && i + 1 < argc) max_batches = std::stoll(argv[++i]);
-      else overrides.emplace_back(argv[i]);
+      if (std::strcmp(argv[i], "--batches") == 0 && i + 1 < argc)
+        max_batches = std::stoll(argv[++i]);
+      else
+        overrides.emplace_back(argv[i]);
     }
     Registry registry;
     registry.load(Registry::builtin_dir(), "built-in plugin folder");
@@ -45,8 +47,8 @@ int main(int argc, char** argv) {
     opt.seed = config.run.seed;
     opt.skip_bad_samples = df.skip_bad_samples;
     Loader loader(df.train, opt);
-    const int64_t total = max_batches > 0 ? std::min(max_batches + 1, loader.batches_per_epoch())
-                                          : loader.batches_per_epoch();
+    const int64_t total =
+        max_batches > 0 ? std::min(max_batches + 1, loader.batches_per_epoch()) : loader.batches_per_epoch();
     if (total < 2) throw Error("need at least 2 full batches (one is the warm-up)");
     loader.start_epoch(1);
     Batch batch;
@@ -56,7 +58,8 @@ int main(int argc, char** argv) {
     for (int64_t b = 1; b < total && loader.next(batch); ++b) images += batch.input.size(0);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::string shape;
-    for (int64_t d = 1; d < batch.input.dim(); ++d) shape += (shape.empty() ? "" : "x") + std::to_string(batch.input.size(d));
+    for (int64_t d = 1; d < batch.input.dim(); ++d)
+      shape += (shape.empty() ? "" : "x") + std::to_string(batch.input.size(d));
     std::printf("loader: %s | %d worker thread(s), batch %ld, sample %s | %ld images in %.2f s = %.1f images/s\n",
                 df.description.c_str(), df.num_workers, static_cast<long>(df.batch_size), shape.c_str(),
                 static_cast<long>(images), s, images / s);

@@ -61,7 +61,7 @@ struct Dataflow {
   /// A sample whose get() throws SampleError is replaced by the next one (counted and
   /// logged with its path); false: the run fails on it.
   bool skip_bad_samples = false;
-  std::string description;     ///< one line for the run log
+  std::string description;  ///< one line for the run log
 };
 
 /// `n` samples of `dataset` drawn without replacement by a permutation seeded by `seed`
@@ -141,8 +141,7 @@ class RUNNER_API Scheduler {
 
 /// Reads a duration parameter written as iterations (`500`) or epochs (`2ep`, `0.5ep`)
 /// and returns iterations. Throws ParamError naming `key` otherwise.
-RUNNER_API int64_t to_iterations(const YAML::Node& value, int64_t iterations_per_epoch,
-                                 const std::string& key);
+RUNNER_API int64_t to_iterations(const YAML::Node& value, int64_t iterations_per_epoch, const std::string& key);
 
 // ---------------------------------------------------------------- metric
 
@@ -177,16 +176,16 @@ struct MetricContext {
 
 /// What a handler sees at an event. Values are the same on every rank.
 struct TrainingState {
-  int64_t epoch = 0;            ///< 1-based
+  int64_t epoch = 0;  ///< 1-based
   int64_t max_epochs = 0;
-  int64_t iteration = 0;        ///< 1-based, counted across epochs
-  int64_t epoch_iteration = 0;  ///< 1-based within the epoch
-  int64_t epoch_length = 0;     ///< iterations per epoch
-  double batch_loss = 0;        ///< the last global batch's mean loss
-  double lr = 0;                ///< the learning rate of the last step
-  std::map<std::string, double> metrics;  ///< the last validation's values ("val/accuracy", ...)
+  int64_t iteration = 0;                     ///< 1-based, counted across epochs
+  int64_t epoch_iteration = 0;               ///< 1-based within the epoch
+  int64_t epoch_length = 0;                  ///< iterations per epoch
+  double batch_loss = 0;                     ///< the last global batch's mean loss
+  double lr = 0;                             ///< the learning rate of the last step
+  std::map<std::string, double> metrics;     ///< the last validation's values ("val/accuracy", ...)
   const torch::nn::Module* model = nullptr;  ///< after the step: parameters and their .grad
-  std::string run_dir;          ///< the run folder (written by rank 0 only)
+  std::string run_dir;                       ///< the run folder (written by rank 0 only)
   int rank = 0;
   int world_size = 1;
   /// Adds a scalar to this iteration's (or epoch's) line in metrics.jsonl (rank 0 writes it).

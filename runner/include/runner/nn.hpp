@@ -31,7 +31,7 @@ class RUNNER_API BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> 
   torch::Tensor forward(const torch::Tensor& input);
 
   torch::nn::BatchNorm2dOptions options;
-  torch::Tensor weight, bias;                                     ///< affine parameters
+  torch::Tensor weight, bias;                                    ///< affine parameters
   torch::Tensor running_mean, running_var, num_batches_tracked;  ///< buffers
 };
 TORCH_MODULE(BatchNorm2d);

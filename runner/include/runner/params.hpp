@@ -26,7 +26,7 @@ struct RUNNER_API ParamSpec {
   std::string help;
   YAML::Node default_value;  ///< Null node: no default (then `required` or the value may be null)
   bool is_required = false;
-  bool nullable = false;     ///< null is an accepted value (e.g. "not set")
+  bool nullable = false;                       ///< null is an accepted value (e.g. "not set")
   std::optional<double> min_value, max_value;  ///< inclusive bounds for Int / Float
   bool min_exclusive = false;
   std::vector<std::string> choices;  ///< allowed values for String
@@ -36,18 +36,35 @@ struct RUNNER_API ParamSpec {
     default_value = YAML::Node(value);
     return *this;
   }
-  ParamSpec& def(double value);                      ///< written in its shortest exact form
+  ParamSpec& def(double value);  ///< written in its shortest exact form
   ParamSpec& def(const std::vector<double>& values);
   ParamSpec& required() {  ///< no default: the config must give it
     is_required = true;
     default_value = YAML::Node();
     return *this;
   }
-  ParamSpec& allow_null() { nullable = true; return *this; }
-  ParamSpec& min(double v) { min_value = v; min_exclusive = false; return *this; }
-  ParamSpec& greater_than(double v) { min_value = v; min_exclusive = true; return *this; }
-  ParamSpec& max(double v) { max_value = v; return *this; }
-  ParamSpec& one_of(std::vector<std::string> values) { choices = std::move(values); return *this; }
+  ParamSpec& allow_null() {
+    nullable = true;
+    return *this;
+  }
+  ParamSpec& min(double v) {
+    min_value = v;
+    min_exclusive = false;
+    return *this;
+  }
+  ParamSpec& greater_than(double v) {
+    min_value = v;
+    min_exclusive = true;
+    return *this;
+  }
+  ParamSpec& max(double v) {
+    max_value = v;
+    return *this;
+  }
+  ParamSpec& one_of(std::vector<std::string> values) {
+    choices = std::move(values);
+    return *this;
+  }
 };
 
 /// The ordered list of a component's parameters. `name` is reserved (the component name).

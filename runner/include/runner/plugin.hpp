@@ -29,11 +29,9 @@ RUNNER_API const char* kind_name(Kind kind);  ///< "dataflow", "model", ...
 
 using DataflowFactory = std::function<Dataflow(const Params&, const DataflowContext&)>;
 using ModelFactory = std::function<std::shared_ptr<Model>(const Params&, const ModelContext&)>;
-using OptimizerFactory =
-    std::function<std::unique_ptr<torch::optim::Optimizer>(const Params&, const ParameterList&)>;
+using OptimizerFactory = std::function<std::unique_ptr<torch::optim::Optimizer>(const Params&, const ParameterList&)>;
 using CriterionFactory = std::function<std::shared_ptr<Criterion>(const Params&)>;
-using SchedulerFactory =
-    std::function<std::shared_ptr<Scheduler>(const Params&, const SchedulerContext&)>;
+using SchedulerFactory = std::function<std::shared_ptr<Scheduler>(const Params&, const SchedulerContext&)>;
 using MetricFactory = std::function<std::shared_ptr<Metric>(const Params&, const MetricContext&)>;
 using HandlerFactory = std::function<std::shared_ptr<Handler>(const Params&, const HandlerContext&)>;
 using Factory = std::variant<DataflowFactory, ModelFactory, OptimizerFactory, CriterionFactory, SchedulerFactory,

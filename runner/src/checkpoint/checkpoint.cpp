@@ -51,8 +51,7 @@ std::string encode(const Contents& c) {
 
 Contents decode(const std::string& b, const std::string& what) {
   const size_t magic = sizeof(kMagic) - 1, end = sizeof(kEnd) - 1;
-  if (b.size() < magic || b.compare(0, magic, kMagic) != 0)
-    throw Error(what + ": not a runner checkpoint (bad magic)");
+  if (b.size() < magic || b.compare(0, magic, kMagic) != 0) throw Error(what + ": not a runner checkpoint (bad magic)");
   if (b.size() < magic + 16 + 4 + end || b.compare(b.size() - end, end, kEnd) != 0)
     throw Error(what + ": damaged checkpoint (truncated: " + std::to_string(b.size()) + " bytes)");
   const size_t body = b.size() - 4 - end;

@@ -30,8 +30,8 @@ struct Options {
   std::vector<std::string> args;  ///< positional arguments after the command
   std::vector<std::string> plugin_paths;
   std::vector<std::string> params;
-  std::string kind;  ///< new-plugin --kind
-  std::string dir;   ///< new-plugin --dir
+  std::string kind;                     ///< new-plugin --kind
+  std::string dir;                      ///< new-plugin --dir
   std::string output = "compare.html";  ///< compare --output
   log::Verbosity verbosity = log::Verbosity::Normal;
 };
@@ -58,10 +58,11 @@ const std::vector<Command>& commands() {
       {"run", "run CONFIG [key.path=value ...]", "train as CONFIG says (the default command)", cmd_run},
       {"plugins", "plugins", "list every component by kind, with its library", cmd_plugins},
       {"describe", "describe KIND/NAME", "print a component's parameters (e.g. describe optimizer/sgd)", cmd_describe},
-      {"print-config", "print-config CONFIG [key.path=value ...]",
-       "print the resolved config with defaults filled in", cmd_print_config},
+      {"print-config", "print-config CONFIG [key.path=value ...]", "print the resolved config with defaults filled in",
+       cmd_print_config},
       {"new-plugin", "new-plugin NAME --kind KIND [--dir DIR]",
-       "write a ready-to-build plugin project (KIND: model, dataflow, optimizer, criterion, scheduler, metric, handler)",
+       "write a ready-to-build plugin project (KIND: model, dataflow, optimizer, criterion, scheduler, metric, "
+       "handler)",
        cmd_new_plugin},
       {"compare", "compare RUN_DIR RUN_DIR ... [-o FILE]",
        "table of the runs' differing config keys and final/best metrics; writes compare.html (curves)", cmd_compare},
@@ -73,15 +74,14 @@ const std::vector<Command>& commands() {
 
 po::options_description option_table() {
   po::options_description d("options");
-  d.add_options()
-      ("help,h", "print this help")
-      ("plugin-path", po::value<std::vector<std::string>>()->composing(), "extra plugin library or folder (repeatable)")
-      ("params", po::value<std::vector<std::string>>()->composing(), "overrides as \"a=1;b.c=2\" (repeatable)")
-      ("kind", po::value<std::string>(), "new-plugin: the component kind to scaffold")
-      ("dir", po::value<std::string>(), "new-plugin: where to write the project (default ./NAME)")
-      ("output,o", po::value<std::string>(), "compare: the HTML file to write (default compare.html)")
-      ("quiet,q", "console shows warnings and errors only (run.log keeps everything)")
-      ("verbose,v", "console shows debug messages too");
+  d.add_options()("help,h", "print this help")("plugin-path", po::value<std::vector<std::string>>()->composing(),
+                                               "extra plugin library or folder (repeatable)")(
+      "params", po::value<std::vector<std::string>>()->composing(), "overrides as \"a=1;b.c=2\" (repeatable)")(
+      "kind", po::value<std::string>(), "new-plugin: the component kind to scaffold")(
+      "dir", po::value<std::string>(), "new-plugin: where to write the project (default ./NAME)")(
+      "output,o", po::value<std::string>(), "compare: the HTML file to write (default compare.html)")(
+      "quiet,q", "console shows warnings and errors only (run.log keeps everything)")(
+      "verbose,v", "console shows debug messages too");
   return d;
 }
 
@@ -93,7 +93,8 @@ int cmd_help(const Options&) {
     u.resize(std::max<size_t>(u.size(), 42), ' ');
     std::cout << "  " << u << " " << c.help << "\n";
   }
-  std::cout << "\n" << option_table() << "\nplugins are searched in: the built-in folder (" << Registry::builtin_dir()
+  std::cout << "\n"
+            << option_table() << "\nplugins are searched in: the built-in folder (" << Registry::builtin_dir()
             << "), `plugins:` in the config, --plugin-path, then $RUNNER_PLUGIN_PATH (':'-separated).\n"
             << "exit codes: 0 success, 1 failure during a run, 2 bad input (usage, config, plugins),\n"
             << "3 a collective timed out (dist.timeout), 75 stopped by a signal after a checkpoint (resume it).\n"
@@ -226,7 +227,8 @@ int cmd_describe(const Options& o) {
   const std::string kind_s = what.substr(0, slash), name = what.substr(slash + 1);
   auto kit = std::find(kinds.begin(), kinds.end(), kind_s);
   if (kit == kinds.end())
-    throw ConfigError("describe: unknown kind '" + kind_s + "'" + did_you_mean(kind_s, kinds) + " (known: " + join(kinds) + ")");
+    throw ConfigError("describe: unknown kind '" + kind_s + "'" + did_you_mean(kind_s, kinds) +
+                      " (known: " + join(kinds) + ")");
   const Kind kind = static_cast<Kind>(kit - kinds.begin());
   Registry registry;
   load_plugins(registry, {}, o);
@@ -239,12 +241,14 @@ int cmd_describe(const Options& o) {
   if (c->schema.params().empty()) std::cout << "  (none)\n";
   for (const ParamSpec& p : c->schema.params()) {
     std::string def;
-    if (p.is_required) def = "required";
+    if (p.is_required)
+      def = "required";
     else if (p.default_value.IsDefined() && !p.default_value.IsNull()) {
       YAML::Emitter e;
       e << YAML::Flow << p.default_value;
       def = std::string("default ") + e.c_str();
-    } else def = "default null";
+    } else
+      def = "default null";
     std::string range;
     if (p.min_value) {
       std::ostringstream ss;
@@ -304,8 +308,8 @@ Options parse(int argc, char** argv) {
     o.args.assign(args.begin() + 1, args.end());
   } else {
     std::error_code ec;
-    const bool looks_like_path = args[0].find_first_of("./") != std::string::npos ||
-                                 std::filesystem::exists(args[0], ec);
+    const bool looks_like_path =
+        args[0].find_first_of("./") != std::string::npos || std::filesystem::exists(args[0], ec);
     if (!looks_like_path) {
       std::vector<std::string> names;
       for (const auto& c : commands()) names.push_back(c.name);

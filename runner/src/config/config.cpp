@@ -102,8 +102,7 @@ void check_value(const Node& v, const ParamSpec& spec, const std::string& path) 
       break;
     case ParamType::String:
       if (v.kind != Node::Kind::Scalar) fail(expected + " (" + spec.help + "), found " + describe_found(v));
-      if (!spec.choices.empty() &&
-          std::find(spec.choices.begin(), spec.choices.end(), v.scalar) == spec.choices.end())
+      if (!spec.choices.empty() && std::find(spec.choices.begin(), spec.choices.end(), v.scalar) == spec.choices.end())
         fail("expected one of " + join(spec.choices) + ", found '" + v.scalar + "'" +
              did_you_mean(v.scalar, spec.choices));
       return;
@@ -122,8 +121,8 @@ void check_value(const Node& v, const ParamSpec& spec, const std::string& path) 
   if (spec.min_value) {
     const bool bad = spec.min_exclusive ? !(number > *spec.min_value) : number < *spec.min_value;
     if (bad)
-      fail("must be " + std::string(spec.min_exclusive ? "> " : ">= ") + fmt(*spec.min_value) + " (" +
-           spec.help + "), found " + v.scalar);
+      fail("must be " + std::string(spec.min_exclusive ? "> " : ">= ") + fmt(*spec.min_value) + " (" + spec.help +
+           "), found " + v.scalar);
   }
   if (spec.max_value && number > *spec.max_value)
     fail("must be <= " + fmt(*spec.max_value) + " (" + spec.help + "), found " + v.scalar);
@@ -140,15 +139,15 @@ Node default_node(const ParamSpec& spec) {
 // Validates `block` against `schema`; returns it with defaults filled, in schema
 // order. `prefix` is the block's key path ("optimizer" or "" for the top level),
 // `skip` lists keys validated elsewhere.
-Node validate_block(const Node& block, const Schema& schema, const std::string& prefix,
-                    const std::string& owner, const std::vector<std::string>& skip = {}) {
+Node validate_block(const Node& block, const Schema& schema, const std::string& prefix, const std::string& owner,
+                    const std::vector<std::string>& skip = {}) {
   const std::string dot = prefix.empty() ? "" : prefix + ".";
   std::vector<std::string> known = schema.names();
   known.insert(known.end(), skip.begin(), skip.end());
   for (const auto& [key, value] : block.entries) {
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-    throw ConfigError(value.key_loc.str() + ": " + dot + key + ": unknown key for " + owner +
-                      did_you_mean(key, known) + " (known keys: " + join(known) + ")");
+    throw ConfigError(value.key_loc.str() + ": " + dot + key + ": unknown key for " + owner + did_you_mean(key, known) +
+                      " (known keys: " + join(known) + ")");
   }
   Node out = Node::map_node(block.loc);
   out.key_loc = block.key_loc;
@@ -158,8 +157,8 @@ Node validate_block(const Node& block, const Schema& schema, const std::string& 
       check_value(*v, spec, dot + spec.name);
       out.set(spec.name, *v);
     } else if (spec.is_required) {
-      throw ConfigError(block.loc.str() + ": " + dot + spec.name + ": required key is missing for " + owner +
-                        " (" + param_type_name(spec.type) + ": " + spec.help + ")");
+      throw ConfigError(block.loc.str() + ": " + dot + spec.name + ": required key is missing for " + owner + " (" +
+                        param_type_name(spec.type) + ": " + spec.help + ")");
     } else if (spec.default_value.IsDefined() && !spec.default_value.IsNull()) {
       out.set(spec.name, default_node(spec));
     } else {
@@ -299,8 +298,8 @@ void resolve_components(Node& top, const Node& root, const Registry& registry) {
     if (!block) {
       const char* def = component_default(kind);
       if (!def)
-        throw ConfigError(root.loc.file + ": " + key + ": required key is missing (a " + key +
-                          " block such as `" + key + ": {name: " + join(registry.names(kind), "|") + ", ...}`)");
+        throw ConfigError(root.loc.file + ": " + key + ": required key is missing (a " + key + " block such as `" +
+                          key + ": {name: " + join(registry.names(kind), "|") + ", ...}`)");
       Node b = Node::map_node();
       b.loc.file = "default";
       b.set("name", Node::scalar_node(def, b.loc));
@@ -323,7 +322,8 @@ void read_run_config(RunConfig& rc, const Registry& registry) {
   rc.step = read_block<StepOptions>(t);
   rc.faults = read_block<FaultOptions>(t);
   if (t.find("best")->is_map()) rc.best = read_block<BestOptions>(*t.find("best"));
-  if (t.find("early_stopping")->is_map()) rc.early_stopping = read_block<EarlyStoppingOptions>(*t.find("early_stopping"));
+  if (t.find("early_stopping")->is_map())
+    rc.early_stopping = read_block<EarlyStoppingOptions>(*t.find("early_stopping"));
   rc.dist = read_block<DistOptions>(*t.find("dist"));
   rc.tracking = read_block<TrackingOptions>(*t.find("tracking"));
   if (rc.tracking.mlflow) {
@@ -332,9 +332,9 @@ void read_run_config(RunConfig& rc, const Registry& registry) {
   }
   for (int k = 0; k < kNumSingleKinds; ++k)
     rc.components[k] = component_config(*t.find(kComponentKeys[k]), static_cast<Kind>(k), kComponentKeys[k], registry);
-  for (const auto& [key, kind, out] : {std::tuple<const char*, Kind, std::vector<ComponentConfig>*>{
-                                           "metrics", Kind::Metric, &rc.metrics},
-                                       {"handlers", Kind::Handler, &rc.handlers}}) {
+  for (const auto& [key, kind, out] :
+       {std::tuple<const char*, Kind, std::vector<ComponentConfig>*>{"metrics", Kind::Metric, &rc.metrics},
+        {"handlers", Kind::Handler, &rc.handlers}}) {
     const Node& list = *t.find(key);
     for (size_t i = 0; i < list.items.size(); ++i)
       out->push_back(component_config(list.items[i], kind, std::string(key) + "[" + std::to_string(i) + "]", registry));
@@ -374,8 +374,10 @@ void RunOptions::check(const Node& top) const {
   double seconds = 0;
   if (max_time && (!parse_duration(*max_time, &seconds) || seconds <= 0)) {
     const Node* n = top.find("max_time");
-    throw ConfigError(n->loc.str() + ": max_time: expected a duration such as 90s, 45m, 4h or 1d12h (a number "
-                      "followed by s, m, h or d), found '" + *max_time + "'");
+    throw ConfigError(n->loc.str() +
+                      ": max_time: expected a duration such as 90s, 45m, 4h or 1d12h (a number "
+                      "followed by s, m, h or d), found '" +
+                      *max_time + "'");
   }
 }
 

@@ -16,13 +16,13 @@ namespace runner {
 struct ComponentConfig {
   const Component* component = nullptr;
   std::string name;
-  Params params;             ///< validated, defaults filled
+  Params params;                       ///< validated, defaults filled
   const config::Node* node = nullptr;  ///< the block in RunConfig::tree (for error locations)
 };
 
 struct RunConfig {
-  std::string path;  ///< the config file as given
-  std::string name;  ///< its stem, e.g. "fashion_mnist_resnet8"
+  std::string path;   ///< the config file as given
+  std::string name;   ///< its stem, e.g. "fashion_mnist_resnet8"
   config::Node tree;  ///< resolved: bases merged, overrides applied, defaults filled
 
   RunOptions run;
@@ -34,8 +34,8 @@ struct RunConfig {
   DistOptions dist;
   TrackingOptions tracking;
   std::array<ComponentConfig, kNumSingleKinds> components;  ///< indexed by Kind (dataflow .. scheduler)
-  std::vector<ComponentConfig> metrics;   ///< `metrics:`, extra validation metrics, in order
-  std::vector<ComponentConfig> handlers;  ///< `handlers:`, in order
+  std::vector<ComponentConfig> metrics;                     ///< `metrics:`, extra validation metrics, in order
+  std::vector<ComponentConfig> handlers;                    ///< `handlers:`, in order
   const ComponentConfig& component(Kind k) const { return components[static_cast<int>(k)]; }
 };
 

@@ -182,12 +182,18 @@ struct is_optional<std::optional<T>> : std::true_type {};
 
 template <class T>
 constexpr ParamType type_of() {
-  if constexpr (std::is_same_v<T, bool>) return ParamType::Bool;
-  else if constexpr (std::is_integral_v<T>) return ParamType::Int;
-  else if constexpr (std::is_floating_point_v<T>) return ParamType::Float;
-  else if constexpr (std::is_same_v<T, std::string>) return ParamType::String;
-  else if constexpr (std::is_same_v<T, std::vector<std::string>>) return ParamType::List;
-  else return ParamType::Map;  // a nested block
+  if constexpr (std::is_same_v<T, bool>)
+    return ParamType::Bool;
+  else if constexpr (std::is_integral_v<T>)
+    return ParamType::Int;
+  else if constexpr (std::is_floating_point_v<T>)
+    return ParamType::Float;
+  else if constexpr (std::is_same_v<T, std::string>)
+    return ParamType::String;
+  else if constexpr (std::is_same_v<T, std::vector<std::string>>)
+    return ParamType::List;
+  else
+    return ParamType::Map;  // a nested block
 }
 
 /// Builds a block's Schema from its fields (defaults from the members' initial values).
@@ -199,8 +205,10 @@ struct SchemaBuilder {
       return schema.add(key, type_of<typename T::value_type>(), help).allow_null();
     } else {
       ParamSpec& spec = schema.add(key, type_of<T>(), help);
-      if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) spec.def(static_cast<int64_t>(member));
-      else spec.def(member);
+      if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
+        spec.def(static_cast<int64_t>(member));
+      else
+        spec.def(member);
       return spec;
     }
   }

@@ -89,7 +89,8 @@ void normalize_components(Node& root) {
 std::string read_text(const std::string& path, const Loc& from) {
   std::error_code ec;
   if (fs::is_directory(path, ec))
-    throw ConfigError((from.file.empty() ? path : from.str()) + ": '" + path + "' is a directory, expected a YAML config file");
+    throw ConfigError((from.file.empty() ? path : from.str()) + ": '" + path +
+                      "' is a directory, expected a YAML config file");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (from.file.empty()) throw ConfigError(path + ": cannot read config file (no such file or not readable)");
@@ -113,8 +114,11 @@ Node load_rec(const std::string& path, const Loc& from, std::vector<std::string>
   const std::string canon = fs::weakly_canonical(path, ec).string();
   for (const auto& s : stack)
     if (s == canon)
-      throw ConfigError(from.str() + ": _base_: inheritance cycle: '" + path + "' includes itself (through " +
-                        [&] { std::string chain; for (const auto& p : stack) chain += p + " -> "; return chain + canon; }() + ")");
+      throw ConfigError(from.str() + ": _base_: inheritance cycle: '" + path + "' includes itself (through " + [&] {
+        std::string chain;
+        for (const auto& p : stack) chain += p + " -> ";
+        return chain + canon;
+      }() + ")");
   Node self = parse(read_text(path, from), path);
   if (self.is_null()) throw ConfigError(path + ": config file is empty (expected a map of config keys)");
   if (!self.is_map())
@@ -125,9 +129,12 @@ Node load_rec(const std::string& path, const Loc& from, std::vector<std::string>
   Node result = Node::map_node(self.loc);
   if (const Node* base = self.find("_base_")) {
     std::vector<const Node*> bases;
-    if (base->kind == Node::Kind::Scalar) bases.push_back(base);
-    else if (base->kind == Node::Kind::Seq) for (const auto& b : base->items) bases.push_back(&b);
-    else throw ConfigError(base->loc.str() + ": _base_: expected a file path or a list of file paths");
+    if (base->kind == Node::Kind::Scalar)
+      bases.push_back(base);
+    else if (base->kind == Node::Kind::Seq)
+      for (const auto& b : base->items) bases.push_back(&b);
+    else
+      throw ConfigError(base->loc.str() + ": _base_: expected a file path or a list of file paths");
     stack.push_back(canon);
     for (const Node* b : bases) {
       if (b->kind != Node::Kind::Scalar || b->scalar.empty())
@@ -154,15 +161,13 @@ void relocate(Node& n, const Loc& loc) {
 
 Node from_yaml(const YAML::Node& y, const std::string& file, int depth) {
   if (depth > kMaxDepth)
-    throw ConfigError(loc_of(y.Mark(), file).str() + ": config is nested more than " +
-                      std::to_string(kMaxDepth) + " levels deep");
+    throw ConfigError(loc_of(y.Mark(), file).str() + ": config is nested more than " + std::to_string(kMaxDepth) +
+                      " levels deep");
   Node n;
   n.loc = loc_of(y.Mark(), file);
   switch (y.Type()) {
     case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-      n.kind = Node::Kind::Null;
-      break;
+    case YAML::NodeType::Null: n.kind = Node::Kind::Null; break;
     case YAML::NodeType::Scalar:
       n.kind = Node::Kind::Scalar;
       n.scalar = y.Scalar();
@@ -178,7 +183,9 @@ Node from_yaml(const YAML::Node& y, const std::string& file, int depth) {
         const Loc kloc = loc_of(kv.first.Mark(), file);
         if (!kv.first.IsScalar())
           throw ConfigError(kloc.str() + ": map keys must be plain names, found a " +
-                            (kv.first.IsMap() ? "map" : kv.first.IsSequence() ? "list" : "null"));
+                            (kv.first.IsMap()        ? "map"
+                             : kv.first.IsSequence() ? "list"
+                                                     : "null"));
         const std::string key = kv.first.Scalar();
         if (const Node* prev = n.find(key))
           throw ConfigError(kloc.str() + ": " + key + ": duplicate key (first set at line " +
@@ -222,8 +229,10 @@ void merge(Node& dst, const Node& src) {
       return;
     }
     for (const auto& [key, value] : src.entries) {
-      if (Node* existing = dst.find(key)) merge(*existing, value);
-      else dst.entries.emplace_back(key, value);
+      if (Node* existing = dst.find(key))
+        merge(*existing, value);
+      else
+        dst.entries.emplace_back(key, value);
     }
     return;
   }
@@ -243,8 +252,8 @@ void apply_override(Node& root, const std::string& assignment) {
   std::vector<std::string> keys;
   std::stringstream ss(path);
   for (std::string part; std::getline(ss, part, '.');) {
-    if (part.empty() || part.find_first_not_of(
-            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+    if (part.empty() ||
+        part.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
       throw ConfigError(loc.str() + ": '" + path + "' is not a valid key path (expected names joined by '.')");
     keys.push_back(part);
   }
@@ -306,8 +315,10 @@ void emit_rec(YAML::Emitter& out, const Node& n) {
   switch (n.kind) {
     case Node::Kind::Null: out << YAML::Null; break;
     case Node::Kind::Scalar:
-      if (n.quoted || n.scalar.empty()) out << YAML::DoubleQuoted << n.scalar;
-      else out << n.scalar;
+      if (n.quoted || n.scalar.empty())
+        out << YAML::DoubleQuoted << n.scalar;
+      else
+        out << n.scalar;
       break;
     case Node::Kind::Seq:
       if (is_flat(n)) out << YAML::Flow;

@@ -15,7 +15,7 @@ struct Loc {
   std::string file;  ///< config file path, or "command line" for overrides
   int line = 0;      ///< 1-based; 0 when unknown
   int col = 0;
-  std::string detail;  ///< e.g. the override text
+  std::string detail;       ///< e.g. the override text
   std::string str() const;  ///< "file:line:col" / "command line 'a.b=1'"
 };
 
@@ -23,11 +23,11 @@ struct Node {
   enum class Kind { Null, Scalar, Seq, Map };
   Kind kind = Kind::Null;
   std::string scalar;
-  bool quoted = false;  ///< a quoted scalar is always a string
-  std::vector<Node> items;                          ///< Seq
+  bool quoted = false;                                ///< a quoted scalar is always a string
+  std::vector<Node> items;                            ///< Seq
   std::vector<std::pair<std::string, Node>> entries;  ///< Map, in file order
-  Loc loc;      ///< where the value is
-  Loc key_loc;  ///< where its key is (map entries)
+  Loc loc;                                            ///< where the value is
+  Loc key_loc;                                        ///< where its key is (map entries)
 
   bool is_map() const { return kind == Kind::Map; }
   bool is_null() const { return kind == Kind::Null; }
@@ -74,7 +74,7 @@ std::string emit(const Node& n);  ///< block-style YAML text
 /// "a.b.c" -> value (flow-style YAML) for every leaf; lists are leaves.
 std::map<std::string, std::string> flatten(const Node& n);
 struct KeyDiff {
-  std::string key;  ///< "a.b.c"
+  std::string key;   ///< "a.b.c"
   std::string a, b;  ///< flow-style values, or "absent"
 };
 /// The leaf keys whose values differ between `a` and `b`, sorted by key.

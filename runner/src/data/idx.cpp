@@ -10,7 +10,9 @@ namespace runner {
 namespace {
 
 struct GzCloser {
-  void operator()(gzFile f) const { if (f) gzclose(f); }
+  void operator()(gzFile f) const {
+    if (f) gzclose(f);
+  }
 };
 using GzFile = std::unique_ptr<std::remove_pointer_t<gzFile>, GzCloser>;
 
@@ -36,13 +38,13 @@ IdxArray read_idx(const std::string& path) {
   };
   unsigned char magic[4];
   read_exact(magic, 4, "the header");
-  if (magic[0] != 0 || magic[1] != 0)
-    throw Error(path + ": not an IDX file (bad magic number)");
+  if (magic[0] != 0 || magic[1] != 0) throw Error(path + ": not an IDX file (bad magic number)");
   if (magic[2] != 0x08)
     throw Error(path + ": IDX element type 0x" + std::to_string(int(magic[2])) +
                 " is not supported (expected 0x08, unsigned byte)");
   const int ndims = magic[3];
-  if (ndims < 1 || ndims > 4) throw Error(path + ": IDX file has " + std::to_string(ndims) + " dimensions (expected 1 to 4)");
+  if (ndims < 1 || ndims > 4)
+    throw Error(path + ": IDX file has " + std::to_string(ndims) + " dimensions (expected 1 to 4)");
   IdxArray out;
   uint64_t total = 1;
   for (int i = 0; i < ndims; ++i) {
@@ -60,8 +62,7 @@ IdxArray read_idx(const std::string& path) {
     off += n;
   }
   unsigned char extra;
-  if (gzread(f.get(), &extra, 1) > 0)
-    throw Error(path + ": IDX file has more data than its header declares");
+  if (gzread(f.get(), &extra, 1) > 0) throw Error(path + ": IDX file has more data than its header declares");
   return out;
 }
 

@@ -25,8 +25,7 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
   sample_shape_ = dataset_->sample_shape();
   for (int64_t d : sample_shape_) sample_numel_ *= d;
   if (opt_.global_batch < 1) throw Error("loader: batch size must be >= 1");
-  num_batches_ = opt_.drop_last ? size_ / opt_.global_batch
-                                : (size_ + opt_.global_batch - 1) / opt_.global_batch;
+  num_batches_ = opt_.drop_last ? size_ / opt_.global_batch : (size_ + opt_.global_batch - 1) / opt_.global_batch;
   if (!opt_.drop_last && size_ % opt_.global_batch != 0 && size_ % opt_.global_batch < opt_.min_last_batch)
     --num_batches_;
   for (int i = 0; i < opt_.num_workers; ++i) workers_.emplace_back([this] { worker_loop(); });
@@ -121,9 +120,8 @@ void Loader::worker_loop() {
   const int64_t capacity = std::max(1, opt_.num_workers * opt_.prefetch);
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    cv_work_.wait(lock, [&] {
-      return stopping_ || (plan_ && next_task_ < num_batches_ && next_task_ - next_out_ < capacity);
-    });
+    cv_work_.wait(
+        lock, [&] { return stopping_ || (plan_ && next_task_ < num_batches_ && next_task_ - next_out_ < capacity); });
     if (stopping_) return;
     const std::shared_ptr<const Plan> plan = plan_;
     const int64_t b = next_task_++;

@@ -35,9 +35,9 @@ struct LoaderOptions {
 };
 
 struct Batch {
-  torch::Tensor input;   ///< float32 [n, ...sample_shape]
-  torch::Tensor target;  ///< int64 [n]
-  int64_t index = 0;     ///< batch index within the epoch
+  torch::Tensor input;      ///< float32 [n, ...sample_shape]
+  torch::Tensor target;     ///< int64 [n]
+  int64_t index = 0;        ///< batch index within the epoch
   int64_t global_size = 0;  ///< samples of this batch over all ranks
 };
 

@@ -12,7 +12,7 @@ struct CudaStatus {
   std::string version;     // the CUDA version LibTorch and runner were built with, "13.0"
   bool available = false;  // at least one device can be used now
   int device_count = 0;
-  std::string why_not;     // when not available: "no driver", "no device", "not compiled in"
+  std::string why_not;  // when not available: "no driver", "no device", "not compiled in"
 };
 
 /// Probes once per process (the first call loads the driver where there is one).

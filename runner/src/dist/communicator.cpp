@@ -36,7 +36,8 @@ std::unique_ptr<Communicator> make_communicator(const DistInfo& info, const Comm
   if (name == "auto") name = options.cuda && backend_table().count("nccl") ? "nccl" : "mpi";
   auto it = backend_table().find(name);
   if (it == backend_table().end())
-    throw ConfigError((options.where.empty() ? std::string() : options.where + ": ") + "dist.backend: '" + name + "' is not in this build (it has: " + join(available_backends()) +
+    throw ConfigError((options.where.empty() ? std::string() : options.where + ": ") + "dist.backend: '" + name +
+                      "' is not in this build (it has: " + join(available_backends()) +
                       (name == "nccl" ? "; nccl needs LibTorch with CUDA and NCCL at build time" : "") + ")");
   return it->second(info, options);
 }
@@ -138,8 +139,8 @@ std::vector<std::string> Communicator::allgather(const std::string& value) {
   int total = 0;
   for (int r = 0; r < info_.world_size; ++r) offsets[r] = total, total += sizes[r];
   std::string all(static_cast<size_t>(total), '\0');
-  RUNNER_MPI_CHECK(MPI_Allgatherv(value.data(), n, MPI_CHAR, all.data(), sizes.data(), offsets.data(), MPI_CHAR,
-                                  MPI_COMM_WORLD));
+  RUNNER_MPI_CHECK(
+      MPI_Allgatherv(value.data(), n, MPI_CHAR, all.data(), sizes.data(), offsets.data(), MPI_CHAR, MPI_COMM_WORLD));
   std::vector<std::string> out;
   for (int r = 0; r < info_.world_size; ++r) out.push_back(all.substr(offsets[r], sizes[r]));
   return out;

@@ -78,8 +78,8 @@ class MpiCommunicator : public Communicator {
       for (int64_t off = 0; off < flat.numel(); off += kMaxCount) {
         const int n = static_cast<int>(std::min(kMaxCount, flat.numel() - off));
         requests.emplace_back();
-        RUNNER_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, p + off * flat.element_size(), n, type, MPI_SUM, comm_,
-                                        &requests.back()));
+        RUNNER_MPI_CHECK(
+            MPI_Iallreduce(MPI_IN_PLACE, p + off * flat.element_size(), n, type, MPI_SUM, comm_, &requests.back()));
       }
     }
     return std::make_unique<MpiWork>(*this, std::move(requests));

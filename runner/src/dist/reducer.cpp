@@ -33,9 +33,8 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, Communicator& comm, 
       const torch::Tensor& p = params_[k];
       // The view keeps the parameter's memory layout (e.g. channels_last), as
       // AccumulateGrad expects of a gradient.
-      torch::Tensor view = p.is_non_overlapping_and_dense()
-                               ? bucket.flat.as_strided(p.sizes(), p.strides(), offset)
-                               : bucket.flat.narrow(0, offset, p.numel()).view(p.sizes());
+      torch::Tensor view = p.is_non_overlapping_and_dense() ? bucket.flat.as_strided(p.sizes(), p.strides(), offset)
+                                                            : bucket.flat.narrow(0, offset, p.numel()).view(p.sizes());
       slots_[k] = Slot{buckets_.size(), view, false};
       offset += p.numel();
     }

@@ -62,15 +62,18 @@ void agree_on_failure(Communicator& comm, std::exception_ptr error) {
   for (int r : failed) {
     const std::string msg = all[r].substr(1);
     auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == msg; });
-    if (it == groups.end()) groups.push_back({msg, {std::to_string(r)}});
-    else it->second.push_back(std::to_string(r));
+    if (it == groups.end())
+      groups.push_back({msg, {std::to_string(r)}});
+    else
+      it->second.push_back(std::to_string(r));
   }
   std::string text;
   if (groups.size() == 1 && static_cast<int>(failed.size()) == comm.world_size()) {
     text = groups[0].first;
   } else {
     for (const auto& [msg, ranks] : groups)
-      text += (text.empty() ? "" : "; ") + std::string(ranks.size() > 1 ? "ranks " : "rank ") + join(ranks) + ": " + msg;
+      text +=
+          (text.empty() ? "" : "; ") + std::string(ranks.size() > 1 ? "ranks " : "rank ") + join(ranks) + ": " + msg;
   }
   throw AgreedFailure{code, text, comm.rank() == 0};
 }
@@ -89,7 +92,8 @@ void check_same_config(Communicator& comm, const config::Node& resolved) {
   std::string detail;
   if (comm.rank() != 0 && hashes[comm.rank()] != hashes[0]) {
     std::vector<std::string> keys;
-    for (const auto& d : config::differing_keys(config::parse(root_text, "rank 0's config"), config::parse(text, "config")))
+    for (const auto& d :
+         config::differing_keys(config::parse(root_text, "rank 0's config"), config::parse(text, "config")))
       keys.push_back(d.key + " (" + d.a + " vs " + d.b + ")");
     detail = join(keys);
   }
@@ -97,8 +101,8 @@ void check_same_config(Communicator& comm, const config::Node& resolved) {
   std::string msg = "config differs between ranks (every rank must get the same config file and overrides): ";
   for (size_t i = 0; i < differ.size(); ++i) {
     const int r = differ[i];
-    msg += (i ? "; " : "") + std::string("rank ") + std::to_string(r) + " vs rank 0: " +
-           (details[r].empty() ? "hash " + hashes[r] + " vs " + hashes[0] : details[r]);
+    msg += (i ? "; " : "") + std::string("rank ") + std::to_string(r) +
+           " vs rank 0: " + (details[r].empty() ? "hash " + hashes[r] + " vs " + hashes[0] : details[r]);
   }
   throw AgreedFailure{2, msg, comm.rank() == 0};
 }
@@ -150,8 +154,10 @@ std::unique_ptr<SyncBatchNormScope> enable_sync_batchnorm(Communicator& comm, to
   int syncable = 0;
   std::vector<std::string> plain;
   for (const auto& item : model.named_modules()) {
-    if (dynamic_cast<const runner::nn::BatchNorm2dImpl*>(item.value().get())) ++syncable;
-    else if (item.value()->name().find("BatchNorm") != std::string::npos) plain.push_back(item.key());
+    if (dynamic_cast<const runner::nn::BatchNorm2dImpl*>(item.value().get()))
+      ++syncable;
+    else if (item.value()->name().find("BatchNorm") != std::string::npos)
+      plain.push_back(item.key());
   }
   if (!plain.empty())
     throw ConfigError(where + ": dist.sync_batchnorm: the model's BatchNorm layer(s) " + join(plain) +
@@ -187,8 +193,10 @@ std::string check_same_weights(Communicator& comm, torch::nn::Module& module) {
   for (int r = 1; r < comm.world_size(); ++r)
     if (all[r] != all[0]) differ.push_back(std::to_string(r));
   if (!differ.empty())
-    throw AgreedFailure{1, "ranks diverged: the weights of rank(s) " + join(differ) + " differ from rank 0's (hash " + all[0] +
-                "); a non-deterministic or rank-dependent plugin is the usual cause", comm.rank() == 0};
+    throw AgreedFailure{1,
+                        "ranks diverged: the weights of rank(s) " + join(differ) + " differ from rank 0's (hash " +
+                            all[0] + "); a non-deterministic or rank-dependent plugin is the usual cause",
+                        comm.rank() == 0};
   return all[0];
 }
 

@@ -15,9 +15,8 @@ auto call_factory(const ComponentConfig& c, const Registry& registry, F&& f) -> 
   } catch (const ConfigError&) {
     throw;
   } catch (const std::exception& e) {
-    throw ConfigError(c.node->loc.str() + ": " + c.params.path() + ": " + kind_name(c.component->kind) + " '" +
-                      c.name + "' (plugin " + registry.library_of(c.component) + ") failed to build: " +
-                      first_line(e.what()));
+    throw ConfigError(c.node->loc.str() + ": " + c.params.path() + ": " + kind_name(c.component->kind) + " '" + c.name +
+                      "' (plugin " + registry.library_of(c.component) + ") failed to build: " + first_line(e.what()));
   }
 }
 
@@ -89,8 +88,7 @@ std::vector<std::shared_ptr<Metric>> build_metrics(const RunConfig& config, cons
   return out;
 }
 
-std::vector<NamedHandler> build_handlers(const RunConfig& config, const Registry& registry,
-                                         const HandlerContext& ctx) {
+std::vector<NamedHandler> build_handlers(const RunConfig& config, const Registry& registry, const HandlerContext& ctx) {
   std::vector<NamedHandler> out;
   for (const auto& hc : config.handlers) {
     auto h = call_factory(hc, registry, [&] { return factory_of<HandlerFactory>(hc)(hc.params, ctx); });
@@ -146,7 +144,8 @@ void build_metric_set(Setup& s, const RunConfig& config, const Registry& registr
     for (const auto& m : s.metrics) s.logged.push_back("train_eval/" + m->name());
   const std::string* best = config.best ? &config.best->metric : nullptr;
   const std::string* early = config.early_stopping ? &config.early_stopping->metric : nullptr;
-  for (const auto& [key, metric] : {std::pair<const char*, const std::string*>{"best", best}, {"early_stopping", early}}) {
+  for (const auto& [key, metric] :
+       {std::pair<const char*, const std::string*>{"best", best}, {"early_stopping", early}}) {
     if (!metric || std::find(s.logged.begin(), s.logged.end(), *metric) != s.logged.end()) continue;
     const config::Node* block = config.tree.find(key);
     const config::Node* m = block->find("metric");
@@ -167,8 +166,7 @@ std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& regi
   build_loaders(*s, config, dist);
   s->iters_per_epoch = s->train_loader->batches_per_epoch();
   s->total_iters = s->iters_per_epoch * config.run.num_epochs;
-  s->scheduler =
-      build_scheduler(config, registry, SchedulerContext{s->c.base_lr, s->iters_per_epoch, s->total_iters});
+  s->scheduler = build_scheduler(config, registry, SchedulerContext{s->c.base_lr, s->iters_per_epoch, s->total_iters});
   s->summary = model_summary(*s->c.model, config.component(Kind::Model).name, s->c.dataflow.train->sample_shape());
   build_metric_set(*s, config, registry);
   return s;

@@ -37,8 +37,7 @@ struct NamedHandler {
   std::shared_ptr<Handler> handler;
 };
 /// The config's `handlers:`, in order.
-std::vector<NamedHandler> build_handlers(const RunConfig& config, const Registry& registry,
-                                         const HandlerContext& ctx);
+std::vector<NamedHandler> build_handlers(const RunConfig& config, const Registry& registry, const HandlerContext& ctx);
 
 /// Everything built from the config before training starts: components, loaders, the
 /// scheduler, the validation metrics and the names they log under.
@@ -47,7 +46,7 @@ struct Setup {
   std::unique_ptr<Loader> train_loader, val_loader, train_eval_loader;
   std::shared_ptr<Scheduler> scheduler;
   std::vector<std::shared_ptr<Metric>> metrics;  ///< built-in classification metrics + `metrics:`
-  std::vector<std::string> logged;  ///< every validation metric's key: val/..., train_eval/...
+  std::vector<std::string> logged;               ///< every validation metric's key: val/..., train_eval/...
   int64_t iters_per_epoch = 0, total_iters = 0;
   std::string summary;  ///< the model summary table
 };

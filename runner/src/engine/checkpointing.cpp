@@ -46,10 +46,16 @@ bool under(const std::string& key, const std::string& prefix) {
 // user's resume_allow_changes, plus what does not change what is trained (where and how
 // a run is logged, launched and checkpointed).
 bool may_change(const std::string& key, const std::vector<std::string>& allowed) {
-  static const std::vector<std::string> harmless = {
-      "resume_from", "resume_allow_changes", "max_time", "crash_iteration", "crash_rank", "crash_mode", "output_path",
-      "threads", "log_every_iters", "validate_every", "checkpoint_every", "n_saved_checkpoints", "plugins",
-      "handlers", "dist.timeout", "dist.bucket_mb", "dist.backend", "dataflow.num_workers", "dataflow.prefetch"};
+  static const std::vector<std::string> harmless = {"resume_from",      "resume_allow_changes",
+                                                    "max_time",         "crash_iteration",
+                                                    "crash_rank",       "crash_mode",
+                                                    "output_path",      "threads",
+                                                    "log_every_iters",  "validate_every",
+                                                    "checkpoint_every", "n_saved_checkpoints",
+                                                    "plugins",          "handlers",
+                                                    "dist.timeout",     "dist.bucket_mb",
+                                                    "dist.backend",     "dataflow.num_workers",
+                                                    "dataflow.prefetch"};
   for (const auto* list : {&allowed, &harmless})
     for (const auto& prefix : *list)
       if (under(key, prefix)) return true;
@@ -119,8 +125,8 @@ Found locate(const ResumeRequest& request) {
 
 }  // namespace
 
-std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int n_saved,
-                            const std::string& config_yaml, TrainingObjects objects, const TrainerPosition& pos) {
+std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int n_saved, const std::string& config_yaml,
+                            TrainingObjects objects, const TrainerPosition& pos) {
   const std::vector<std::string> rng = comm.allgather(rng_state_bytes());  // every rank's generator
   if (comm.rank() != 0) return "";
   const auto t0 = std::chrono::steady_clock::now();
@@ -146,18 +152,22 @@ std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int 
   meta << YAML::Key << "epoch" << YAML::Value << pos.epoch;
   meta << YAML::Key << "iteration" << YAML::Value << pos.iteration;
   meta << YAML::Key << "epoch_iteration" << YAML::Value << pos.epoch_iteration;
-  meta << YAML::Key << "running_loss" << YAML::Value << YAML::Flow << YAML::BeginSeq
-       << format_number(pos.running_loss) << pos.running_loss_set << YAML::EndSeq;
+  meta << YAML::Key << "running_loss" << YAML::Value << YAML::Flow << YAML::BeginSeq << format_number(pos.running_loss)
+       << pos.running_loss_set << YAML::EndSeq;
   meta << YAML::Key << "last_val" << YAML::Value << YAML::BeginMap;
   for (const auto& [k, v] : pos.last_val) meta << YAML::Key << k << YAML::Value << format_number(v);
   meta << YAML::EndMap;
   meta << YAML::Key << "trackers" << YAML::Value;
-  if (pos.trackers.IsDefined() && !pos.trackers.IsNull()) meta << pos.trackers;
-  else meta << YAML::Null;
+  if (pos.trackers.IsDefined() && !pos.trackers.IsNull())
+    meta << pos.trackers;
+  else
+    meta << YAML::Null;
   const YAML::Node sched = objects.scheduler.state();
   meta << YAML::Key << "scheduler" << YAML::Value;
-  if (sched.IsDefined() && !sched.IsNull()) meta << sched;
-  else meta << YAML::Null;
+  if (sched.IsDefined() && !sched.IsNull())
+    meta << sched;
+  else
+    meta << YAML::Null;
   meta << YAML::Key << "config" << YAML::Value << YAML::Literal << config_yaml;
   meta << YAML::EndMap;
 
@@ -205,9 +215,10 @@ void restore(Communicator& comm, const ResumeRequest& request, TrainingObjects o
   set_rng_state(rng);
   objects.scheduler.load_state(meta["scheduler"]);
   if (saved_world != comm.world_size())
-    RLOG_WARN("resume: the checkpoint was written by {} rank(s), this run has {}: data is re-sharded, every "
-              "rank starts from rank 0's random state",
-              saved_world, comm.world_size());
+    RLOG_WARN(
+        "resume: the checkpoint was written by {} rank(s), this run has {}: data is re-sharded, every "
+        "rank starts from rank 0's random state",
+        saved_world, comm.world_size());
 }
 
 }  // namespace

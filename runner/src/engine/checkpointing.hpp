@@ -36,8 +36,8 @@ struct TrainingObjects {
 /// Collective. Rank 0 writes <run_dir>/checkpoints/checkpoint_<iteration>.ckpt atomically
 /// (with `config_yaml`, the resolved config), updates `latest` and keeps the newest
 /// `n_saved`. Returns the path (rank 0).
-std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int n_saved,
-                            const std::string& config_yaml, TrainingObjects objects, const TrainerPosition& position);
+std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int n_saved, const std::string& config_yaml,
+                            TrainingObjects objects, const TrainerPosition& position);
 
 struct Resumed {
   std::string path;     ///< the checkpoint file
@@ -47,8 +47,8 @@ struct Resumed {
 
 /// Where to resume from and what may differ.
 struct ResumeRequest {
-  std::string from;       ///< a checkpoint file, a run folder, or "auto"
-  std::string runs_root;  ///< where `auto` looks: <output_path>/<config name>
+  std::string from;                        ///< a checkpoint file, a run folder, or "auto"
+  std::string runs_root;                   ///< where `auto` looks: <output_path>/<config name>
   std::vector<std::string> allow_changes;  ///< resume_allow_changes
   const config::Node* config = nullptr;    ///< the resolved config of this run
 };

@@ -22,8 +22,8 @@ MetricValues evaluate(Model& model, Criterion& criterion, Loader& loader,
     BatchOutput out;
     {
       AutocastScope autocast(step.amp);
-      out.logits = model.forward(step.channels_last ? batch.input.contiguous(at::MemoryFormat::ChannelsLast)
-                                                    : batch.input);
+      out.logits =
+          model.forward(step.channels_last ? batch.input.contiguous(at::MemoryFormat::ChannelsLast) : batch.input);
     }
     out.logits = out.logits.to(torch::kFloat32);
     out.targets = batch.target;

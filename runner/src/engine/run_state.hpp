@@ -30,8 +30,8 @@ struct RunState {
   double lr = 0;
   double batch_loss = 0;
   RunningAverage running_loss;
-  int64_t samples = 0;        ///< this rank's training samples so far
-  double train_seconds = 0;   ///< time in training epochs (validation excluded)
+  int64_t samples = 0;                                   ///< this rank's training samples so far
+  double train_seconds = 0;                              ///< time in training epochs (validation excluded)
   std::vector<std::pair<std::string, double>> last_val;  ///< the last validation's metrics
 
   // A stop after this iteration: set by the step from what every rank requested.

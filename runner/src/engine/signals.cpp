@@ -18,7 +18,8 @@ extern "C" void on_stop_signal(int sig) {
 }  // namespace
 
 struct SignalScope::Saved {
-  struct sigaction term {}, intr{}, usr1{};
+  struct sigaction term {
+  }, intr{}, usr1{};
 };
 
 SignalScope::SignalScope() : saved_(new Saved) {

@@ -77,10 +77,10 @@ void TrainStep::agree(const Engine& e, const torch::Tensor& loss_sum, int64_t n)
     run_.time_up = sums[3] > 0;
   }
   if (!std::isfinite(run_.batch_loss))
-    agree_on_failure(comm_, std::make_exception_ptr(Error(
-                                "train/batch_loss is " + std::to_string(run_.batch_loss) + " at iteration " +
-                                std::to_string(e.state.iteration) + " (epoch " + std::to_string(e.state.epoch) +
-                                "); lower the learning rate or check the data")));
+    agree_on_failure(comm_, std::make_exception_ptr(Error("train/batch_loss is " + std::to_string(run_.batch_loss) +
+                                                          " at iteration " + std::to_string(e.state.iteration) +
+                                                          " (epoch " + std::to_string(e.state.epoch) +
+                                                          "); lower the learning rate or check the data")));
   run_.running_loss.update(run_.batch_loss);
 }
 

@@ -33,7 +33,8 @@ std::string BestModels::update(int64_t epoch, double score, torch::nn::Module& m
     util::write_file_atomic(path, bytes.str());
   }
   kept_.push_back({score, epoch, path});
-  std::stable_sort(kept_.begin(), kept_.end(), [&](const Entry& a, const Entry& b) { return rule_.better(a.score, b.score); });
+  std::stable_sort(kept_.begin(), kept_.end(),
+                   [&](const Entry& a, const Entry& b) { return rule_.better(a.score, b.score); });
   while (static_cast<int>(kept_.size()) > n_) {
     if (write) {
       std::error_code ec;
@@ -59,7 +60,8 @@ YAML::Node BestModels::state() const {
 void BestModels::load(const YAML::Node& state) {
   kept_.clear();
   if (!state || !state.IsSequence()) return;
-  for (const auto& n : state) kept_.push_back({n["score"].as<double>(), n["epoch"].as<int64_t>(), n["file"].as<std::string>()});
+  for (const auto& n : state)
+    kept_.push_back({n["score"].as<double>(), n["epoch"].as<int64_t>(), n["file"].as<std::string>()});
 }
 
 bool EarlyStopping::update(int64_t epoch, double score, std::string* why) {

@@ -14,7 +14,9 @@ namespace runner {
 struct ScoreRule {
   std::string metric;  ///< e.g. "val/accuracy"
   bool maximize = true;
-  bool better(double a, double b, double min_delta = 0) const { return maximize ? a > b + min_delta : a < b - min_delta; }
+  bool better(double a, double b, double min_delta = 0) const {
+    return maximize ? a > b + min_delta : a < b - min_delta;
+  }
 };
 
 /// Keeps the best `n_saved` models of the run in <run>/best/, named with the epoch and

@@ -42,13 +42,14 @@ std::string create_run_folder(const RunConfig& config, const DistInfo& dist) {
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
   const std::string base = (fs::path(config.run.output_path) / config.name /
-                            (std::string(stamp) + "_" + config.component(Kind::Model).name + "_" + dist.backend +
-                             "-" + std::to_string(dist.world_size)))
+                            (std::string(stamp) + "_" + config.component(Kind::Model).name + "_" + dist.backend + "-" +
+                             std::to_string(dist.world_size)))
                                .string();
   std::string dir = base;
   std::error_code ec;
   fs::create_directories(fs::path(base).parent_path(), ec);
-  if (ec) throw Error(fs::path(base).parent_path().string() + ": cannot create the run folder's parent: " + ec.message());
+  if (ec)
+    throw Error(fs::path(base).parent_path().string() + ": cannot create the run folder's parent: " + ec.message());
   for (int i = 2; !fs::create_directory(dir, ec); ++i) {  // two runs in the same second
     if (ec) throw Error(dir + ": cannot create run folder: " + ec.message());
     dir = base + "-" + std::to_string(i);
@@ -110,7 +111,8 @@ void Trainer::attach_handlers() {
                                  s.metrics, config_.step, comm_, run_);
   add<FaultInjection>(config_.faults, run_.dist.rank, *validation_);
   add<MaxTime>(config_.run.max_time_seconds(), config_.run.max_time.value_or(""), run_);
-  add<Checkpoints>(config_.checkpoint.checkpoint_every, [this](const Engine& e) { return save_checkpoint(e); }, run_);
+  add<Checkpoints>(
+      config_.checkpoint.checkpoint_every, [this](const Engine& e) { return save_checkpoint(e); }, run_);
   add<PluginHandlers>(std::move(plugin_handlers_), *c.model, run_);
 }
 
@@ -184,11 +186,11 @@ void Trainer::open_run_folder() {
   Components& c = setup_->c;
   const CheckpointOptions& ck = config_.checkpoint;
   if (ck.resume_from)
-    resumed_ = std::make_unique<Resumed>(resume(
-        comm_,
-        ResumeRequest{*ck.resume_from, (fs::path(config_.run.output_path) / config_.name).string(),
-                      ck.resume_allow_changes, &config_.tree},
-        TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler}));
+    resumed_ = std::make_unique<Resumed>(
+        resume(comm_,
+               ResumeRequest{*ck.resume_from, (fs::path(config_.run.output_path) / config_.name).string(),
+                             ck.resume_allow_changes, &config_.tree},
+               TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler}));
   collectively(comm_, [&] {
     if (!run_.dist.is_main()) return;
     if (resumed_) {
@@ -261,7 +263,8 @@ tracking::Facts Trainer::facts(const Engine& e) const {
                                    std::to_string(setup_->c.dataflow.batch_size) + ")");
   std::snprintf(buf, sizeof buf, "%.1f", ips);
   f.emplace_back("images/s (training)", buf);
-  std::snprintf(buf, sizeof buf, "%.1f%% of training time", train_s > 0 ? 100 * e.state.data_wait_seconds / train_s : 0.0);
+  std::snprintf(buf, sizeof buf, "%.1f%% of training time",
+                train_s > 0 ? 100 * e.state.data_wait_seconds / train_s : 0.0);
   f.emplace_back("data wait", buf);
   f.emplace_back("training time",
                  format_duration(train_s) + " (" + format_number(std::round(train_s * 10) / 10) + " s)");
@@ -271,10 +274,10 @@ tracking::Facts Trainer::facts(const Engine& e) const {
   f.emplace_back("model", config_.component(Kind::Model).name + ", " +
                               std::to_string(count_parameters(*setup_->c.model)) + " parameters");
   const StepOptions& st = config_.step;
-  f.emplace_back("step", "amp " + st.amp + (st.channels_last ? ", channels_last" : "") +
-                             (st.grad_accumulation_steps > 1
-                                  ? ", " + std::to_string(st.grad_accumulation_steps) + " micro-batches"
-                                  : std::string()));
+  f.emplace_back(
+      "step", "amp " + st.amp + (st.channels_last ? ", channels_last" : "") +
+                  (st.grad_accumulation_steps > 1 ? ", " + std::to_string(st.grad_accumulation_steps) + " micro-batches"
+                                                  : std::string()));
   return f;
 }
 
@@ -282,12 +285,13 @@ void Trainer::print_banner() const {
   const Dataflow& df = setup_->c.dataflow;
   const DistInfo& dist = run_.dist;
   const StepOptions& st = config_.step;
-  RLOG_INFO("runner {} | LibTorch {} | {} | C++{}", version(), TORCH_VERSION, compiler_version(), __cplusplus / 100 % 100);
+  RLOG_INFO("runner {} | LibTorch {} | {} | C++{}", version(), TORCH_VERSION, compiler_version(),
+            __cplusplus / 100 % 100);
   RLOG_INFO("device: cpu | threads: {} per rank | world size: {} (backend {}) | CUDA: {}", threads_, dist.world_size,
             dist.backend, device::describe(device::cuda_status()));
   RLOG_INFO("config: {}\n{}", config_.path, config_yaml_);
-  RLOG_INFO("data: {} | train {} samples, val {} samples, {} classes", df.description, df.train->size(),
-            df.val->size(), df.num_classes);
+  RLOG_INFO("data: {} | train {} samples, val {} samples, {} classes", df.description, df.train->size(), df.val->size(),
+            df.num_classes);
   RLOG_INFO("batch: {} global{} -> {} iterations per epoch, {} in total", df.batch_size,
             dist.world_size > 1 ? " (" + std::to_string(df.batch_size / dist.world_size) + " per rank)" : "",
             setup_->iters_per_epoch, setup_->total_iters);
@@ -298,12 +302,13 @@ void Trainer::print_banner() const {
             st.grad_accumulation_steps);
   const int nodes = static_cast<int>(comm_.allreduce_sum({dist.local_rank == 0 ? 1.0 : 0.0})[0]);
   if (reducer_)
-    RLOG_INFO("dist: {} ranks on {} node(s) | backend {} | parameters and buffers broadcast from rank 0 | "
-              "{} gradient bucket(s) of <= {} MB | BatchNorm: {} | timeout {} s",
-              dist.world_size, nodes, comm_.backend(), reducer_->num_buckets(), config_.dist.bucket_mb,
-              sync_bn_ ? "statistics over the global batch (sync_batchnorm)"
-                       : "statistics per rank, rank 0's running buffers before each evaluation",
-              config_.dist.timeout);
+    RLOG_INFO(
+        "dist: {} ranks on {} node(s) | backend {} | parameters and buffers broadcast from rank 0 | "
+        "{} gradient bucket(s) of <= {} MB | BatchNorm: {} | timeout {} s",
+        dist.world_size, nodes, comm_.backend(), reducer_->num_buckets(), config_.dist.bucket_mb,
+        sync_bn_ ? "statistics over the global batch (sync_batchnorm)"
+                 : "statistics per rank, rank 0's running buffers before each evaluation",
+        config_.dist.timeout);
   if (dist.is_main()) RLOG_INFO("run folder: {}", run_.run_dir);
   if (resumed_)
     RLOG_INFO("resumed from {}: epoch {}, iteration {} ({} of {} in the epoch)", resumed_->path,
@@ -332,10 +337,11 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
               static_cast<int64_t>(bad), dist.world_size > 1 ? " (the most any rank met)" : "");
   if (reducer_) {
     const double wait = comm_.allreduce_sum({reducer_->wait_seconds()})[0] / dist.world_size;
-    RLOG_INFO("gradient all-reduce: {:.1f} s waited per rank ({:.1f}% of training), {} of {} bucket launches "
-              "overlapped with backward",
-              wait, train_s > 0 ? 100 * wait / train_s : 0, reducer_->launched_in_backward(),
-              static_cast<int64_t>(reducer_->num_buckets()) * e.state.iteration);
+    RLOG_INFO(
+        "gradient all-reduce: {:.1f} s waited per rank ({:.1f}% of training), {} of {} bucket launches "
+        "overlapped with backward",
+        wait, train_s > 0 ? 100 * wait / train_s : 0, reducer_->launched_in_backward(),
+        static_cast<int64_t>(reducer_->num_buckets()) * e.state.iteration);
     const std::string hash = check_same_weights(comm_, *setup_->c.model);
     RLOG_INFO("weights identical on all {} ranks (hash {})", dist.world_size, hash);
   } else {
@@ -358,9 +364,10 @@ void Trainer::print_final_lines(const TrainResult& result, double wall) const {
     best_line += fmt::format("{}{} {:.4f} (epoch {})", best_line.empty() ? "" : ", ", k, b.first, b.second);
   RLOG_INFO("final: {}", format_metrics(run_.last_val));
   if (!best_line.empty()) RLOG_INFO("best: {}", best_line);
-  RLOG_INFO("time: {} total, {} training, {:.1f} images/s", format_duration(wall), format_duration(result.train_seconds),
-            result.samples_per_second);
-  RLOG_INFO("run folder: {} (report.html, metrics.csv{}{})", result.run_dir, config_.tracking.tensorboard ? ", tb/" : "",
+  RLOG_INFO("time: {} total, {} training, {:.1f} images/s", format_duration(wall),
+            format_duration(result.train_seconds), result.samples_per_second);
+  RLOG_INFO("run folder: {} (report.html, metrics.csv{}{})", result.run_dir,
+            config_.tracking.tensorboard ? ", tb/" : "",
             recorder_->mlflow_run().empty() ? "" : "; MLflow run " + recorder_->mlflow_run());
   auto acc = result.final_metrics.find("val/accuracy");
   if (acc != result.final_metrics.end()) RLOG_INFO("test accuracy: {:.4f}", acc->second);

@@ -14,7 +14,7 @@ struct TrainResult {
   std::string run_dir;
   std::map<std::string, double> final_metrics;  ///< last validation: val/accuracy, ...
   double train_seconds = 0;
-  double samples_per_second = 0;     ///< all ranks' samples over the slowest rank's training time
+  double samples_per_second = 0;  ///< all ranks' samples over the slowest rank's training time
 };
 
 /// Thrown (on every rank alike) when a stop signal or max_time ended training after a

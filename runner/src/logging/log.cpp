@@ -86,9 +86,12 @@ void init(int rank, Verbosity verbosity) {
   auto l = std::make_shared<spdlog::logger>("runner", sink);
   l->set_pattern(rank == 0 ? "%v" : "[rank " + std::to_string(rank) + "] %l: %v");
   // Levels live on the sinks so run.log keeps info lines even with --quiet.
-  if (verbosity == Verbosity::Quiet) sink->set_level(spdlog::level::warn);
-  else if (verbosity == Verbosity::Verbose) sink->set_level(spdlog::level::debug);
-  else sink->set_level(rank == 0 ? spdlog::level::info : spdlog::level::warn);
+  if (verbosity == Verbosity::Quiet)
+    sink->set_level(spdlog::level::warn);
+  else if (verbosity == Verbosity::Verbose)
+    sink->set_level(spdlog::level::debug);
+  else
+    sink->set_level(rank == 0 ? spdlog::level::info : spdlog::level::warn);
   l->set_level(spdlog::level::debug);
   l->flush_on(spdlog::level::info);
   logger() = l;

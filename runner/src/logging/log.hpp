@@ -31,8 +31,8 @@ bool verbose();
 
 }  // namespace runner::log
 
-#define RLOG_AT_(level, ...)                                                                  \
-  do {                                                                                        \
+#define RLOG_AT_(level, ...)                                                                    \
+  do {                                                                                          \
     if (::runner::log::enabled(level)) ::runner::log::write(level, ::fmt::format(__VA_ARGS__)); \
   } while (0)
 #define RLOG_INFO(...) RLOG_AT_(::runner::log::Level::Info, __VA_ARGS__)

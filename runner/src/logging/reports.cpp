@@ -103,9 +103,12 @@ std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const int64_t s = static_cast<int64_t>(std::llround(seconds));
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", long(s / 3600), long(s % 3600 / 60));
-  else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", long(s / 60), long(s % 60));
-  else std::snprintf(buf, sizeof buf, "%lds", long(s));
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", long(s / 3600), long(s % 3600 / 60));
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", long(s / 60), long(s % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%lds", long(s));
   return buf;
 }
 
@@ -121,8 +124,8 @@ int terminal_columns() {
 
 // The bar takes what the text leaves of the line (10 to 30 columns); a line that still
 // does not fit is cut, so it never wraps (a wrapped line cannot be redrawn in place).
-void Progress::bar(int64_t epoch, int64_t max_epochs, int64_t it, int64_t epoch_length, double it_per_s,
-                   double eta_s, double loss, double lr) {
+void Progress::bar(int64_t epoch, int64_t max_epochs, int64_t it, int64_t epoch_length, double it_per_s, double eta_s,
+                   double loss, double lr) {
   if (!tty_) return;
   char tail[160];
   std::snprintf(tail, sizeof tail, " %ld/%ld %.1f it/s ETA %s loss %.4f lr %.4g", long(it), long(epoch_length),

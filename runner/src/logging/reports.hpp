@@ -21,8 +21,8 @@ class Progress {
   explicit Progress(bool tty) : tty_(tty) {}
   bool tty() const { return tty_; }
   /// Redraws the bar (TTY only).
-  void bar(int64_t epoch, int64_t max_epochs, int64_t it, int64_t epoch_length, double it_per_s,
-           double eta_s, double loss, double lr);
+  void bar(int64_t epoch, int64_t max_epochs, int64_t it, int64_t epoch_length, double it_per_s, double eta_s,
+           double loss, double lr);
   void clear();  ///< ends the bar line before other output
 
  private:

@@ -38,8 +38,7 @@ void Registry::load(const std::string& path, const std::string& origin) {
     for (const auto& f : files) load_library(f, origin);
     return;
   }
-  if (!fs::exists(path, ec))
-    throw ConfigError(origin + ": plugin path '" + path + "' does not exist");
+  if (!fs::exists(path, ec)) throw ConfigError(origin + ": plugin path '" + path + "' does not exist");
   load_library(path, origin);
 }
 
@@ -57,7 +56,7 @@ void Registry::load_library(const std::string& file, const std::string& origin) 
   }
   if (!lib.has(RUNNER_PLUGIN_ENTRY_SYMBOL))
     throw ConfigError(who + ": not a runner plugin (no '" RUNNER_PLUGIN_ENTRY_SYMBOL
-                      "' symbol; build it with runner_add_plugin)");
+                            "' symbol; build it with runner_add_plugin)");
   const RunnerPluginHeader* header = lib.get<const RunnerPluginHeader*()>(RUNNER_PLUGIN_ENTRY_SYMBOL)();
   if (!header || header->magic != kRunnerPluginMagic)
     throw ConfigError(who + ": not a runner plugin (bad header in '" RUNNER_PLUGIN_ENTRY_SYMBOL "')");
@@ -67,15 +66,14 @@ void Registry::load_library(const std::string& file, const std::string& origin) 
                       "; rebuild the plugin against this runner's SDK");
   if (std::string(header->torch_version) != TORCH_VERSION || header->cxx11_abi != _GLIBCXX_USE_CXX11_ABI)
     throw ConfigError(who + ": built against LibTorch " + header->torch_version + " (C++11 ABI " +
-                      std::to_string(header->cxx11_abi) + "), this runner uses LibTorch " TORCH_VERSION
-                      " (C++11 ABI " + std::to_string(_GLIBCXX_USE_CXX11_ABI) +
-                      "); rebuild the plugin against this LibTorch");
+                      std::to_string(header->cxx11_abi) + "), this runner uses LibTorch " TORCH_VERSION " (C++11 ABI " +
+                      std::to_string(_GLIBCXX_USE_CXX11_ABI) + "); rebuild the plugin against this LibTorch");
   const auto* manifest = static_cast<const Manifest*>(header->manifest);
   for (const Component& c : manifest->components) {
     for (const Entry& e : entries_)
       if (e.component->kind == c.kind && e.component->name == c.name)
-        throw ConfigError(std::string("duplicate component ") + kind_name(c.kind) + "/" + c.name +
-                          ": defined in " + e.library + " and in " + canon);
+        throw ConfigError(std::string("duplicate component ") + kind_name(c.kind) + "/" + c.name + ": defined in " +
+                          e.library + " and in " + canon);
   }
   for (const Component& c : manifest->components) entries_.push_back(Entry{&c, canon});
   libraries_.push_back(canon);

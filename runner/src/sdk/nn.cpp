@@ -74,8 +74,8 @@ torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& input) {
   const double local_n = static_cast<double>(input.numel() / std::max<int64_t>(channels, 1));
   // Per-channel sums and sums of squares plus the element count, summed over ranks.
   const auto x = input.to(torch::kFloat32);
-  torch::Tensor stats = torch::cat({x.sum({0, 2, 3}), (x * x).sum({0, 2, 3}),
-                                    torch::full({1}, local_n, x.options().requires_grad(false))});
+  torch::Tensor stats = torch::cat(
+      {x.sum({0, 2, 3}), (x * x).sum({0, 2, 3}), torch::full({1}, local_n, x.options().requires_grad(false))});
   stats = sync(stats);
   const torch::Tensor n = stats.narrow(0, 2 * channels, 1).detach();
   const torch::Tensor mean = stats.narrow(0, 0, channels) / n;
@@ -84,8 +84,8 @@ torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& input) {
     torch::NoGradGuard no_grad;
     const double total = n.item<double>();
     num_batches_tracked.add_(1);
-    const double momentum = options.momentum().has_value() ? *options.momentum()
-                                                           : 1.0 / num_batches_tracked.item<double>();
+    const double momentum =
+        options.momentum().has_value() ? *options.momentum() : 1.0 / num_batches_tracked.item<double>();
     running_mean.mul_(1 - momentum).add_(mean.detach().to(running_mean.dtype()), momentum);
     running_var.mul_(1 - momentum)
         .add_((var.detach() * (total / std::max(total - 1, 1.0))).to(running_var.dtype()), momentum);

@@ -15,8 +15,7 @@ const char* version() { return RUNNER_VERSION; }
 Error::~Error() = default;
 ConfigError::~ConfigError() = default;
 SampleError::~SampleError() = default;
-ParamError::ParamError(std::string key, const std::string& message)
-    : Error(message), key_(std::move(key)) {}
+ParamError::ParamError(std::string key, const std::string& message) : Error(message), key_(std::move(key)) {}
 ParamError::~ParamError() = default;
 
 Dataset::~Dataset() = default;
@@ -105,7 +104,10 @@ YAML::Node Params::node(const std::string& key) const {
 void add_loader_params(Schema& s, int64_t default_batch_size) {
   s.add("batch_size", ParamType::Int, "global training batch, split across ranks").def(default_batch_size).min(1);
   s.add("val_batch_size", ParamType::Int, "global evaluation batch (0: 4x batch_size)").def(0).min(0);
-  s.add("num_workers", ParamType::Int, "loader threads per rank (0: load on the training thread)").def(1).min(0).max(64);
+  s.add("num_workers", ParamType::Int, "loader threads per rank (0: load on the training thread)")
+      .def(1)
+      .min(0)
+      .max(64);
   s.add("prefetch", ParamType::Int, "batches in flight per loader thread").def(2).min(1).max(64);
   s.add("drop_last", ParamType::Bool, "drop the last partial training batch").def(false);
 }

@@ -144,8 +144,10 @@ void compare_runs(const std::vector<std::string>& run_dirs, const std::string& h
   const size_t n = runs.size();
   for (size_t i = 0; i < n; ++i) out << "#" << i + 1 << "  " << run_dirs[i] << "\n";
   out << "\n";
-  if (differing.empty()) out << "config: identical\n";
-  else print_table(out, "config (keys that differ)", differing, n);
+  if (differing.empty())
+    out << "config: identical\n";
+  else
+    print_table(out, "config (keys that differ)", differing, n);
   out << "\n";
   print_table(out, "metric", metrics, n);
   util::write_file_atomic(html_path, compare_html(runs, differing, metrics));

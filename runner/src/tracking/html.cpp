@@ -161,7 +161,8 @@ std::string chart_curve(const Frame& f, const Curve& curve, const Series& data, 
       pen = false;
       continue;
     }
-    d += (pen ? " L" : (d.empty() ? "M" : " M")) + fmt("%.1f", f.px(static_cast<double>(x))) + "," + fmt("%.1f", f.py(y));
+    d += (pen ? " L" : (d.empty() ? "M" : " M")) + fmt("%.1f", f.px(static_cast<double>(x))) + "," +
+         fmt("%.1f", f.py(y));
     pen = true;
   }
   if (!d.empty())
@@ -173,9 +174,9 @@ std::string chart_curve(const Frame& f, const Curve& curve, const Series& data, 
         svg += "<circle cx=\"" + fmt("%.1f", f.px(static_cast<double>(x))) + "\" cy=\"" + fmt("%.1f", f.py(y)) +
                "\" r=\"2.5\" fill=\"" + color + "\"/>";
   // legend, left to right under the axis label
-  svg += "<rect x=\"" + fmt("%.1f", *legend_x) + "\" y=\"" + fmt("%.1f", H - 13) + "\" width=\"12\" height=\"3\" fill=\"" +
-         color + "\"/><text x=\"" + fmt("%.1f", *legend_x + 16) + "\" y=\"" + fmt("%.1f", H - 8) +
-         "\" class=\"legend\">" + html_escape(curve.label) + "</text>\n";
+  svg += "<rect x=\"" + fmt("%.1f", *legend_x) + "\" y=\"" + fmt("%.1f", H - 13) +
+         "\" width=\"12\" height=\"3\" fill=\"" + color + "\"/><text x=\"" + fmt("%.1f", *legend_x + 16) + "\" y=\"" +
+         fmt("%.1f", H - 8) + "\" class=\"legend\">" + html_escape(curve.label) + "</text>\n";
   *legend_x += 22 + 6.2 * static_cast<double>(curve.label.size());
   return svg;
 }
@@ -230,7 +231,8 @@ bool is_loss_key(const std::string& k) { return k.find("loss") != std::string::n
 
 // metric | final | best (epoch) rows for val/ and train_eval/ keys.
 std::string metrics_table(const History& h) {
-  std::string t = "<table class=\"metrics\"><tr><th>metric</th><th>final</th><th>best</th><th>best at epoch</th></tr>\n";
+  std::string t =
+      "<table class=\"metrics\"><tr><th>metric</th><th>final</th><th>best</th><th>best at epoch</th></tr>\n";
   for (const auto& k : h.eval_keys()) {
     const auto last = h.last(k);
     const auto best = h.best(k);
@@ -245,7 +247,8 @@ std::string metrics_table(const History& h) {
 
 std::string report_html(const ReportInfo& info, const History& h) {
   std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
-  if (info.refresh_seconds > 0) html += "<meta http-equiv=\"refresh\" content=\"" + std::to_string(info.refresh_seconds) + "\">\n";
+  if (info.refresh_seconds > 0)
+    html += "<meta http-equiv=\"refresh\" content=\"" + std::to_string(info.refresh_seconds) + "\">\n";
   html += "<title>" + html_escape(info.title) + " - runner report</title>\n" + kStyle + "</head><body>\n";
   html += "<h1>" + html_escape(info.title) + "</h1>\n<p class=\"sub\"><span class=\"status-" + info.status + "\">" +
           info.status + "</span> &middot; updated " + now_text() + " &middot; " + html_escape(info.run_dir) +
@@ -254,7 +257,8 @@ std::string report_html(const ReportInfo& info, const History& h) {
           "</p>\n";
   html += "<h2>Metrics</h2>\n" + metrics_table(h);
   html += "<h2>Timings</h2>\n<table class=\"facts\">\n";
-  for (const auto& [k, v] : info.facts) html += "<tr><td>" + html_escape(k) + "</td><td>" + html_escape(v) + "</td></tr>\n";
+  for (const auto& [k, v] : info.facts)
+    html += "<tr><td>" + html_escape(k) + "</td><td>" + html_escape(v) + "</td></tr>\n";
   html += "</table>\n<h2>Curves</h2>\n<div class=\"charts\">\n";
 
   std::vector<Curve> loss, scores, other;
@@ -282,12 +286,14 @@ std::string report_html(const ReportInfo& info, const History& h) {
 std::string compare_html(const std::vector<ComparedRun>& runs,
                          const std::vector<std::pair<std::string, std::vector<std::string>>>& differing,
                          const std::vector<std::pair<std::string, std::vector<std::string>>>& metrics_rows) {
-  std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>runner compare</title>\n";
+  std::string html =
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>runner compare</title>\n";
   html += std::string(kStyle) + "</head><body>\n<h1>Comparison of " + std::to_string(runs.size()) + " runs</h1>\n";
   html += "<p class=\"sub\">written " + now_text() + "</p>\n";
   auto table = [&](const std::vector<std::pair<std::string, std::vector<std::string>>>& rows, const char* first) {
     std::string t = "<table><tr><th>" + std::string(first) + "</th>";
-    for (size_t i = 0; i < runs.size(); ++i) t += "<th>#" + std::to_string(i + 1) + " " + html_escape(runs[i].name) + "</th>";
+    for (size_t i = 0; i < runs.size(); ++i)
+      t += "<th>#" + std::to_string(i + 1) + " " + html_escape(runs[i].name) + "</th>";
     t += "</tr>\n";
     for (const auto& [k, vals] : rows) {
       t += "<tr><td>" + html_escape(k) + "</td>";
@@ -307,17 +313,19 @@ std::string compare_html(const std::vector<ComparedRun>& runs,
   std::vector<Curve> batch;
   for (size_t i = 0; i < runs.size(); ++i) {
     const Series s = runs[i].history.series("train/batch_loss");
-    batch.push_back(Curve{"#" + std::to_string(i + 1), smooth(s, std::min(1.0, s.empty() ? 1.0 : 25.0 / s.size())), false,
-                          static_cast<int>(i)});
+    batch.push_back(Curve{"#" + std::to_string(i + 1), smooth(s, std::min(1.0, s.empty() ? 1.0 : 25.0 / s.size())),
+                          false, static_cast<int>(i)});
   }
   html += svg_chart("train/batch_loss (smoothed)", batch, "iteration");
   for (const auto& k : keys) {
     std::vector<Curve> cs;
-    for (size_t i = 0; i < runs.size(); ++i) cs.push_back(Curve{"#" + std::to_string(i + 1), runs[i].history.series(k), true, static_cast<int>(i)});
+    for (size_t i = 0; i < runs.size(); ++i)
+      cs.push_back(Curve{"#" + std::to_string(i + 1), runs[i].history.series(k), true, static_cast<int>(i)});
     html += svg_chart(k, cs, "iteration");
   }
   std::vector<Curve> lr;
-  for (size_t i = 0; i < runs.size(); ++i) lr.push_back(Curve{"#" + std::to_string(i + 1), runs[i].history.series("lr"), false, static_cast<int>(i)});
+  for (size_t i = 0; i < runs.size(); ++i)
+    lr.push_back(Curve{"#" + std::to_string(i + 1), runs[i].history.series("lr"), false, static_cast<int>(i)});
   html += svg_chart("lr", lr, "iteration");
   return html + "</div>\n</body></html>\n";
 }

@@ -10,7 +10,7 @@ namespace runner::tracking {
 
 struct Curve {
   std::string label;
-  Series points;  ///< (iteration, value)
+  Series points;         ///< (iteration, value)
   bool markers = false;  ///< draw a dot per point (validation curves have few)
   int color = -1;        ///< palette index; -1: next
 };
@@ -23,14 +23,14 @@ std::string svg_chart(const std::string& title, const std::vector<Curve>& curves
 std::string html_escape(const std::string& s);
 
 struct ReportInfo {
-  std::string title;        ///< run folder name
+  std::string title;  ///< run folder name
   std::string run_dir;
-  std::string status;       ///< running | finished | failed | stopped
+  std::string status;  ///< running | finished | failed | stopped
   std::string config_yaml;
   std::string model_summary;
   std::vector<std::pair<std::string, std::string>> facts;  ///< timings etc., shown as a table
-  Series images_per_s;      ///< throughput over each log interval
-  int refresh_seconds = 0;  ///< >0 while running: the page reloads itself
+  Series images_per_s;                                     ///< throughput over each log interval
+  int refresh_seconds = 0;                                 ///< >0 while running: the page reloads itself
 };
 
 /// report.html of one run.

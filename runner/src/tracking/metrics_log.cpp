@@ -25,8 +25,10 @@ void append_key(std::string& out, const std::string& key) {
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
       default:
-        if (u < 0x20) out += std::string("\\u00") + hex[u >> 4] + hex[u & 15];
-        else out += c;
+        if (u < 0x20)
+          out += std::string("\\u00") + hex[u >> 4] + hex[u & 15];
+        else
+          out += c;
     }
   }
   out += '"';
@@ -113,7 +115,9 @@ bool parse_string(Cursor& c, std::string* out) {
     if (c.i >= c.s.size()) return false;
     const char e = c.s[c.i++];
     switch (e) {
-      case '"': case '\\': case '/': *out += e; break;
+      case '"':
+      case '\\':
+      case '/': *out += e; break;
       case 'n': *out += '\n'; break;
       case 'r': *out += '\r'; break;
       case 't': *out += '\t'; break;

@@ -114,7 +114,8 @@ MlflowRun::MlflowRun(const std::string& root_text, const std::string& experiment
   }
   if (experiment_id_.empty()) {
     experiment_id_ = random_experiment_id();
-    util::write_text(root / experiment_id_ / "meta.yaml", experiment_meta(experiment_id_, experiment, root / experiment_id_, now));
+    util::write_text(root / experiment_id_ / "meta.yaml",
+                     experiment_meta(experiment_id_, experiment, root / experiment_id_, now));
   }
   run_id_ = random_hex(32);
   run_ = (root / experiment_id_ / run_id_).string();
@@ -166,11 +167,12 @@ MlflowRun::MlflowRun(const std::string& run_path, int64_t keep_through_step) : r
 }
 
 void MlflowRun::write_meta(int status, int64_t end_time_ms) {
-  const std::string text = "artifact_uri: " + yaml_quoted(artifact_uri_) + "\nend_time: " +
-                           (end_time_ms < 0 ? std::string("null") : std::to_string(end_time_ms)) +
+  const std::string text = "artifact_uri: " + yaml_quoted(artifact_uri_) +
+                           "\nend_time: " + (end_time_ms < 0 ? std::string("null") : std::to_string(end_time_ms)) +
                            "\nentry_point_name: ''\nexperiment_id: " + yaml_quoted(experiment_id_) +
-                           "\nlifecycle_stage: active\nrun_id: " + yaml_quoted(run_id_) + "\nrun_name: " + yaml_quoted(run_name_) +
-                           "\nrun_uuid: " + yaml_quoted(run_id_) + "\nsource_name: ''\nsource_type: 4\nsource_version: ''" +
+                           "\nlifecycle_stage: active\nrun_id: " + yaml_quoted(run_id_) +
+                           "\nrun_name: " + yaml_quoted(run_name_) + "\nrun_uuid: " + yaml_quoted(run_id_) +
+                           "\nsource_name: ''\nsource_type: 4\nsource_version: ''" +
                            "\nstart_time: " + std::to_string(start_ms_) + "\nstatus: " + std::to_string(status) +
                            "\ntags: []\nuser_id: " + yaml_quoted(user_) + "\n";
   util::write_file_atomic((fs::path(run_) / "meta.yaml").string(), text);
@@ -189,7 +191,9 @@ void MlflowRun::metric(const std::string& key, double value, int64_t step, int64
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   std::ofstream out(path, std::ios::app);
-  const std::string v = std::isnan(value) ? "nan" : std::isinf(value) ? (value > 0 ? "inf" : "-inf") : format_number(value);
+  const std::string v = std::isnan(value)   ? "nan"
+                        : std::isinf(value) ? (value > 0 ? "inf" : "-inf")
+                                            : format_number(value);
   out << timestamp_ms << " " << v << " " << step << "\n";
   if (!out) throw Error(path.string() + ": cannot append (MLflow store)");
 }

@@ -64,7 +64,8 @@ Recorder::Recorder(const TrackingOptions& options, RunInfo info, const std::stri
       mlflow_ = std::make_unique<MlflowRun>(mlflow_root(m.uri), m.experiment.value_or(""), name);
       for (const auto& [k, v] : params) mlflow_->param(k, v);
       mlflow_->tag("runner.run_folder", fs::absolute(run_dir).string());
-      mlflow_->tag("mlflow.note.content", "runner run of " + info_.config_path + "; run folder " + fs::absolute(run_dir).string());
+      mlflow_->tag("mlflow.note.content",
+                   "runner run of " + info_.config_path + "; run folder " + fs::absolute(run_dir).string());
       mlflow_->artifact(run_dir + "/config.yaml", "config.yaml");
       mlflow_->artifact(run_dir + "/model_summary.txt", "model_summary.txt");
       util::write_file_atomic(link, mlflow_->run_path() + "\n");
@@ -133,8 +134,10 @@ void Recorder::finish(const std::string& status, const Facts& facts, const Value
     y << YAML::BeginMap << YAML::Key << "status" << YAML::Value << status;
     for (const auto& [k, v] : summary) {
       y << YAML::Key << k << YAML::Value;
-      if (v == std::floor(v) && std::fabs(v) < 1e15) y << static_cast<int64_t>(v);
-      else y << format_number(v);
+      if (v == std::floor(v) && std::fabs(v) < 1e15)
+        y << static_cast<int64_t>(v);
+      else
+        y << format_number(v);
     }
     y << YAML::Key << "final" << YAML::Value << YAML::BeginMap;
     for (const auto& k : history_.eval_keys())
@@ -148,18 +151,20 @@ void Recorder::finish(const std::string& status, const Facts& facts, const Value
     y << YAML::EndMap;
     util::write_file_atomic(run_dir_ + "/summary.yaml", std::string(y.c_str()) + "\n");
   });
-  if (tb_) guarded("TensorBoard", [&] {
+  if (tb_)
+    guarded("TensorBoard", [&] {
       tb_->hparams_end(status == "finished", unix_seconds());
       tb_->flush();
     });
-  if (mlflow_) guarded("MLflow", [&] {
+  if (mlflow_)
+    guarded("MLflow", [&] {
       for (const char* f : {"metrics.csv", "report.html", "summary.yaml"})
         if (fs::exists(run_dir_ + "/" + f)) mlflow_->artifact(run_dir_ + "/" + f, f);
       std::error_code ec;
       if (fs::is_directory(run_dir_ + "/best", ec))
         for (const auto& e : fs::directory_iterator(run_dir_ + "/best", ec))
           if (e.is_regular_file()) mlflow_->artifact(e.path().string(), "best/" + e.path().filename().string());
-      mlflow_->finish(status == "finished" ? MlflowRun::Status::Finished
+      mlflow_->finish(status == "finished"  ? MlflowRun::Status::Finished
                       : status == "stopped" ? MlflowRun::Status::Killed
                                             : MlflowRun::Status::Failed);
     });

@@ -21,7 +21,8 @@ class Console : public EngineHandler {
       last_log_iteration_ = e.state.iteration;
     });
     if (run_.progress.tty()) engine.on(Event::IterationCompleted, [this](Engine& e) { bar(e); });
-    engine.on(Event::IterationCompleted, [this](Engine& e) { log(e); }, every_);
+    engine.on(
+        Event::IterationCompleted, [this](Engine& e) { log(e); }, every_);
     engine.on(Event::EpochCompleted, [this](Engine&) {  // before validation: training time only
       run_.train_seconds += std::chrono::duration<double>(clock::now() - t_epoch_).count();
     });
@@ -62,8 +63,10 @@ class Console : public EngineHandler {
                   long(e.state.epoch), long(e.state.max_epochs), long(e.state.epoch_iteration),
                   long(e.state.epoch_length), run_.batch_loss, run_.running_loss.value(), run_.lr, ips,
                   format_duration(eta).c_str());
-    if (run_.progress.tty()) log::to_file(line);
-    else RLOG_INFO("{}", line);
+    if (run_.progress.tty())
+      log::to_file(line);
+    else
+      RLOG_INFO("{}", line);
   }
 
   int64_t every_, global_batch_;

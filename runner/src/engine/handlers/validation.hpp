@@ -23,8 +23,14 @@ class Validation : public EngineHandler {
   Validation(int64_t every, const std::optional<BestOptions>& best, const std::optional<EarlyStoppingOptions>& early,
              Model& model, Criterion& criterion, Sets sets, const std::vector<std::shared_ptr<Metric>>& metrics,
              const StepOptions& step, Communicator& comm, RunState& run)
-      : every_(every), model_(model), criterion_(criterion), sets_(sets), metrics_(metrics), step_(step),
-        comm_(comm), run_(run) {
+      : every_(every),
+        model_(model),
+        criterion_(criterion),
+        sets_(sets),
+        metrics_(metrics),
+        step_(step),
+        comm_(comm),
+        run_(run) {
     if (best) best_ = std::make_unique<BestModels>(ScoreRule{best->metric, best->mode == "max"}, best->n_saved);
     if (early)
       early_ = std::make_unique<EarlyStopping>(ScoreRule{early->metric, early->mode == "max"}, early->patience,
@@ -67,8 +73,8 @@ class Validation : public EngineHandler {
 
   void decide(Engine& e) {
     if (best_) {
-      const std::string file = best_->update(e.state.epoch, score(best_->rule().metric), model_, run_.run_dir,
-                                             run_.dist.is_main());
+      const std::string file =
+          best_->update(e.state.epoch, score(best_->rule().metric), model_, run_.run_dir, run_.dist.is_main());
       if (!file.empty()) RLOG_INFO("best model: {}", file);
     }
     std::string why;
