@@ -100,29 +100,41 @@ struct FaultOptions {
   }
 };
 
+/// What `best:` and `early_stopping:` share: which validation metric, and which way is better.
+struct ScoreOptions {
+  std::string metric;
+  std::string mode;
+  bool maximize() const { return mode == "max"; }
+
+ protected:
+  ScoreOptions(std::string metric_default, std::string mode_default)
+      : metric(std::move(metric_default)), mode(std::move(mode_default)) {}
+  template <class F>
+  void score_fields(F&& f, const char* metric_help) {
+    f("metric", metric, metric_help);
+    f("mode", mode, "max: higher is better; min: lower is better").one_of({"max", "min"});
+  }
+};
+
 /// `best:` keeps the best models by a validation metric.
-struct BestOptions {
-  std::string metric = "val/accuracy";
-  std::string mode = "max";
+struct BestOptions : ScoreOptions {
   int n_saved = 2;
+  BestOptions() : ScoreOptions("val/accuracy", "max") {}
   template <class F>
   void fields(F&& f) {
-    f("metric", metric, "validation metric that ranks the models");
-    f("mode", mode, "max: higher is better; min: lower is better").one_of({"max", "min"});
+    score_fields(f, "validation metric that ranks the models");
     f("n_saved", n_saved, "best models kept in <run>/best").min(1);
   }
 };
 
 /// `early_stopping:` stops when a validation metric stops improving.
-struct EarlyStoppingOptions {
-  std::string metric = "val/loss";
-  std::string mode = "min";
+struct EarlyStoppingOptions : ScoreOptions {
   int patience = 5;
   double min_delta = 0;
+  EarlyStoppingOptions() : ScoreOptions("val/loss", "min") {}
   template <class F>
   void fields(F&& f) {
-    f("metric", metric, "validation metric to watch");
-    f("mode", mode, "max: higher is better; min: lower is better").one_of({"max", "min"});
+    score_fields(f, "validation metric to watch");
     f("patience", patience, "validations without improvement before stopping").min(1);
     f("min_delta", min_delta, "smallest change that counts as an improvement").min(0);
   }

@@ -31,9 +31,9 @@ class Validation : public EngineHandler {
         step_(step),
         comm_(comm),
         run_(run) {
-    if (best) best_ = std::make_unique<BestModels>(ScoreRule{best->metric, best->mode == "max"}, best->n_saved);
+    if (best) best_ = std::make_unique<BestModels>(ScoreRule{best->metric, best->maximize()}, best->n_saved);
     if (early)
-      early_ = std::make_unique<EarlyStopping>(ScoreRule{early->metric, early->mode == "max"}, early->patience,
+      early_ = std::make_unique<EarlyStopping>(ScoreRule{early->metric, early->maximize()}, early->patience,
                                                early->min_delta);
   }
 
