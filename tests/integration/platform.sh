@@ -30,6 +30,19 @@ if [ "$RUNNER_WITH_CUDA" = ON ]; then
     fail "a CUDA build must keep libtorch_cuda NEEDED (its kernels register at load)"
 fi
 
+echo "== the SDK boundary: plugins see librunner_sdk.so only, the host exports nothing"
+exported=$(nm -D --defined-only "$P/bin/runner" | c++filt | grep -c 'runner::' || true)
+[ "$exported" -eq 0 ] || fail "bin/runner exports $exported runner:: symbols (the host is built with hidden visibility)"
+sdk_syms=$(nm -D --defined-only "$P/lib/librunner_sdk.so" | awk '{print $3}' | sort -u)
+[ "$(grep -c . <<< "$sdk_syms")" -ge 20 ] || fail "librunner_sdk.so exports too little"
+for plugin in "$P"/lib/runner/plugins/*.so; do
+  readelf -d "$plugin" | grep -q 'NEEDED.*\[librunner_sdk.so\]' || fail "$plugin does not link librunner_sdk.so"
+  # every runner:: symbol a plugin needs is one the SDK exports
+  missing=$(nm -D --undefined-only "$plugin" | awk '{print $2}' | grep '_ZN6runner\|_ZTIN6runner\|_ZTVN6runner' |
+    sort -u | comm -23 - <(printf '%s\n' "$sdk_syms") || true)
+  [ -z "$missing" ] || fail "$plugin needs runner symbols the SDK does not export: $(c++filt <<< "$missing" | head -3)"
+done
+
 echo "== load order: Debian's libstdc++ before LibTorch (libtorch.so exports broken libstdc++ pieces)"
 for f in "$P/bin/runner" "$BUILD_DIR/bin/runner_unit_tests"; do
   # (a sanitizer build puts its runtimes, libasan and libubsan, before everything)
