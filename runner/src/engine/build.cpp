@@ -53,10 +53,10 @@ Components build_components(const RunConfig& config, const Registry& registry, c
   if (!out.model) throw Error("model '" + mc.name + "' factory returned nothing");
 
   const auto& oc = config.component(Kind::Optimizer);
-  ParameterList params;
   for (auto& p : out.model->parameters())
-    if (p.requires_grad()) params.push_back(p);
-  out.optimizer = call_factory(oc, registry, [&] { return factory_of<OptimizerFactory>(oc)(oc.params, params); });
+    if (p.requires_grad()) out.trainable.push_back(p);
+  out.optimizer =
+      call_factory(oc, registry, [&] { return factory_of<OptimizerFactory>(oc)(oc.params, out.trainable); });
   if (!out.optimizer || out.optimizer->param_groups().empty())
     throw Error("optimizer '" + oc.name + "' factory returned no optimizer");
   out.base_lr = out.optimizer->param_groups().front().options().get_lr();

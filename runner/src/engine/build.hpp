@@ -20,6 +20,9 @@ struct Components {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::shared_ptr<Criterion> criterion;
   double base_lr = 0;
+  /// The model's parameters that require gradients, collected once: what the optimizer
+  /// steps, the gradient reducer all-reduces and the step unscales and clips.
+  ParameterList trainable;
 };
 
 /// Builds dataflow, model, optimizer and criterion (the scheduler needs the loader's

@@ -11,10 +11,7 @@ namespace runner {
 
 TrainStep::TrainStep(const StepOptions& options, Components& components, GradReducer* reducer, Communicator& comm,
                      RunState& run)
-    : options_(options), c_(components), reducer_(reducer), comm_(comm), run_(run), scaler_(options.amp == "fp16") {
-  for (auto& p : c_.model->parameters())
-    if (p.requires_grad()) trainable_.push_back(p);
-}
+    : options_(options), c_(components), reducer_(reducer), comm_(comm), run_(run), scaler_(options.amp == "fp16") {}
 
 void TrainStep::operator()(Engine& e, Batch& batch) {
   const int64_t n = batch.input.size(0);
@@ -54,9 +51,9 @@ torch::Tensor TrainStep::forward_backward(const Batch& batch) {
 }
 
 void TrainStep::apply_gradients() {
-  const bool finite = scaler_.unscale(trainable_);  // true unless fp16 overflowed
+  const bool finite = scaler_.unscale(c_.trainable);  // true unless fp16 overflowed
   if (finite) {
-    if (options_.grad_clip_norm) torch::nn::utils::clip_grad_norm_(trainable_, *options_.grad_clip_norm);
+    if (options_.grad_clip_norm) torch::nn::utils::clip_grad_norm_(c_.trainable, *options_.grad_clip_norm);
     c_.optimizer->step();
   }
   scaler_.update(finite);

@@ -22,7 +22,6 @@ class TrainStep {
   void operator()(Engine& engine, Batch& batch);
 
   LossScaler& scaler() { return scaler_; }
-  const std::vector<torch::Tensor>& trainable() const { return trainable_; }
 
  private:
   /// Forward, loss and backward of this rank's batch in k micro-batches; the summed
@@ -38,8 +37,7 @@ class TrainStep {
   GradReducer* reducer_;
   Communicator& comm_;
   RunState& run_;
-  LossScaler scaler_;                     ///< float16 only; its state is checkpointed
-  std::vector<torch::Tensor> trainable_;  ///< collected once: unscaled and clipped each step
+  LossScaler scaler_;  ///< float16 only; its state is checkpointed
 };
 
 }  // namespace runner

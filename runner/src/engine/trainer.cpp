@@ -172,12 +172,9 @@ void Trainer::synchronise_model() {
     collectively(comm_, [&] {
       sync_bn_ = enable_sync_batchnorm(comm_, model, config_.tree.find("dist")->find("sync_batchnorm")->loc.str());
     });
-  if (run_.dist.world_size > 1) {
-    std::vector<torch::Tensor> trainable;
-    for (auto& p : model.parameters())
-      if (p.requires_grad()) trainable.push_back(p);
-    reducer_ = std::make_unique<GradReducer>(trainable, comm_, static_cast<int64_t>(config_.dist.bucket_mb * 1e6));
-  }
+  if (run_.dist.world_size > 1)
+    reducer_ =
+        std::make_unique<GradReducer>(setup_->c.trainable, comm_, static_cast<int64_t>(config_.dist.bucket_mb * 1e6));
 }
 
 // Resume (the same state on every rank, from the checkpoint rank 0 found), then the run

@@ -20,8 +20,7 @@ struct TrainResult {
 /// Thrown (on every rank alike) when a stop signal or max_time ended training after a
 /// checkpoint.
 struct Stopped {
-  int signal;          ///< the signal, or 0 for max_time
-  std::string reason;  ///< "SIGTERM", "max_time", ...
+  int signal;  ///< the signal, or 0 for max_time
 };
 /// Exit code of a run stopped by SIGTERM/SIGINT/SIGUSR1 or max_time after writing its
 /// checkpoint (EX_TEMPFAIL: try again, i.e. resume).

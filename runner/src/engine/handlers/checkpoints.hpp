@@ -37,7 +37,7 @@ class Checkpoints : public EngineHandler {
     if (run_.dist.is_main())
       RLOG_WARN("stopped by {} after iteration {} (epoch {}); checkpoint {}; continue with resume_from={}",
                 run_.stop_reason(), e.state.iteration, e.state.epoch, path, run_.run_dir);
-    throw Stopped{run_.stop_signal, run_.stop_reason()};
+    throw Stopped{run_.stop_signal};
   }
 
   std::optional<int64_t> every_;
