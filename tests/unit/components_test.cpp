@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "engine/build.hpp"
+#include "device/host_read.hpp"
 #include "engine/loss_scaler.hpp"
 #include "engine/precision.hpp"
 #include "metrics/metrics.hpp"
@@ -238,7 +239,7 @@ TEST_SUITE("components") {
           }
           torch::Tensor logits;
           {
-            runner::AutocastScope autocast(amp);
+            runner::AutocastScope autocast(amp, torch::kCPU);
             logits = m->forward(x);
           }
           CHECK((logits.scalar_type() == (std::string(amp) == "bf16" ? torch::kBFloat16 : torch::kFloat32)));
@@ -256,16 +257,16 @@ TEST_SUITE("components") {
     CHECK_FALSE(at::autocast::is_autocast_enabled(at::kCPU));  // scopes restore the previous state
   }
 
-  TEST_CASE("the fp16 loss scaler skips overflowing steps, backs off, grows, and checkpoints its state") {
+  TEST_CASE("the fp16 loss scaler (on CPU tensors) skips overflowing steps, backs off, grows, checkpoints") {
     runner::LossScaler::Options o;
     o.init_scale = 1024;
     o.growth_interval = 3;
-    runner::LossScaler s(true, o);
+    runner::LossScaler s(true, torch::kCPU, o);
     torch::Tensor w = torch::ones({2}, torch::requires_grad());
     auto step = [&](double g) {  // a backward whose true gradient is g
       w.mutable_grad() = torch::full({2}, g * s.scale());
       const bool finite = s.unscale({w});
-      s.update(finite);
+      s.update();
       return finite;
     };
     CHECK(s.scale_loss(torch::ones({1})).item<double>() == 1024);
@@ -282,7 +283,7 @@ TEST_SUITE("components") {
     CHECK(step(1));
     CHECK(s.scale() == 512);  // grew after 3 finite steps in a row
     CHECK(step(1));
-    runner::LossScaler resumed(true, o);
+    runner::LossScaler resumed(true, torch::kCPU, o);
     resumed.load_state(YAML::Load(YAML::Dump(s.state())));
     CHECK(resumed.scale() == 512);
     CHECK(resumed.skipped_steps() == 2);
@@ -291,6 +292,18 @@ TEST_SUITE("components") {
     CHECK(off.scale_loss(torch::ones({1})).item<double>() == 1);
     w.mutable_grad() = torch::full({2}, INFINITY);
     CHECK(off.unscale({w}));  // disabled: never skips
+    // Gradients of two dtypes are checked and unscaled together; one host read per unscale.
+    runner::LossScaler mixed(true, torch::kCPU, o);
+    torch::Tensor h = torch::ones({3}, torch::dtype(torch::kFloat64).requires_grad(true));
+    w.mutable_grad() = torch::full({2}, 2048.0);
+    h.mutable_grad() = torch::full({3}, 3072.0, torch::kFloat64);
+    const int64_t reads = runner::device::host_reads();
+    CHECK(mixed.unscale({w, h}));
+    CHECK(runner::device::host_reads() == reads + 1);
+    CHECK(w.grad()[0].item<double>() == 2);
+    CHECK(h.grad()[2].item<double>() == 3);
+    h.mutable_grad()[1] = NAN;
+    CHECK_FALSE(mixed.unscale({w, h}));
   }
 
   TEST_CASE("schedulers give the documented learning rates") {

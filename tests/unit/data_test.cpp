@@ -4,6 +4,7 @@
 #include <set>
 
 #include "data/loader.hpp"
+#include "data/prefetch.hpp"
 #include "runner/idx.hpp"
 #include "test_util.hpp"
 
@@ -33,9 +34,61 @@ std::vector<std::vector<float>> epoch_of(runner::Loader& l, int64_t epoch) {
   return out;
 }
 
+// Records what the prefetcher asks of the device copy: "start b<first sample>" and
+// "ready b<first sample>", with the batch the step is given in between.
+class RecordingTransfer : public runner::device::Transfer {
+ public:
+  explicit RecordingTransfer(std::vector<std::string>& log) : log_(log) {}
+  Token start(const std::vector<torch::Tensor*>& t) override {
+    CHECK(t.size() == 2);  // every tensor of the batch moves
+    log_.push_back("start b" + std::to_string(static_cast<int>(t[0]->data_ptr<float>()[0])));
+    return std::make_shared<int>(static_cast<int>(t[0]->data_ptr<float>()[0]));
+  }
+  void ready(const std::vector<torch::Tensor*>& t, const Token& token) override {
+    CHECK(*static_cast<int*>(token.get()) == static_cast<int>(t[0]->data_ptr<float>()[0]));  // its own copy
+    log_.push_back("ready b" + std::to_string(*static_cast<int*>(token.get())));
+  }
+
+ private:
+  std::vector<std::string>& log_;
+};
+
 }  // namespace
 
 TEST_SUITE("data") {
+  TEST_CASE("the device prefetcher (pin_memory off): batch i+1's copy starts before batch i is used") {
+    for (int workers : {0, 2}) {
+      CAPTURE(workers);
+      runner::LoaderOptions o;
+      o.global_batch = 4;
+      o.num_workers = workers;
+      o.pin_memory = false;  // no CUDA here: plain host memory, the same queue
+      runner::Loader loader(std::make_shared<CountingDataset>(10), o);
+      std::vector<std::string> log;
+      runner::DevicePrefetcher p(loader, std::make_unique<RecordingTransfer>(log));
+      CHECK(p.batches_per_epoch() == 3);
+      runner::Batch b;
+      p.start_epoch(1);
+      std::vector<int64_t> seen;
+      while (p.next(b)) {
+        seen.push_back(b.index);
+        log.push_back("step b" + std::to_string(static_cast<int>(b.input[0][0].item<float>())));
+      }
+      CHECK(seen == std::vector<int64_t>{0, 1, 2});
+      CHECK(log == std::vector<std::string>{"start b0", "start b4", "ready b0", "step b0", "start b8", "ready b4",
+                                            "step b4", "ready b8", "step b8"});
+      // A restart mid-epoch (resume) drops the batch in flight and begins at the given batch.
+      log.clear();
+      p.start_epoch(2, 1);
+      p.next(b);
+      CHECK(b.index == 1);
+      p.start_epoch(2, 2);
+      CHECK(p.next(b));
+      CHECK(b.index == 2);
+      CHECK_FALSE(p.next(b));
+    }
+  }
+
   TEST_CASE("IDX files round-trip, gzip and plain") {
     test::TempDir d;
     runner::IdxArray a{{3, 2, 2}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255}};

@@ -1,7 +1,10 @@
 // Gradient buckets and the data-parallel checks, with a fake communicator that
 // plays "world" identical ranks (an all-reduce multiplies by the world size).
+#include "device/host_read.hpp"
 #include "dist/reducer.hpp"
 #include "dist/sync.hpp"
+#include "engine/loss_meter.hpp"
+#include "metrics/metrics.hpp"
 #include "runner/nn.hpp"
 #include "test_util.hpp"
 
@@ -19,11 +22,13 @@ class FakeComm : public runner::Communicator {
   std::string backend() const override { return "fake"; }
   std::unique_ptr<runner::Work> allreduce_async(const torch::Tensor& flat) override {
     launched.push_back(flat.numel());
+    if (events) events->push_back("allreduce " + std::to_string(flat.numel()));
     flat.mul_(world_size());
     return std::make_unique<FakeWork>();
   }
   void broadcast(const std::vector<torch::Tensor>&, int) override {}
-  std::vector<int64_t> launched;  ///< sizes of the buckets, in launch order
+  std::vector<int64_t> launched;               ///< sizes of the buckets, in launch order
+  std::vector<std::string>* events = nullptr;  ///< when set: "allreduce <numel>" as each starts
 
  private:
   static runner::DistInfo info(int world) {
@@ -68,6 +73,69 @@ TEST_SUITE("dist") {
     // 4 * 0.25, summed over two identical ranks.
     CHECK(w.grad().eq(2.0).all().item<bool>());
     CHECK(reducer.launched_in_backward() == 1);
+  }
+
+  TEST_CASE("a recording communicator: bucket all-reduces start while backward still runs") {
+    FakeComm comm(2);
+    std::vector<std::string> events;
+    comm.events = &events;
+    // Three linear layers, one bucket each (reverse order: the last layer's gradient is ready first).
+    torch::nn::Sequential net(torch::nn::Linear(8, 8), torch::nn::Tanh(), torch::nn::Linear(8, 8), torch::nn::Tanh(),
+                              torch::nn::Linear(8, 2));
+    std::vector<torch::Tensor> params;
+    for (auto& p : net->parameters()) params.push_back(p);
+    runner::GradReducer reducer(params, comm, /*bucket_bytes=*/8 * 8 * 4 + 8 * 4);
+    REQUIRE(reducer.num_buckets() == 3);
+    torch::Tensor x = torch::randn({4, 8}, torch::requires_grad());
+    // The input's gradient is the last thing backward computes.
+    x.register_hook([&](const torch::Tensor& g) {
+      events.push_back("backward reaches the input");
+      return g;
+    });
+    reducer.prepare(0.5);
+    net->forward(x).pow(2).sum().backward();
+    events.push_back("backward returned");
+    reducer.finish();
+    // Buckets of <= 72 floats in reverse order: {last layer 18 + bias 8}, {weight 64 + bias 8}, {first weight 64}.
+    // Two start before backward even reaches the input, the third from the first layer's own
+    // hook; all three before backward returns.
+    CHECK(events == std::vector<std::string>{"allreduce 26", "allreduce 72", "backward reaches the input",
+                                             "allreduce 64", "backward returned"});
+    CHECK(reducer.launched_in_backward() == 3);
+  }
+
+  TEST_CASE("the loss meter: running average as the host computed it, one read per interval, failure on nan") {
+    FakeComm comm(1);
+    runner::LossMeter meter;
+    runner::RunningAverage host;
+    const int64_t reads = runner::device::host_reads();
+    double last = 0;
+    for (int i = 1; i <= 10; ++i) {
+      const double loss = 1.0 / i;  // a batch of 4 samples whose mean loss is `loss`
+      meter.add(torch::tensor(loss * 4, torch::kFloat64), 4);
+      host.update(loss);
+      last = loss;
+    }
+    CHECK(runner::device::host_reads() == reads);  // adding reads nothing
+    auto v = meter.read(comm, 10, 1);
+    CHECK(runner::device::host_reads() == reads + 1);
+    CHECK(v.batch_loss == doctest::Approx(last).epsilon(1e-15));
+    CHECK(v.running == doctest::Approx(host.value()).epsilon(1e-15));
+    meter.read(comm, 10, 1);  // nothing new: no read
+    CHECK(runner::device::host_reads() == reads + 1);
+    // A restored running average continues as the uninterrupted one would.
+    runner::LossMeter resumed;
+    resumed.restore(host.value(), true, 0);
+    meter.add(torch::tensor(2.0, torch::kFloat64), 4);
+    resumed.add(torch::tensor(2.0, torch::kFloat64), 4);
+    CHECK(resumed.read(comm, 11, 1).running == doctest::Approx(meter.read(comm, 11, 1).running).epsilon(1e-15));
+    // A non-finite loss anywhere since the last read fails the run at the next one.
+    meter.add(torch::tensor(NAN, torch::kFloat64), 4);
+    meter.add(torch::tensor(1.0, torch::kFloat64), 4);
+    CHECK_THROWS_WITH_AS(meter.read(comm, 13, 2),
+                         doctest::Contains("train/batch_loss is not finite (0.250000, running average nan) in "
+                                           "iterations 12..13 (epoch 2)"),
+                         runner::Error);
   }
 
   TEST_CASE("parameters without a gradient this iteration: zeros, every bucket still launched") {

@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   const double bucket_mb = argc > 2 ? std::atof(argv[2]) : 25;
   const int repeats = argc > 3 ? std::atoi(argv[3]) : 10;
   const int64_t numel = static_cast<int64_t>(mb * 1e6 / 4);
-  auto comm = make_communicator(dist.info(), CommOptions{"mpi", 0, false});
+  auto comm = make_communicator(dist.info(), CommOptions{"mpi", 0, false, "", -1});
 
   // raw MPI_Allreduce on one buffer
   torch::Tensor raw = torch::ones({numel});

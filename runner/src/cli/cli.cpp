@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "device/cuda.hpp"
+#include "device/device.hpp"
 #include "dist/communicator.hpp"
 #include "cli/scaffold.hpp"
 #include "dist/sync.hpp"
@@ -167,18 +168,22 @@ int cmd_run(const Options& o) {
   DistContext dist(nullptr, nullptr);
   log::init(dist.info().rank, o.verbosity);
   try {
-    auto comm = make_communicator(dist.info(), CommOptions{"mpi", 60, false, ""});
+    auto comm = make_communicator(dist.info(), CommOptions{"mpi", 60, false, "", -1});
     Registry registry;
     RunConfig rc;
     collectively(*comm, [&] { rc = load_run_config(o, registry, "run"); });
+    device::Placement placement;  // this rank's device, then the backend that suits it
     collectively(*comm, [&] {
-      if (rc.dist.backend != "mpi" && rc.dist.backend != "auto")
-        comm = make_communicator(dist.info(), CommOptions{rc.dist.backend, rc.dist.timeout, false,
-                                                          rc.tree.find("dist")->find("backend")->loc.str()});
+      placement = device::place(rc.step.device, dist.info().local_rank, dist.info().local_size,
+                                rc.tree.find("device")->loc.str());
+      if (rc.dist.backend == "nccl" || (rc.dist.backend == "auto" && placement.is_cuda()))
+        comm = make_communicator(
+            dist.info(), CommOptions{rc.dist.backend, rc.dist.timeout, placement.is_cuda(),
+                                     rc.tree.find("dist")->find("backend")->loc.str(), placement.device.index()});
       comm->set_timeout(rc.dist.timeout);
     });
     check_same_config(*comm, rc.tree);
-    train(rc, registry, *comm);
+    train(rc, registry, *comm, placement);
     return 0;
   } catch (const Stopped&) {
     return kExitStopped;

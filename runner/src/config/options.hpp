@@ -63,8 +63,11 @@ struct CheckpointOptions {
   void check(const config::Node& top);
 };
 
-/// The training step: determinism, precision, layout, clipping, accumulation.
+/// The training step: device, determinism, precision, layout, clipping, accumulation.
 struct StepOptions {
+  std::string device = "auto";
+  bool pin_memory = true;
+  bool tf32 = false;
   bool deterministic = false;
   std::string amp = "none";
   bool channels_last = false;
@@ -72,7 +75,15 @@ struct StepOptions {
   int64_t grad_accumulation_steps = 1;
   template <class F>
   void fields(F&& f) {
-    f("deterministic", deterministic, "use deterministic algorithms only (reproducible runs)");
+    f("device", device,
+      "where each rank computes: auto (a CUDA GPU when one is usable, else the CPU), cpu, or cuda (one GPU per rank, "
+      "by local rank)")
+        .one_of({"auto", "cpu", "cuda"});
+    f("pin_memory", pin_memory,
+      "on CUDA: assemble batches in page-locked memory and copy them on a side stream, one batch ahead");
+    f("tf32", tf32, "on CUDA: TensorFloat-32 for float32 matmuls and convolutions (faster, ~1e-3 relative error)");
+    f("deterministic", deterministic,
+      "use deterministic algorithms only (reproducible runs; on CUDA also cuDNN/cuBLAS determinism, no autotuning)");
     f("amp", amp,
       "mixed precision: none (float32), bf16 (autocast to bfloat16; CPU and CUDA), fp16 (CUDA, with a loss scaler)")
         .one_of({"none", "bf16", "fp16"});

@@ -76,8 +76,9 @@ Batch Loader::build(const Plan& plan, int64_t b) const {
   Batch out;
   out.index = b;
   out.global_size = global_n;
-  out.input = torch::empty(shape, torch::kFloat32);
-  out.target = torch::empty({n}, torch::kInt64);
+  const auto options = torch::TensorOptions().pinned_memory(opt_.pin_memory);
+  out.input = torch::empty(shape, options.dtype(torch::kFloat32));
+  out.target = torch::empty({n}, options.dtype(torch::kInt64));
   float* x = out.input.data_ptr<float>();
   int64_t* y = out.target.data_ptr<int64_t>();
   for (int64_t i = 0; i < n; ++i) get_sample(plan.epoch, plan.order[offset + i], x + i * sample_numel_, y + i);

@@ -32,6 +32,8 @@ struct LoaderOptions {
   /// A sample whose get() throws SampleError is replaced by the next index (logged once
   /// per sample); false: the error ends the run.
   bool skip_bad_samples = false;
+  /// Assemble batches in page-locked host memory (for asynchronous copies to a GPU).
+  bool pin_memory = false;
 };
 
 struct Batch {
@@ -39,22 +41,35 @@ struct Batch {
   torch::Tensor target;     ///< int64 [n]
   int64_t index = 0;        ///< batch index within the epoch
   int64_t global_size = 0;  ///< samples of this batch over all ranks
+  /// The batch's tensors, for whatever moves or inspects all of them (the device copy).
+  std::vector<torch::Tensor*> fields() { return {&input, &target}; }
 };
 
-class Loader {
+/// Where an Engine takes its batches from: a Loader, or a DevicePrefetcher over one.
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual int64_t batches_per_epoch() const = 0;
+  /// Starts epoch `epoch` (1-based) at batch `first_batch`.
+  virtual void start_epoch(int64_t epoch, int64_t first_batch = 0) = 0;
+  /// The next batch of the epoch, or false at its end.
+  virtual bool next(Batch& out) = 0;
+};
+
+class Loader : public BatchSource {
  public:
   Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options);
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  int64_t batches_per_epoch() const { return num_batches_; }
+  int64_t batches_per_epoch() const override { return num_batches_; }
   int64_t dataset_size() const { return size_; }
   /// Starts epoch `epoch` (1-based) at batch `first_batch`; earlier batches are
   /// skipped by index, without reading their samples.
-  void start_epoch(int64_t epoch, int64_t first_batch = 0);
+  void start_epoch(int64_t epoch, int64_t first_batch = 0) override;
   /// The next batch of the epoch, or false at its end. Rethrows a worker's exception.
-  bool next(Batch& out);
+  bool next(Batch& out) override;
   /// Distinct unreadable samples (by their error message, which names the file) met so
   /// far by all loaders of this process; each is logged once.
   static int64_t bad_samples();

@@ -1,9 +1,19 @@
-// The CUDA build's answer (compiled only when RUNNER_WITH_CUDA). It asks LibTorch's c10_cuda,
-// never the driver API directly, so runner links no libcuda and starts without a driver.
+// The CUDA build's half (compiled only when RUNNER_WITH_CUDA). It asks LibTorch's c10_cuda
+// and ATen's CUDA context, never the driver API directly, so runner links no libcuda and
+// starts without a driver.
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <ATen/cuda/CUDAGeneratorImpl.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime_api.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "device/cuda.hpp"
+#include "device/device.hpp"
 
 namespace runner::device {
 
@@ -21,6 +31,38 @@ CudaStatus probe() {
   }
   return s;
 }
+
+c10::DeviceIndex idx(int index) { return static_cast<c10::DeviceIndex>(index); }
+
+// Batches copied on a side stream; the compute stream waits on an event per batch.
+class CudaTransfer : public Transfer {
+ public:
+  explicit CudaTransfer(int index)
+      : index_(index), device_(torch::kCUDA, idx(index)), stream_(c10::cuda::getStreamFromPool(false, idx(index))) {}
+
+  Token start(const std::vector<torch::Tensor*>& tensors) override {
+    c10::cuda::CUDAStreamGuard guard(stream_);
+    for (torch::Tensor* t : tensors)
+      if (t->defined() && !t->is_cuda()) *t = t->to(device_, /*non_blocking=*/true);
+    auto done = std::make_shared<at::cuda::CUDAEvent>();
+    done->record(stream_);
+    return done;
+  }
+
+  void ready(const std::vector<torch::Tensor*>& tensors, const Token& token) override {
+    const c10::cuda::CUDAStream compute = c10::cuda::getCurrentCUDAStream(idx(index_));
+    if (token) static_cast<at::cuda::CUDAEvent*>(token.get())->block(compute);
+    // Allocated on the side stream, used on the compute stream: the caching allocator
+    // must not reuse the memory before the compute stream is done with it.
+    for (torch::Tensor* t : tensors)
+      if (t->defined() && t->is_cuda()) t->record_stream(compute);
+  }
+
+ private:
+  int index_;
+  torch::Device device_;
+  c10::cuda::CUDAStream stream_;
+};
 }  // namespace
 
 const CudaStatus& cuda_status() {
@@ -28,4 +70,52 @@ const CudaStatus& cuda_status() {
   return status;
 }
 
+namespace detail {
+
+Placement cuda_placement(int index) {
+  c10::cuda::set_device(idx(index));
+  const cudaDeviceProp* prop = at::cuda::getDeviceProperties(idx(index));
+  Placement p;
+  p.device = torch::Device(torch::kCUDA, idx(index));
+  p.name = prop->name;
+  p.memory_bytes = static_cast<int64_t>(prop->totalGlobalMem);
+  return p;
+}
+
+void cuda_configure(int index, bool deterministic, bool allow_tf32) {
+  auto& ctx = at::globalContext();
+  ctx.setBenchmarkCuDNN(!deterministic);  // autotuned convolution algorithms
+  ctx.setDeterministicCuDNN(deterministic);
+  ctx.setAllowTF32CuBLAS(allow_tf32);
+  ctx.setAllowTF32CuDNN(allow_tf32);
+  // cuBLAS reads this when its first handle is made: reproducible reductions.
+  if (deterministic) setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+  c10::cuda::CUDACachingAllocator::resetPeakStats(idx(index));
+}
+
+int64_t cuda_peak_memory(int index) {
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(idx(index));
+  return stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
+}
+
+std::string cuda_rng_state(int index) {
+  at::Generator gen = at::cuda::detail::getDefaultCUDAGenerator(idx(index));
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  const at::Tensor s = gen.get_state();
+  return std::string(static_cast<const char*>(s.data_ptr()), static_cast<size_t>(s.numel()));
+}
+
+void cuda_set_rng_state(int index, const std::string& state) {
+  at::Generator gen = at::cuda::detail::getDefaultCUDAGenerator(idx(index));
+  at::Tensor t = torch::empty({static_cast<int64_t>(state.size())}, torch::kUInt8);
+  std::memcpy(t.data_ptr(), state.data(), state.size());
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(t);
+}
+
+void cuda_synchronize(int index) { c10::cuda::getCurrentCUDAStream(idx(index)).synchronize(); }
+
+std::unique_ptr<Transfer> cuda_transfer(int index) { return std::make_unique<CudaTransfer>(index); }
+
+}  // namespace detail
 }  // namespace runner::device

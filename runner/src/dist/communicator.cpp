@@ -35,6 +35,9 @@ std::unique_ptr<Communicator> make_communicator(const DistInfo& info, const Comm
   std::string name = options.backend;
   if (name == "auto") name = options.cuda && backend_table().count("nccl") ? "nccl" : "mpi";
   auto it = backend_table().find(name);
+  const std::string at = options.where.empty() ? std::string() : options.where + ": ";
+  if (name == "nccl" && it != backend_table().end() && !options.cuda)
+    throw ConfigError(at + "dist.backend: nccl all-reduces CUDA tensors and this run is on the CPU; use mpi or auto");
   if (it == backend_table().end())
     throw ConfigError((options.where.empty() ? std::string() : options.where + ": ") + "dist.backend: '" + name +
                       "' is not in this build (it has: " + join(available_backends()) +

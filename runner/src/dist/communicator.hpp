@@ -89,6 +89,7 @@ struct CommOptions {
   double timeout_seconds = 60;
   bool cuda = false;  ///< tensors live on a CUDA device
   std::string where;  ///< the config location that chose the backend, for errors
+  int device_index = -1;  ///< the CUDA device of this rank (nccl)
 };
 
 /// Backends compiled into this build, e.g. {"mpi"} or {"mpi", "nccl"}.

@@ -27,7 +27,8 @@ const FactoryT& factory_of(const ComponentConfig& c) {
 }
 }  // namespace
 
-Components build_components(const RunConfig& config, const Registry& registry, const DataflowContext& ctx) {
+Components build_components(const RunConfig& config, const Registry& registry, const DataflowContext& ctx,
+                            torch::Device device) {
   Components out;
   const auto& df = config.component(Kind::Dataflow);
   out.dataflow = call_factory(df, registry, [&] { return factory_of<DataflowFactory>(df)(df.params, ctx); });
@@ -51,6 +52,7 @@ Components build_components(const RunConfig& config, const Registry& registry, c
   const ModelContext mctx{out.dataflow.train->sample_shape(), out.dataflow.num_classes};
   out.model = call_factory(mc, registry, [&] { return factory_of<ModelFactory>(mc)(mc.params, mctx); });
   if (!out.model) throw Error("model '" + mc.name + "' factory returned nothing");
+  if (!device.is_cpu()) out.model->to(device);
 
   const auto& oc = config.component(Kind::Optimizer);
   for (auto& p : out.model->parameters())
@@ -100,7 +102,7 @@ std::vector<NamedHandler> build_handlers(const RunConfig& config, const Registry
 
 namespace {
 
-void build_loaders(Setup& s, const RunConfig& config, const DistInfo& dist) {
+void build_loaders(Setup& s, const RunConfig& config, const DistInfo& dist, bool pin_memory) {
   const Dataflow& df = s.c.dataflow;
   LoaderOptions train_opts;
   train_opts.global_batch = df.batch_size;
@@ -112,6 +114,7 @@ void build_loaders(Setup& s, const RunConfig& config, const DistInfo& dist) {
   train_opts.rank = dist.rank;
   train_opts.world_size = dist.world_size;
   train_opts.skip_bad_samples = df.skip_bad_samples;
+  train_opts.pin_memory = pin_memory;
   // Synchronised BatchNorm needs every rank in every forward: no empty shard.
   if (config.dist.sync_batchnorm) train_opts.min_last_batch = dist.world_size;
   LoaderOptions val_opts = train_opts;
@@ -157,17 +160,20 @@ void build_metric_set(Setup& s, const RunConfig& config, const Registry& registr
 
 }  // namespace
 
-std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& registry, const DistInfo& dist) {
+std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& registry, const DistInfo& dist,
+                                   const device::Placement& placement) {
   auto s = std::make_unique<Setup>();
   // Test hook: a different initial model per rank, to show the start-up broadcast.
   const char* per_rank = std::getenv("RUNNER_TEST_PER_RANK_INIT");
   torch::manual_seed(config.run.seed + (per_rank && *per_rank == '1' ? dist.rank : 0));
-  s->c = build_components(config, registry, DataflowContext{config.run.seed, dist.rank, dist.world_size});
-  build_loaders(*s, config, dist);
+  s->c = build_components(config, registry, DataflowContext{config.run.seed, dist.rank, dist.world_size},
+                          placement.device);
+  build_loaders(*s, config, dist, placement.is_cuda() && config.step.pin_memory);
   s->iters_per_epoch = s->train_loader->batches_per_epoch();
   s->total_iters = s->iters_per_epoch * config.run.num_epochs;
   s->scheduler = build_scheduler(config, registry, SchedulerContext{s->c.base_lr, s->iters_per_epoch, s->total_iters});
-  s->summary = model_summary(*s->c.model, config.component(Kind::Model).name, s->c.dataflow.train->sample_shape());
+  s->summary = model_summary(*s->c.model, config.component(Kind::Model).name, s->c.dataflow.train->sample_shape()) +
+               "device: " + placement.describe() + "\n";
   build_metric_set(*s, config, registry);
   return s;
 }

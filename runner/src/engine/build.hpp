@@ -8,6 +8,7 @@
 
 #include "config/config.hpp"
 #include "data/loader.hpp"
+#include "device/device.hpp"
 #include "dist/communicator.hpp"
 #include "metrics/metrics.hpp"
 #include "runner/plugin.hpp"
@@ -25,9 +26,11 @@ struct Components {
   ParameterList trainable;
 };
 
-/// Builds dataflow, model, optimizer and criterion (the scheduler needs the loader's
-/// iteration count: build_scheduler).
-Components build_components(const RunConfig& config, const Registry& registry, const DataflowContext& ctx);
+/// Builds dataflow, model (moved to `device` before the optimizer sees its parameters),
+/// optimizer and criterion (the scheduler needs the loader's iteration count:
+/// build_scheduler).
+Components build_components(const RunConfig& config, const Registry& registry, const DataflowContext& ctx,
+                            torch::Device device = torch::kCPU);
 std::shared_ptr<Scheduler> build_scheduler(const RunConfig& config, const Registry& registry,
                                            const SchedulerContext& ctx);
 
@@ -53,7 +56,8 @@ struct Setup {
   int64_t iters_per_epoch = 0, total_iters = 0;
   std::string summary;  ///< the model summary table
 };
-std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& registry, const DistInfo& dist);
+std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& registry, const DistInfo& dist,
+                                   const device::Placement& placement);
 
 /// Sets the learning rate of every parameter group.
 void set_lr(torch::optim::Optimizer& optimizer, double lr);

@@ -33,8 +33,16 @@ std::string rng_state_bytes() {
 void set_rng_state(const at::Tensor& state) {
   at::Generator gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(state);
+  gen.set_state(state.cpu());
 }
+
+torch::Tensor bytes_tensor(const std::string& bytes) {
+  auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+  std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  return t;
+}
+
+std::string device_kind(const device::Placement& p) { return p.is_cuda() ? "cuda" : "cpu"; }
 
 // True when `key` is `prefix` or lies under it ("dist" covers "dist.timeout").
 bool under(const std::string& key, const std::string& prefix) {
@@ -128,6 +136,7 @@ Found locate(const ResumeRequest& request) {
 std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int n_saved, const std::string& config_yaml,
                             TrainingObjects objects, const TrainerPosition& pos) {
   const std::vector<std::string> rng = comm.allgather(rng_state_bytes());  // every rank's generator
+  const std::vector<std::string> device_rng = comm.allgather(device::rng_state(objects.placement));  // CUDA: per rank
   if (comm.rank() != 0) return "";
   const auto t0 = std::chrono::steady_clock::now();
   torch::serialize::OutputArchive archive, model_ar, opt_ar;
@@ -136,9 +145,8 @@ std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int 
   archive.write("model", model_ar);
   archive.write("optimizer", opt_ar);
   for (size_t r = 0; r < rng.size(); ++r) {
-    auto t = torch::empty({static_cast<int64_t>(rng[r].size())}, torch::kUInt8);
-    std::memcpy(t.data_ptr(), rng[r].data(), rng[r].size());
-    archive.write("rng/" + std::to_string(r), t);
+    archive.write("rng/" + std::to_string(r), bytes_tensor(rng[r]));
+    if (objects.placement.is_cuda()) archive.write("cuda_rng/" + std::to_string(r), bytes_tensor(device_rng[r]));
   }
   std::ostringstream tensors;
   archive.save_to(tensors);
@@ -149,6 +157,7 @@ std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int 
   meta << YAML::Key << "runner" << YAML::Value << version();
   meta << YAML::Key << "libtorch" << YAML::Value << TORCH_VERSION;
   meta << YAML::Key << "world_size" << YAML::Value << comm.world_size();
+  meta << YAML::Key << "device" << YAML::Value << device_kind(objects.placement);
   meta << YAML::Key << "epoch" << YAML::Value << pos.epoch;
   meta << YAML::Key << "iteration" << YAML::Value << pos.iteration;
   meta << YAML::Key << "epoch_iteration" << YAML::Value << pos.epoch_iteration;
@@ -204,15 +213,24 @@ void restore(Communicator& comm, const ResumeRequest& request, TrainingObjects o
   const int saved_world = meta["world_size"].as<int>();
   pos.trackers = meta["trackers"];
 
+  const std::string saved_device = meta["device"] ? meta["device"].as<std::string>() : "cpu";
+  check_device_change(saved_device, device_kind(objects.placement), request.allow_changes, path);
   torch::serialize::InputArchive archive, model_ar, opt_ar;
-  archive.load_from(contents.tensors.data(), contents.tensors.size());
+  archive.load_from(contents.tensors.data(), contents.tensors.size(), objects.placement.device);
   archive.read("model", model_ar);
   objects.model.load(model_ar);
   archive.read("optimizer", opt_ar);
   objects.optimizer.load(opt_ar);
+  const std::string from_rank = std::to_string(saved_world == comm.world_size() ? comm.rank() : 0);
   torch::Tensor rng;
-  archive.read("rng/" + std::to_string(saved_world == comm.world_size() ? comm.rank() : 0), rng);
+  archive.read("rng/" + from_rank, rng);
   set_rng_state(rng);
+  if (saved_device == "cuda" && objects.placement.is_cuda()) {
+    archive.read("cuda_rng/" + from_rank, rng);
+    const torch::Tensor host = rng.cpu().contiguous();
+    device::set_rng_state(objects.placement,
+                          std::string(static_cast<const char*>(host.data_ptr()), static_cast<size_t>(host.numel())));
+  }
   objects.scheduler.load_state(meta["scheduler"]);
   if (saved_world != comm.world_size())
     RLOG_WARN(
@@ -222,6 +240,21 @@ void restore(Communicator& comm, const ResumeRequest& request, TrainingObjects o
 }
 
 }  // namespace
+
+void check_device_change(const std::string& saved, const std::string& here, const std::vector<std::string>& allow,
+                         const std::string& path) {
+  if (saved == here) return;
+  if (!may_change("device", allow))
+    throw ConfigError("resume_from: " + path + ": the checkpoint was written on " + saved + " and this run is on " +
+                      here +
+                      "; the random state of one does not continue on the other, so the resumed run would "
+                      "not match an uninterrupted one. Resume on " +
+                      saved + " (device: " + saved + "), or add device to resume_allow_changes to continue anyway");
+  RLOG_WARN(
+      "resume: the checkpoint was written on {}, this run is on {} (device is in resume_allow_changes): the "
+      "weights and optimizer state move over; random numbers on the device start afresh",
+      saved, here);
+}
 
 Resumed resume(Communicator& comm, const ResumeRequest& request, TrainingObjects objects) {
   Found found;  // rank 0 finds and checks the file; every rank gets its bytes

@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/tree.hpp"
+#include "device/device.hpp"
 #include "dist/communicator.hpp"
 #include "runner/components.hpp"
 
@@ -31,6 +32,7 @@ struct TrainingObjects {
   torch::nn::Module& model;
   torch::optim::Optimizer& optimizer;
   Scheduler& scheduler;
+  const device::Placement& placement;  ///< where the tensors live; its RNG is saved per rank
 };
 
 /// Collective. Rank 0 writes <run_dir>/checkpoints/checkpoint_<iteration>.ckpt atomically
@@ -38,6 +40,12 @@ struct TrainingObjects {
 /// `n_saved`. Returns the path (rank 0).
 std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int n_saved, const std::string& config_yaml,
                             TrainingObjects objects, const TrainerPosition& position);
+
+/// The rule for resuming on another device kind ("cpu", "cuda") than the checkpoint's:
+/// refused (ConfigError naming `path`) unless `device` is in resume_allow_changes, since
+/// the device's random state cannot continue there.
+void check_device_change(const std::string& saved, const std::string& here, const std::vector<std::string>& allow,
+                         const std::string& path);
 
 struct Resumed {
   std::string path;     ///< the checkpoint file

@@ -18,7 +18,7 @@ void Engine::fire(Event event) {
   }
 }
 
-void Engine::run(Loader& data, int64_t max_epochs) {
+void Engine::run(BatchSource& data, int64_t max_epochs) {
   using clock = std::chrono::steady_clock;
   state.max_epochs = max_epochs;
   state.epoch_length = data.batches_per_epoch();

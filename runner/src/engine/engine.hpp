@@ -38,7 +38,7 @@ class Engine {
   /// Runs epochs [state.epoch + 1, max_epochs] over `data`; if `state` says an epoch is
   /// partly done (restored: epoch_iteration < epoch_length), it first finishes that epoch
   /// from batch epoch_iteration. Exceptions reach the Exception handlers, then propagate.
-  void run(Loader& data, int64_t max_epochs);
+  void run(BatchSource& data, int64_t max_epochs);
   /// Stops after the current iteration (no further epochs).
   void terminate() { terminate_ = true; }
 

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "data/prefetch.hpp"
 #include "dist/sync.hpp"
 #include "engine/engine.hpp"
 #include "engine/precision.hpp"
@@ -10,7 +11,7 @@ namespace runner {
 
 MetricValues evaluate(Model& model, Criterion& criterion, Loader& loader,
                       const std::vector<std::shared_ptr<Metric>>& metrics, const std::string& prefix,
-                      Communicator& comm, const StepOptions& step) {
+                      Communicator& comm, const StepOptions& step, torch::Device device) {
   // Buffers (BatchNorm running statistics) are per rank while training; evaluation
   // and the final weights use rank 0's.
   broadcast_module(comm, model, /*parameters=*/false, /*buffers=*/true);
@@ -21,7 +22,7 @@ MetricValues evaluate(Model& model, Criterion& criterion, Loader& loader,
     if (batch.input.size(0) == 0) return;  // a rank's share of a small last batch
     BatchOutput out;
     {
-      AutocastScope autocast(step.amp);
+      AutocastScope autocast(step.amp, device);
       out.logits =
           model.forward(step.channels_last ? batch.input.contiguous(at::MemoryFormat::ChannelsLast) : batch.input);
     }
@@ -30,7 +31,8 @@ MetricValues evaluate(Model& model, Criterion& criterion, Loader& loader,
     out.loss = criterion(out.logits, out.targets).item<double>();
     for (auto& m : metrics) m->update(out);
   });
-  evaluator.run(loader, 1);
+  DevicePrefetcher batches(loader, device::make_transfer(device));
+  evaluator.run(batches, 1);
   model.train();
   reduce_metrics(comm, metrics);
   MetricValues values;

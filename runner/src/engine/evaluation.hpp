@@ -16,11 +16,11 @@ namespace runner {
 
 using MetricValues = std::vector<std::pair<std::string, double>>;
 
-/// "<prefix>/<metric>" values of `metrics` over `loader`, in eval mode, under the
-/// step's precision and layout. Uses rank 0's buffers (BatchNorm running statistics).
+/// "<prefix>/<metric>" values of `metrics` over `loader`, in eval mode on `device`, under
+/// the step's precision and layout. Uses rank 0's buffers (BatchNorm running statistics).
 MetricValues evaluate(Model& model, Criterion& criterion, Loader& loader,
                       const std::vector<std::shared_ptr<Metric>>& metrics, const std::string& prefix,
-                      Communicator& comm, const StepOptions& step);
+                      Communicator& comm, const StepOptions& step, torch::Device device);
 
 /// "val/accuracy 0.9152, val/loss 0.2296".
 std::string format_metrics(const MetricValues& values);

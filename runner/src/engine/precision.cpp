@@ -4,24 +4,25 @@
 
 namespace runner {
 
-AutocastScope::AutocastScope(const std::string& amp) : on_(amp == "bf16") {
+AutocastScope::AutocastScope(const std::string& amp, torch::Device device)
+    : on_(amp == "bf16" || amp == "fp16"), type_(device.type()) {
   if (!on_) return;
-  prev_enabled_ = at::autocast::is_autocast_enabled(at::kCPU);
-  prev_dtype_ = at::autocast::get_autocast_dtype(at::kCPU);
-  at::autocast::set_autocast_enabled(at::kCPU, true);
-  at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+  prev_enabled_ = at::autocast::is_autocast_enabled(type_);
+  prev_dtype_ = at::autocast::get_autocast_dtype(type_);
+  at::autocast::set_autocast_enabled(type_, true);
+  at::autocast::set_autocast_dtype(type_, amp == "fp16" ? at::kHalf : at::kBFloat16);
   at::autocast::increment_nesting();
 }
 
 AutocastScope::~AutocastScope() {
   if (!on_) return;
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  at::autocast::set_autocast_enabled(at::kCPU, prev_enabled_);
-  at::autocast::set_autocast_dtype(at::kCPU, prev_dtype_);
+  at::autocast::set_autocast_enabled(type_, prev_enabled_);
+  at::autocast::set_autocast_dtype(type_, prev_dtype_);
 }
 
-std::string amp_unsupported(const std::string& amp) {
-  if (amp == "fp16")
+std::string amp_unsupported(const std::string& amp, torch::Device device) {
+  if (amp == "fp16" && !device.is_cuda())
     return "fp16 autocast needs a CUDA device and this run is on the CPU (LibTorch " TORCH_VERSION
            "); on the CPU use amp: bf16";
   return "";

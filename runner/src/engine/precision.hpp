@@ -1,6 +1,6 @@
 #pragma once
 // Numeric format of the training step: autocast (amp: bf16 | fp16) and the NHWC memory
-// layout (channels_last). Device-neutral; the CPU build autocasts on the CPU.
+// layout (channels_last), on the CPU (bf16) or a CUDA device (bf16, fp16).
 #include <torch/torch.h>
 
 #include <string>
@@ -12,19 +12,20 @@ namespace runner {
 /// outermost scope ends.
 class AutocastScope {
  public:
-  explicit AutocastScope(const std::string& amp);
+  AutocastScope(const std::string& amp, torch::Device device);
   ~AutocastScope();
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;
 
  private:
   bool on_ = false;
+  at::DeviceType type_ = at::kCPU;
   bool prev_enabled_ = false;
   at::ScalarType prev_dtype_ = at::kBFloat16;
 };
 
-/// Why `amp` cannot run on this build/device, or "" when it can.
-std::string amp_unsupported(const std::string& amp);
+/// Why `amp` cannot run on `device`, or "" when it can.
+std::string amp_unsupported(const std::string& amp, torch::Device device);
 
 /// Converts every 4-D parameter and buffer of `module` to channels_last in place (the
 /// tensors keep their identity, so optimizers built before still see them).

@@ -9,8 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include "device/device.hpp"
 #include "dist/communicator.hpp"
 #include "engine/engine.hpp"
+#include "engine/loss_meter.hpp"
 #include "logging/reports.hpp"
 #include "metrics/metrics.hpp"
 #include "tracking/recorder.hpp"
@@ -21,6 +23,8 @@ struct RunState {
   using clock = std::chrono::steady_clock;
 
   DistInfo dist;
+  Communicator* comm = nullptr;
+  device::Placement placement;  ///< where this rank computes
   std::string run_dir;
   tracking::Recorder* recorder = nullptr;  ///< rank 0 only
   Progress progress{false};
@@ -28,8 +32,10 @@ struct RunState {
 
   // The last step, as every rank agreed on it.
   double lr = 0;
-  double batch_loss = 0;
-  RunningAverage running_loss;
+  LossMeter loss;  ///< the steps' losses, on the device until read_loss()
+  /// As of the last read_loss(): the last batch's loss and the running average.
+  double batch_loss = 0, running_loss = 0;
+  bool running_loss_set = false;
   int64_t samples = 0;                                   ///< this rank's training samples so far
   double train_seconds = 0;                              ///< time in training epochs (validation excluded)
   std::vector<std::pair<std::string, double>> last_val;  ///< the last validation's metrics
@@ -49,6 +55,15 @@ struct RunState {
   /// Redraws report.html and metrics.csv (rank 0).
   void refresh_report(const Engine& e) const {
     if (recorder) recorder->refresh(facts(e));
+  }
+  /// Brings batch_loss and running_loss up to this iteration (one host read when steps
+  /// were added since the last; fails the run if a loss was not finite). Collective:
+  /// every rank calls it at the same iterations.
+  void read_loss(const Engine& e) {
+    const LossMeter::Values& v = loss.read(*comm, e.state.iteration, e.state.epoch);
+    batch_loss = v.batch_loss;
+    running_loss = v.running;
+    running_loss_set = v.running_set;
   }
   double seconds_since_start() const { return std::chrono::duration<double>(clock::now() - started).count(); }
 };

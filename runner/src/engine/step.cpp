@@ -1,6 +1,9 @@
 #include "engine/step.hpp"
 
-#include <cmath>
+#include <ATen/ops/_foreach_mul.h>
+#include <ATen/ops/_foreach_norm.h>
+
+#include <csignal>
 
 #include "dist/sync.hpp"
 #include "engine/precision.hpp"
@@ -9,17 +12,41 @@
 
 namespace runner {
 
-TrainStep::TrainStep(const StepOptions& options, Components& components, GradReducer* reducer, Communicator& comm,
-                     RunState& run)
-    : options_(options), c_(components), reducer_(reducer), comm_(comm), run_(run), scaler_(options.amp == "fp16") {}
+namespace {
+// torch::nn::utils::clip_grad_norm_ without its host read of the norm: the norm and the
+// coefficient stay on the device (multi-tensor kernels, as torch.nn.utils does).
+void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params)
+    if (p.grad().defined()) grads.push_back(p.mutable_grad());
+  if (grads.empty()) return;
+  const std::vector<torch::Tensor> norms = at::_foreach_norm(grads, 2);
+  const torch::Tensor total = torch::linalg_vector_norm(torch::stack(norms).to(torch::kFloat32), 2);
+  const torch::Tensor coef = (max_norm / (total + 1e-6)).clamp_max(1.0);
+  at::_foreach_mul_(grads, coef);
+}
+}  // namespace
 
-void TrainStep::operator()(Engine& e, Batch& batch) {
+TrainStep::TrainStep(const StepOptions& options, torch::Device device, Components& components, GradReducer* reducer,
+                     Communicator& comm, RunState& run)
+    : options_(options),
+      device_(device),
+      c_(components),
+      reducer_(reducer),
+      comm_(comm),
+      run_(run),
+      scaler_(options.amp == "fp16", device) {}
+
+void TrainStep::operator()(Engine&, Batch& batch) {
   const int64_t n = batch.input.size(0);
   if (!reducer_) c_.optimizer->zero_grad();
   const torch::Tensor loss_sum = forward_backward(batch);
   if (reducer_) reducer_->finish();
   apply_gradients();
-  agree(e, loss_sum, n);
+  run_.loss.add(loss_sum.defined() ? loss_sum : torch::zeros({}, torch::dtype(torch::kFloat64).device(device_)),
+                batch.global_size);
+  agree();
   run_.samples += n;
 }
 
@@ -30,7 +57,7 @@ torch::Tensor TrainStep::forward_backward(const Batch& batch) {
   const int64_t n = batch.input.size(0);
   const int64_t k = options_.grad_accumulation_steps;
   const double share = static_cast<double>(n) / static_cast<double>(batch.global_size);
-  torch::Tensor loss_sum;  // summed on the loss's device, read once per step
+  torch::Tensor loss_sum;  // summed on the loss's device, never read here
   for (int64_t m = 0; m < k; ++m) {
     const int64_t lo = n * m / k, hi = n * (m + 1) / k;
     if (reducer_) reducer_->prepare(share, /*sync=*/m == k - 1, /*zero=*/m == 0);
@@ -39,7 +66,7 @@ torch::Tensor TrainStep::forward_backward(const Batch& batch) {
     if (options_.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
     torch::Tensor logits;
     {
-      AutocastScope autocast(options_.amp);
+      AutocastScope autocast(options_.amp, device_);
       logits = c_.model->forward(x);
     }
     torch::Tensor loss = (*c_.criterion)(logits.to(torch::kFloat32), y);
@@ -53,32 +80,22 @@ torch::Tensor TrainStep::forward_backward(const Batch& batch) {
 void TrainStep::apply_gradients() {
   const bool finite = scaler_.unscale(c_.trainable);  // true unless fp16 overflowed
   if (finite) {
-    if (options_.grad_clip_norm) torch::nn::utils::clip_grad_norm_(c_.trainable, *options_.grad_clip_norm);
+    if (options_.grad_clip_norm) clip_grad_norm(c_.trainable, *options_.grad_clip_norm);
     c_.optimizer->step();
   }
-  scaler_.update(finite);
+  scaler_.update();
 }
 
-void TrainStep::agree(const Engine& e, const torch::Tensor& loss_sum, int64_t n) {
-  const double local_loss = loss_sum.defined() ? loss_sum.item<double>() / static_cast<double>(n) : 0;
+void TrainStep::agree() {
   const int signal = pending_stop_signal();
-  run_.batch_loss = local_loss;
   run_.stop_signal = signal;
   run_.time_up = run_.stop_requested;
-  if (reducer_) {  // the global batch's mean loss, and any rank's stop: every rank decides alike
+  if (reducer_) {  // any rank's stop: every rank decides alike
     const std::vector<double> sums =
-        comm_.allreduce_sum({local_loss * static_cast<double>(n), static_cast<double>(n), static_cast<double>(signal),
-                             run_.stop_requested ? 1.0 : 0.0});
-    run_.batch_loss = sums[0] / sums[1];
-    run_.stop_signal = sums[2] > 0 ? (signal ? signal : SIGTERM) : 0;
-    run_.time_up = sums[3] > 0;
+        comm_.allreduce_sum({static_cast<double>(signal), run_.stop_requested ? 1.0 : 0.0});
+    run_.stop_signal = sums[0] > 0 ? (signal ? signal : SIGTERM) : 0;
+    run_.time_up = sums[1] > 0;
   }
-  if (!std::isfinite(run_.batch_loss))
-    agree_on_failure(comm_, std::make_exception_ptr(Error("train/batch_loss is " + std::to_string(run_.batch_loss) +
-                                                          " at iteration " + std::to_string(e.state.iteration) +
-                                                          " (epoch " + std::to_string(e.state.epoch) +
-                                                          "); lower the learning rate or check the data")));
-  run_.running_loss.update(run_.batch_loss);
 }
 
 }  // namespace runner

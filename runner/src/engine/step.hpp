@@ -1,7 +1,9 @@
 #pragma once
 // One optimisation step of data-parallel training: forward and loss over the
 // micro-batches, backward (gradient buckets all-reduced while it runs), unscale and
-// clip, the optimizer, then one all-reduce that agrees on the batch loss and on a stop.
+// clip, the optimizer, then one host all-reduce that agrees on a stop. The loss stays on
+// the device (LossMeter): the steady-state step reads nothing back (fp16 excepted: one
+// read of the scaler's finite check).
 #include <torch/torch.h>
 
 #include <vector>
@@ -17,8 +19,8 @@ namespace runner {
 class TrainStep {
  public:
   /// `reducer` is null with one rank.
-  TrainStep(const StepOptions& options, Components& components, GradReducer* reducer, Communicator& comm,
-            RunState& run);
+  TrainStep(const StepOptions& options, torch::Device device, Components& components, GradReducer* reducer,
+            Communicator& comm, RunState& run);
   void operator()(Engine& engine, Batch& batch);
 
   LossScaler& scaler() { return scaler_; }
@@ -29,10 +31,11 @@ class TrainStep {
   torch::Tensor forward_backward(const Batch& batch);
   /// Unscale, clip and step (skipped when fp16 gradients overflowed).
   void apply_gradients();
-  /// The global batch's mean loss and any rank's stop request, alike on every rank.
-  void agree(const Engine& engine, const torch::Tensor& loss_sum, int64_t n);
+  /// Any rank's stop request (a signal, max_time), alike on every rank: host values only.
+  void agree();
 
   const StepOptions& options_;
+  torch::Device device_;
   Components& c_;
   GradReducer* reducer_;
   Communicator& comm_;

@@ -11,6 +11,8 @@
 #include <memory>
 
 #include "device/cuda.hpp"
+#include "data/prefetch.hpp"
+#include "device/host_read.hpp"
 #include "dist/reducer.hpp"
 #include "dist/sync.hpp"
 #include "engine/build.hpp"
@@ -59,10 +61,12 @@ std::string create_run_folder(const RunConfig& config, const DistInfo& dist) {
 
 class Trainer {
  public:
-  Trainer(const RunConfig& config, const Registry& registry, Communicator& comm)
+  Trainer(const RunConfig& config, const Registry& registry, Communicator& comm, const device::Placement& placement)
       : config_(config), registry_(registry), comm_(comm), config_yaml_(config::emit(config.tree)) {
     run_.dist = comm.info();
     run_.dist.backend = comm.backend();
+    run_.comm = &comm;
+    run_.placement = placement;
   }
   TrainResult run();
 
@@ -93,6 +97,7 @@ class Trainer {
   std::unique_ptr<Resumed> resumed_;
   std::unique_ptr<tracking::Recorder> recorder_;  ///< rank 0: metrics.jsonl/csv, tb/, MLflow, report.html
   std::vector<NamedHandler> plugin_handlers_;
+  std::unique_ptr<DevicePrefetcher> batches_;  ///< the train loader's batches, on the device
   std::unique_ptr<TrainStep> step_;
   std::unique_ptr<Engine> engine_;
   std::vector<std::unique_ptr<EngineHandler>> handlers_;
@@ -128,18 +133,20 @@ H& Trainer::add(Args&&... args) {
 TrainResult Trainer::run() {
   threads_ = configure_threads(config_.run.threads, run_.dist.local_size);
   if (config_.step.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
+  device::configure_kernels(run_.placement, config_.step.deterministic, config_.step.tf32);
   build();
   synchronise_model();
   open_run_folder();
   print_banner();
-  step_ = std::make_unique<TrainStep>(config_.step, setup_->c, reducer_.get(), comm_, run_);
+  step_ = std::make_unique<TrainStep>(config_.step, run_.placement.device, setup_->c, reducer_.get(), comm_, run_);
+  batches_ = std::make_unique<DevicePrefetcher>(*setup_->train_loader, device::make_transfer(run_.placement.device));
   engine_ = std::make_unique<Engine>([this](Engine& e, Batch& b) { (*step_)(e, b); });
   run_.facts = [this](const Engine& e) { return facts(e); };
   run_.progress = Progress(run_.dist.is_main() && run_.dist.world_size == 1 && isatty(STDOUT_FILENO));
   attach_handlers();
   restore_position(*engine_);
   try {
-    engine_->run(*setup_->train_loader, config_.run.num_epochs);
+    engine_->run(*batches_, config_.run.num_epochs);
   } catch (const Stopped&) {
     if (recorder_) recorder_->finish("stopped", facts(*engine_), {});
     throw;
@@ -155,9 +162,9 @@ TrainResult Trainer::run() {
 // Any failure here leaves nothing behind; every rank agrees on it.
 void Trainer::build() {
   collectively(comm_, [&] {
-    setup_ = build_setup(config_, registry_, run_.dist);
-    if (const std::string why = amp_unsupported(config_.step.amp); !why.empty())
+    if (const std::string why = amp_unsupported(config_.step.amp, run_.placement.device); !why.empty())
       throw ConfigError(config_.tree.find("amp")->loc.str() + ": amp: " + why);
+    setup_ = build_setup(config_, registry_, run_.dist, run_.placement);
   });
   if (config_.step.channels_last) to_channels_last(*setup_->c.model);
 }
@@ -187,7 +194,7 @@ void Trainer::open_run_folder() {
         resume(comm_,
                ResumeRequest{*ck.resume_from, (fs::path(config_.run.output_path) / config_.name).string(),
                              ck.resume_allow_changes, &config_.tree},
-               TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler}));
+               TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler, run_.placement}));
   collectively(comm_, [&] {
     if (!run_.dist.is_main()) return;
     if (resumed_) {
@@ -220,7 +227,9 @@ void Trainer::restore_position(Engine& engine) {
   engine.state.iteration = p.iteration;
   engine.state.epoch_iteration = p.epoch_iteration;
   engine.state.epoch_length = setup_->iters_per_epoch;
-  run_.running_loss.restore(p.running_loss, p.running_loss_set);
+  run_.loss.restore(p.running_loss, p.running_loss_set, run_.dist.rank);
+  run_.running_loss = p.running_loss;
+  run_.running_loss_set = p.running_loss_set;
   run_.last_val = p.last_val;
   if (p.trackers.IsMap()) {
     validation_->load_state(p.trackers);
@@ -233,8 +242,8 @@ TrainerPosition Trainer::position(const Engine& e) const {
   p.epoch = e.state.epoch;
   p.iteration = e.state.iteration;
   p.epoch_iteration = e.state.epoch_iteration;
-  p.running_loss = run_.running_loss.value();
-  p.running_loss_set = run_.running_loss.has_value();
+  p.running_loss = run_.running_loss;  // read_loss() before: see save_checkpoint
+  p.running_loss_set = run_.running_loss_set;
   p.last_val = run_.last_val;
   validation_->save_state(p.trackers);
   if (step_->scaler().enabled()) p.trackers["loss_scaler"] = step_->scaler().state();
@@ -242,9 +251,11 @@ TrainerPosition Trainer::position(const Engine& e) const {
 }
 
 std::string Trainer::save_checkpoint(const Engine& e) {
+  run_.read_loss(e);  // the running loss as of this iteration, and no non-finite loss saved
   Components& c = setup_->c;
   return runner::save_checkpoint(comm_, run_.run_dir, config_.checkpoint.n_saved_checkpoints, config_yaml_,
-                                 TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler}, position(e));
+                                 TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler, run_.placement},
+                                 position(e));
 }
 
 // What report.html and summary.yaml say about time and throughput (rank 0's clock;
@@ -268,6 +279,12 @@ tracking::Facts Trainer::facts(const Engine& e) const {
   f.emplace_back("wall time (this process)", format_duration(run_.seconds_since_start()));
   f.emplace_back("processes", std::to_string(run_.dist.world_size) + " (" + run_.dist.backend + "), " +
                                   std::to_string(threads_) + " thread(s) each");
+  f.emplace_back("device", run_.placement.describe());
+  std::snprintf(buf, sizeof buf, "%.1f MiB (%s)",
+                static_cast<double>(device::peak_memory_bytes(run_.placement)) / (1024.0 * 1024),
+                run_.placement.is_cuda() ? "largest allocation total on the GPU" : "peak resident set of rank 0");
+  f.emplace_back("peak memory", buf);
+  f.emplace_back("host reads", std::to_string(device::host_reads()) + " (device-to-host reads in training)");
   f.emplace_back("model", config_.component(Kind::Model).name + ", " +
                               std::to_string(count_parameters(*setup_->c.model)) + " parameters");
   const StepOptions& st = config_.step;
@@ -284,8 +301,8 @@ void Trainer::print_banner() const {
   const StepOptions& st = config_.step;
   RLOG_INFO("runner {} | LibTorch {} | {} | C++{}", version(), TORCH_VERSION, compiler_version(),
             __cplusplus / 100 % 100);
-  RLOG_INFO("device: cpu | threads: {} per rank | world size: {} (backend {}) | CUDA: {}", threads_, dist.world_size,
-            dist.backend, device::describe(device::cuda_status()));
+  RLOG_INFO("device: {} | threads: {} per rank | world size: {} (backend {}) | CUDA: {}", run_.placement.describe(),
+            threads_, dist.world_size, dist.backend, device::describe(device::cuda_status()));
   RLOG_INFO("config: {}\n{}", config_.path, config_yaml_);
   RLOG_INFO("data: {} | train {} samples, val {} samples, {} classes", df.description, df.train->size(), df.val->size(),
             df.num_classes);
@@ -329,6 +346,8 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
   RLOG_INFO("training: {} epochs, {} iterations in {:.1f} s ({:.1f} samples/s{}, data wait {:.1f}%); total {:.1f} s",
             config_.run.num_epochs, e.state.iteration, train_s, result.samples_per_second,
             dist.world_size > 1 ? " over " + std::to_string(dist.world_size) + " ranks" : "", 100 * wait_share, wall);
+  RLOG_INFO("device: {} | peak memory {:.1f} MiB | {} device-to-host reads in training", run_.placement.describe(),
+            static_cast<double>(device::peak_memory_bytes(run_.placement)) / 1048576.0, device::host_reads());
   if (const double bad = comm_.allreduce_max(static_cast<double>(Loader::bad_samples())); bad > 0)
     RLOG_WARN("data: {} unreadable file(s) skipped{} (paths in the warnings above and in run.log)",
               static_cast<int64_t>(bad), dist.world_size > 1 ? " (the most any rank met)" : "");
@@ -351,6 +370,8 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
                      {"train_seconds", std::round(train_s * 1000) / 1000},
                      {"images_per_second", std::round(result.samples_per_second * 10) / 10},
                      {"data_wait_share", std::round(wait_share * 10000) / 10000},
+                     {"peak_memory_mb", std::round(device::peak_memory_bytes(run_.placement) / 1048576.0 * 10) / 10},
+                     {"host_reads", static_cast<double>(device::host_reads())},
                      {"wall_seconds", std::round(wall * 1000) / 1000}});
   print_final_lines(result, wall);
 }
@@ -372,8 +393,9 @@ void Trainer::print_final_lines(const TrainResult& result, double wall) const {
 
 }  // namespace
 
-TrainResult train(const RunConfig& config, const Registry& registry, Communicator& comm) {
-  Trainer trainer(config, registry, comm);
+TrainResult train(const RunConfig& config, const Registry& registry, Communicator& comm,
+                  const device::Placement& placement) {
+  Trainer trainer(config, registry, comm, placement);
   return trainer.run();
 }
 

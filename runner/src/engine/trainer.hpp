@@ -5,6 +5,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "device/device.hpp"
 #include "dist/communicator.hpp"
 #include "registry/registry.hpp"
 
@@ -28,7 +29,9 @@ constexpr int kExitStopped = 75;
 
 /// Trains as `config` says. Throws ConfigError for bad input found while building
 /// (before any run folder exists) and Error for failures during the run.
-/// Collective: every rank of `comm` calls it with the same config.
-TrainResult train(const RunConfig& config, const Registry& registry, Communicator& comm);
+/// Collective: every rank of `comm` calls it with the same config. `placement` is
+/// this rank's device (device::place).
+TrainResult train(const RunConfig& config, const Registry& registry, Communicator& comm,
+                  const device::Placement& placement);
 
 }  // namespace runner

@@ -50,7 +50,9 @@ std::string model_summary(Model& model, const std::string& name, const std::vect
   std::vector<int64_t> logits_shape;
   {
     torch::NoGradGuard no_grad;
-    logits_shape = model.forward(torch::zeros(shape)).sizes().vec();
+    const auto params = model.parameters();  // the probe goes where the model is
+    const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+    logits_shape = model.forward(torch::zeros(shape, torch::TensorOptions().device(device))).sizes().vec();
   }
   model.train(was_training);
   model.set_recorder(nullptr);

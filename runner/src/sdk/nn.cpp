@@ -80,15 +80,14 @@ torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& input) {
   const torch::Tensor n = stats.narrow(0, 2 * channels, 1).detach();
   const torch::Tensor mean = stats.narrow(0, 0, channels) / n;
   const torch::Tensor var = (stats.narrow(0, channels, channels) / n - mean * mean).clamp_min(0);
-  {
+  {  // on the device: no host read per layer (the count travels inside `stats`)
     torch::NoGradGuard no_grad;
-    const double total = n.item<double>();
     num_batches_tracked.add_(1);
-    const double momentum =
-        options.momentum().has_value() ? *options.momentum() : 1.0 / num_batches_tracked.item<double>();
-    running_mean.mul_(1 - momentum).add_(mean.detach().to(running_mean.dtype()), momentum);
-    running_var.mul_(1 - momentum)
-        .add_((var.detach() * (total / std::max(total - 1, 1.0))).to(running_var.dtype()), momentum);
+    const torch::Tensor momentum = options.momentum().has_value() ? torch::full({}, *options.momentum(), mean.options())
+                                                                  : 1.0 / num_batches_tracked.to(mean.scalar_type());
+    const torch::Tensor unbiased = var.detach() * (n / (n - 1).clamp_min(1));
+    running_mean.mul_(1 - momentum.to(running_mean.dtype())).add_((mean.detach() * momentum).to(running_mean.dtype()));
+    running_var.mul_(1 - momentum.to(running_var.dtype())).add_((unbiased * momentum).to(running_var.dtype()));
   }
   auto shape = [&](const torch::Tensor& t) { return t.view({1, channels, 1, 1}); };
   torch::Tensor y = (x - shape(mean)) * shape(torch::rsqrt(var + options.eps()));

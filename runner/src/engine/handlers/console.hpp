@@ -24,6 +24,7 @@ class Console : public EngineHandler {
     engine.on(
         Event::IterationCompleted, [this](Engine& e) { log(e); }, every_);
     engine.on(Event::EpochCompleted, [this](Engine&) {  // before validation: training time only
+      device::synchronize(run_.placement);              // the epoch's queued kernels count too
       run_.train_seconds += std::chrono::duration<double>(clock::now() - t_epoch_).count();
     });
     engine.on(Event::Exception, [this](Engine&) { run_.progress.clear(); });
@@ -43,10 +44,11 @@ class Console : public EngineHandler {
     double ips, eta;
     rate(e, &ips, &eta);
     run_.progress.bar(e.state.epoch, e.state.max_epochs, e.state.epoch_iteration, e.state.epoch_length, ips, eta,
-                      run_.running_loss.value(), run_.lr);
+                      run_.running_loss, run_.lr);  // as of the last log line: the bar reads nothing
   }
 
   void log(const Engine& e) {
+    run_.read_loss(e);
     double ips, eta;
     rate(e, &ips, &eta);
     if (run_.recorder) {
@@ -61,7 +63,7 @@ class Console : public EngineHandler {
     char line[256];
     std::snprintf(line, sizeof line, "epoch %ld/%ld iter %ld/%ld | loss %.4f (avg %.4f) | lr %.5g | %.1f it/s, ETA %s",
                   long(e.state.epoch), long(e.state.max_epochs), long(e.state.epoch_iteration),
-                  long(e.state.epoch_length), run_.batch_loss, run_.running_loss.value(), run_.lr, ips,
+                  long(e.state.epoch_length), run_.batch_loss, run_.running_loss, run_.lr, ips,
                   format_duration(eta).c_str());
     if (run_.progress.tty())
       log::to_file(line);

@@ -1,7 +1,9 @@
 #pragma once
 // The config's `handlers:` (plugin Handlers), after the host's own for each event.
 // Each sees a TrainingState and may log values, recorded at that iteration (rank 0).
-// A handler runs on rank 0 unless its every_rank() says otherwise.
+// A handler runs on rank 0 unless its every_rank() says otherwise. Handlers see the
+// current batch loss, so with any handler configured the loss is read at every event
+// (one host read per iteration on a GPU).
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,6 +49,7 @@ class PluginHandlers : public EngineHandler {
   }
 
   void call(const Engine& e, void (Handler::*event)(const TrainingState&)) {
+    run_.read_loss(e);  // every rank: the read is collective
     const TrainingState st = state_of(e);
     for (auto& h : handlers_) {
       if (!run_.dist.is_main() && !h.handler->every_rank()) continue;

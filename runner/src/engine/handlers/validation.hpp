@@ -59,9 +59,10 @@ class Validation : public EngineHandler {
  private:
   void validate(Engine& e) {
     run_.progress.clear();
-    run_.last_val = evaluate(model_, criterion_, *sets_.val, metrics_, "val", comm_, step_);
+    run_.last_val = evaluate(model_, criterion_, *sets_.val, metrics_, "val", comm_, step_, run_.placement.device);
     if (sets_.train_eval) {
-      auto train_eval = evaluate(model_, criterion_, *sets_.train_eval, metrics_, "train_eval", comm_, step_);
+      auto train_eval =
+          evaluate(model_, criterion_, *sets_.train_eval, metrics_, "train_eval", comm_, step_, run_.placement.device);
       run_.last_val.insert(run_.last_val.end(), train_eval.begin(), train_eval.end());
     }
     if (after_evaluate) after_evaluate(e);

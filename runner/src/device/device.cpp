@@ -1,0 +1,70 @@
+// The device-neutral half of device.hpp: choosing the device, and the CPU's answers.
+#include "device/device.hpp"
+
+#include <sys/resource.h>
+
+#include <cstdio>
+
+#include "device/cuda.hpp"
+#include "runner/error.hpp"
+
+namespace runner::device {
+
+std::string Placement::describe() const {
+  if (!is_cuda()) return "cpu";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(memory_bytes) / (1024.0 * 1024 * 1024));
+  return device.str() + " (" + name + ", " + buf + ")";
+}
+
+Placement place(const std::string& want, int local_rank, int local_size, const std::string& where) {
+  if (want == "cpu") return Placement{};
+  const CudaStatus& cuda = cuda_status();
+  if (!cuda.available) {
+    if (want == "auto") return Placement{};
+    throw ConfigError(where + ": device: cuda, but no CUDA device is usable here (" + cuda.why_not +
+                      "); use device: cpu or auto");
+  }
+  if (local_size > cuda.device_count)
+    throw ConfigError(where + ": device: " + want + ": " + std::to_string(local_size) +
+                      " ranks on this node but only " + std::to_string(cuda.device_count) +
+                      " visible GPU(s) (one GPU per rank; CUDA_VISIBLE_DEVICES chooses which); start at most " +
+                      std::to_string(cuda.device_count) + " ranks per node, or use device: cpu");
+  return detail::cuda_placement(local_rank);
+}
+
+void configure_kernels(const Placement& p, bool deterministic, bool allow_tf32) {
+  if (p.is_cuda()) detail::cuda_configure(p.device.index(), deterministic, allow_tf32);
+}
+
+int64_t peak_memory_bytes(const Placement& p) {
+  if (p.is_cuda()) return detail::cuda_peak_memory(p.device.index());
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<int64_t>(ru.ru_maxrss) * 1024;
+}
+
+std::string rng_state(const Placement& p) { return p.is_cuda() ? detail::cuda_rng_state(p.device.index()) : ""; }
+
+void set_rng_state(const Placement& p, const std::string& state) {
+  if (p.is_cuda()) detail::cuda_set_rng_state(p.device.index(), state);
+}
+
+void synchronize(const Placement& p) {
+  if (p.is_cuda()) detail::cuda_synchronize(p.device.index());
+}
+
+namespace {
+class HostTransfer : public Transfer {
+ public:
+  Token start(const std::vector<torch::Tensor*>&) override { return nullptr; }
+  void ready(const std::vector<torch::Tensor*>&, const Token&) override {}
+};
+}  // namespace
+
+std::unique_ptr<Transfer> make_transfer(torch::Device device) {
+  if (device.is_cuda()) return detail::cuda_transfer(device.index());
+  return std::make_unique<HostTransfer>();
+}
+
+}  // namespace runner::device
