@@ -7,6 +7,7 @@
 #include "checkpoint/checkpoint.hpp"
 #include "config/options.hpp"
 #include "data/loader.hpp"
+#include "engine/checkpointing.hpp"
 #include "engine/engine.hpp"
 #include "engine/trackers.hpp"
 #include "test_util.hpp"
@@ -214,6 +215,18 @@ TEST_SUITE("engine") {
     CHECK(dist.bucket_mb == 2.5);
     CHECK(dist.sync_batchnorm);
     CHECK(dist.timeout == 0);
+  }
+
+  TEST_CASE("resuming on another device kind: refused unless device may change") {
+    runner::check_device_change("cpu", "cpu", {}, "ck");
+    runner::check_device_change("cuda", "cuda", {}, "ck");
+    CHECK_THROWS_WITH_AS(runner::check_device_change("cuda", "cpu", {}, "run/checkpoints/c.ckpt"),
+                         doctest::Contains("resume_from: run/checkpoints/c.ckpt: the checkpoint was written on cuda and "
+                                           "this run is on cpu;"),
+                         runner::ConfigError);
+    CHECK_THROWS_WITH_AS(runner::check_device_change("cpu", "cuda", {"num_epochs"}, "c.ckpt"),
+                         doctest::Contains("add device to resume_allow_changes"), runner::ConfigError);
+    runner::check_device_change("cuda", "cpu", {"device"}, "c.ckpt");  // allowed: a warning only
   }
 
   TEST_CASE("max_time durations") {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The device path on a machine without a GPU: device: auto picks the CPU and says so; the
+# steady-state step reads nothing back from the device (summary.yaml host_reads: one read
+# per log line and per checkpoint, none per step); a loss that goes non-finite fails the run
+# at the next read, before any checkpoint holds it; checkpoints say which device wrote them
+# (no CUDA RNG from a CPU run). device: cuda without a GPU is refused in bad_configs.sh.
+source "$(dirname "$0")/lib.sh"
+cd "$TMP"
+cat > dev.yaml <<YAML
+_base_: [$SOURCE_DIR/configs/fashion_mnist_mlp.yaml]
+num_epochs: 2
+log_every_iters: 25
+checkpoint_every: 60
+dataflow: {batch_size: 64, max_train_samples: 6400, max_val_samples: 500}
+model: {name: mlp, hidden: [64]}
+YAML
+
+echo "== device: auto on a machine without a GPU"
+run_capture out.txt "$RUNNER" dev.yaml output_path=runs
+[ "$RC" -eq 0 ] || fail "training failed: $(tail -5 out.txt)"
+expect_contains "$(cat out.txt)" "device: cpu | threads:" "banner"
+expect_contains "$(cat out.txt)" "device: cpu | peak memory" "summary line"
+run=$(ls -d runs/dev/*)
+grep -q '^device: cpu$' "$run/model_summary.txt" || fail "model_summary.txt does not name the device"
+reads=$(sed -n 's/^host_reads: //p' "$run/summary.yaml")
+peak=$(sed -n 's/^peak_memory_mb: //p' "$run/summary.yaml")
+# 200 iterations: 8 log lines (every 25) read the loss; so do the checkpoints at 60, 120 and
+# 180; the epoch-end checkpoints at 100 and 200 find it already read by that iteration's log line.
+echo "host reads: $reads for 200 iterations (8 log lines, 5 checkpoints); peak memory $peak MiB"
+[ "$reads" = 11 ] || fail "host_reads $reads: expected 11 (8 log lines + 3 checkpoints between them), none per step"
+awk -v p="$peak" 'BEGIN { exit !(p > 0) }' || fail "peak_memory_mb '$peak'"
+grep -q 'peak memory' "$run/report.html" || fail "report.html does not show the peak memory"
+
+echo "== checkpoints name the device that wrote them"
+ckpt="$run/checkpoints/$(cat "$run/checkpoints/latest")"
+grep -aq '^device: cpu$' "$ckpt" || fail "$ckpt: no 'device: cpu' in its metadata"
+! grep -aq 'cuda_rng' "$ckpt" || fail "$ckpt: a CPU run saved a CUDA RNG state"
+
+echo "== a non-finite loss fails the run at the next read, before a checkpoint keeps it"
+run_capture nan.txt "$RUNNER" dev.yaml output_path=nan optimizer.lr=1e12 log_every_iters=1000 checkpoint_every=30
+[ "$RC" -eq 1 ] || fail "lr 1e12: exit $RC, expected 1"
+expect_contains "$(cat nan.txt)" "train/batch_loss is not finite" "nan message"
+expect_contains "$(cat nan.txt)" "in iterations 1..30 (epoch 1); lower the learning rate or check the data" "nan range"
+nrun=$(ls -d nan/dev/*)
+[ ! -e "$nrun/checkpoints/latest" ] || fail "a checkpoint was written after the loss went non-finite"
+echo "device: OK"
