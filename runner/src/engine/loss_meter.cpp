@@ -23,7 +23,11 @@ void LossMeter::add(const torch::Tensor& loss_sum, int64_t global_samples) {
 
 const LossMeter::Values& LossMeter::read(Communicator& comm, int64_t iteration, int64_t epoch) {
   if (unread_ == 0) return values_;
-  std::vector<double> v = device::read_values(torch::stack({last_, running_}));
+  std::vector<double> v;
+  {  // on a GPU this waits for every queued kernel, NCCL's included: a dead peer ends here
+    Communicator::Watch watch(comm, "reading the loss (waits for the device's queued work)");
+    v = device::read_values(torch::stack({last_, running_}));
+  }
   if (comm.world_size() > 1) v = comm.allreduce_sum(v);
   values_ = Values{v[0], v[1], true};
   const int64_t since = iteration - unread_ + 1;
