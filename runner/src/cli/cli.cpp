@@ -176,6 +176,10 @@ int cmd_run(const Options& o) {
     collectively(*comm, [&] {
       placement = device::place(rc.step.device, dist.info().local_rank, dist.info().local_size,
                                 rc.tree.find("device")->loc.str());
+      const std::string where = rc.tree.find("dist")->find("backend")->loc.str();
+      if (rc.dist.backend == "mpi" && placement.is_cuda() && dist.info().world_size > 1)
+        throw ConfigError(where + ": dist.backend: mpi all-reduces host tensors and this run is on " +
+                          placement.device.str() + "; use nccl or auto");
       if (rc.dist.backend == "nccl" || (rc.dist.backend == "auto" && placement.is_cuda()))
         comm = make_communicator(
             dist.info(), CommOptions{rc.dist.backend, rc.dist.timeout, placement.is_cuda(),
