@@ -4,7 +4,7 @@
 # float32 and bf16 autocast, batch 128, synthetic data (tools/bench/reference_train.py
 # makes its batches once; runner's synthetic dataflow makes them in its loader).
 # Prints samples/s of the training loop and the whole process's wall time for each.
-#   tools/bench/vs_pytorch.sh [iterations=150] [extra runner overrides...]
+#   tools/bench/vs_pytorch_synthetic.sh [iterations=150] [extra runner overrides...]
 # Takes about 2.5 minutes on 2 cores at 150 iterations.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
