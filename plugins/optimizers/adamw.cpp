@@ -10,11 +10,8 @@ runner::Schema schema() {
 }
 
 std::unique_ptr<torch::optim::Optimizer> make(const runner::Params& p, const runner::ParameterList& params) {
-  return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(p.get<double>("lr"))
-                                                           .betas(runner::plugins::read_betas(p))
-                                                           .eps(p.get<double>("eps"))
-                                                           .weight_decay(p.get<double>("weight_decay"))
-                                                           .amsgrad(p.get<bool>("amsgrad")));
+  return runner::plugins::make_adam<torch::optim::AdamWOptions, torch::optim::AdamW, runner::plugins::FusedAdamW>(
+      p, params);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Stochastic gradient descent with momentum, dampening, Nesterov and weight decay.
 #include <runner/plugin.hpp>
 
+#include "fused.hpp"
+
 namespace {
 
 runner::Schema schema() {
@@ -10,6 +12,9 @@ runner::Schema schema() {
   s.add("dampening", runner::ParamType::Float, "dampening of momentum").def(0.0).min(0).max(1);
   s.add("nesterov", runner::ParamType::Bool, "Nesterov momentum (needs momentum > 0, dampening 0)").def(false);
   s.add("weight_decay", runner::ParamType::Float, "L2 penalty on all parameters").def(0.0).min(0);
+  s.add("fused", runner::ParamType::Bool,
+        "step with one fused kernel (ATen's _fused_sgd_) instead of per parameter (opt-in: see README)")
+      .def(false);
   return s;
 }
 
@@ -18,11 +23,13 @@ std::unique_ptr<torch::optim::Optimizer> make(const runner::Params& p, const run
   const bool nesterov = p.get<bool>("nesterov");
   if (nesterov && (momentum <= 0 || dampening != 0))
     throw runner::ParamError("nesterov", "needs momentum > 0 and dampening 0");
-  return std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(p.get<double>("lr"))
-                                                         .momentum(momentum)
-                                                         .dampening(dampening)
-                                                         .nesterov(nesterov)
-                                                         .weight_decay(p.get<double>("weight_decay")));
+  const auto options = torch::optim::SGDOptions(p.get<double>("lr"))
+                           .momentum(momentum)
+                           .dampening(dampening)
+                           .nesterov(nesterov)
+                           .weight_decay(p.get<double>("weight_decay"));
+  if (p.get<bool>("fused")) return std::make_unique<runner::plugins::FusedSGD>(params, options);
+  return std::make_unique<torch::optim::SGD>(params, options);
 }
 
 }  // namespace
