@@ -12,7 +12,7 @@ num_epochs: 2
 log_every_iters: 25
 checkpoint_every: 60
 dataflow: {batch_size: 64, max_train_samples: 6400, max_val_samples: 500}
-model: {name: mlp, hidden: [64]}
+model: {name: mlp, hidden: [256, 256]}
 YAML
 
 echo "== device: auto on a machine without a GPU"
@@ -30,6 +30,25 @@ echo "host reads: $reads for 200 iterations (8 log lines, 5 checkpoints); peak m
 [ "$reads" = 11 ] || fail "host_reads $reads: expected 11 (8 log lines + 3 checkpoints between them), none per step"
 awk -v p="$peak" 'BEGIN { exit !(p > 0) }' || fail "peak_memory_mb '$peak'"
 grep -q 'peak memory' "$run/report.html" || fail "report.html does not show the peak memory"
+
+echo "== the loop's time by part adds up to the training time"
+expect_contains "$(cat out.txt)" "step time: data_wait " "summary: step time by part"
+python3 - "$run/summary.yaml" <<'PY' || fail "step time breakdown (summary.yaml)"
+import sys
+v = {}
+for line in open(sys.argv[1]):
+    k, _, rest = line.partition(":")
+    if k.startswith(("step_time", "train_seconds")):
+        v[k] = float(rest)
+parts = ["data_wait", "forward", "backward", "comm_wait", "optimizer", "host_reads", "handlers"]
+vals = [v["step_time_%s_s" % p] for p in parts]
+total, train = v["step_time_s"], v["train_seconds"]
+print("parts:", dict(zip(parts, vals)), "sum %.3f s, training %.3f s" % (total, train))
+assert all(x >= 0 for x in vals), "a negative part"
+assert vals[1] > 0 and vals[2] > 0 and vals[4] > 0, "forward, backward and optimizer must take time"
+assert abs(sum(vals) - total) < 0.01, "the parts do not sum to step_time_s"
+assert abs(total - train) <= 0.05 * train, "parts %.3f s against %.3f s of training (more than 5%% apart)" % (total, train)
+PY
 
 echo "== checkpoints name the device that wrote them"
 ckpt="$run/checkpoints/$(cat "$run/checkpoints/latest")"

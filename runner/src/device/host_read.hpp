@@ -16,5 +16,7 @@ std::vector<double> read_values(const torch::Tensor& t);
 double read_value(const torch::Tensor& t);
 /// Reads so far in this process.
 int64_t host_reads();
+/// Seconds spent in them (on a GPU: mostly waiting for the device's queued work).
+double host_read_seconds();
 
 }  // namespace runner::device

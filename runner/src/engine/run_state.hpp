@@ -13,6 +13,7 @@
 #include "dist/communicator.hpp"
 #include "engine/engine.hpp"
 #include "engine/loss_meter.hpp"
+#include "engine/step_times.hpp"
 #include "logging/reports.hpp"
 #include "metrics/metrics.hpp"
 #include "tracking/recorder.hpp"
@@ -38,6 +39,7 @@ struct RunState {
   bool running_loss_set = false;
   int64_t samples = 0;                                   ///< this rank's training samples so far
   double train_seconds = 0;                              ///< time in training epochs (validation excluded)
+  StepTimes times;                                       ///< where train_seconds went, by part
   std::vector<std::pair<std::string, double>> last_val;  ///< the last validation's metrics
 
   // A stop after this iteration: set by the step from what every rank requested.

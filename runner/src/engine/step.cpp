@@ -40,13 +40,25 @@ TrainStep::TrainStep(const StepOptions& options, torch::Device device, Component
 
 void TrainStep::operator()(Engine&, Batch& batch) {
   const int64_t n = batch.input.size(0);
-  if (!reducer_) c_.optimizer->zero_grad();
+  if (!reducer_) {
+    StepTimes::Scope t(run_.times, StepTimes::Optimizer);
+    c_.optimizer->zero_grad();
+  }
   const torch::Tensor loss_sum = forward_backward(batch);
-  if (reducer_) reducer_->finish();
-  apply_gradients();
-  run_.loss.add(loss_sum.defined() ? loss_sum : torch::zeros({}, torch::dtype(torch::kFloat64).device(device_)),
-                batch.global_size);
-  agree();
+  if (reducer_) {
+    StepTimes::Scope t(run_.times, StepTimes::CommWait);
+    reducer_->finish();
+  }
+  {
+    StepTimes::Scope t(run_.times, StepTimes::Optimizer);
+    apply_gradients();
+    run_.loss.add(loss_sum.defined() ? loss_sum : torch::zeros({}, torch::dtype(torch::kFloat64).device(device_)),
+                  batch.global_size);
+  }
+  {
+    StepTimes::Scope t(run_.times, StepTimes::CommWait);
+    agree();
+  }
   run_.samples += n;
 }
 
@@ -60,16 +72,24 @@ torch::Tensor TrainStep::forward_backward(const Batch& batch) {
   torch::Tensor loss_sum;  // summed on the loss's device, never read here
   for (int64_t m = 0; m < k; ++m) {
     const int64_t lo = n * m / k, hi = n * (m + 1) / k;
-    if (reducer_) reducer_->prepare(share, /*sync=*/m == k - 1, /*zero=*/m == 0);
+    if (reducer_) {  // zeroes the gradient buckets, as zero_grad() does
+      StepTimes::Scope t(run_.times, StepTimes::Optimizer);
+      reducer_->prepare(share, /*sync=*/m == k - 1, /*zero=*/m == 0);
+    }
     if (hi == lo) continue;
     torch::Tensor x = batch.input.slice(0, lo, hi), y = batch.target.slice(0, lo, hi);
-    if (options_.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-    torch::Tensor logits;
+    torch::Tensor loss;
     {
-      AutocastScope autocast(options_.amp, device_);
-      logits = c_.model->forward(x);
+      StepTimes::Scope t(run_.times, StepTimes::Forward);
+      if (options_.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+      torch::Tensor logits;
+      {
+        AutocastScope autocast(options_.amp, device_);
+        logits = c_.model->forward(x);
+      }
+      loss = (*c_.criterion)(logits.to(torch::kFloat32), y);
     }
-    torch::Tensor loss = (*c_.criterion)(logits.to(torch::kFloat32), y);
+    StepTimes::Scope t(run_.times, StepTimes::Backward);
     scaler_.scale_loss(k == 1 ? loss : loss * (static_cast<double>(hi - lo) / static_cast<double>(n))).backward();
     const torch::Tensor part = loss.detach().to(torch::kFloat64) * static_cast<double>(hi - lo);
     loss_sum = loss_sum.defined() ? loss_sum + part : part;

@@ -24,6 +24,7 @@
 #include "engine/handlers/max_time.hpp"
 #include "engine/handlers/plugin_handlers.hpp"
 #include "engine/handlers/report.hpp"
+#include "engine/handlers/step_timing.hpp"
 #include "engine/handlers/validation.hpp"
 #include "engine/precision.hpp"
 #include "engine/run_state.hpp"
@@ -108,6 +109,7 @@ class Trainer {
 void Trainer::attach_handlers() {
   Setup& s = *setup_;
   Components& c = s.c;
+  auto& timing = add<StepTiming>(run_);  // first on IterationStarted...
   add<Report>(run_);
   add<LrSchedule>(*s.scheduler, *c.optimizer, run_);
   add<Console>(config_.run.log_every_iters, c.dataflow.batch_size, run_);
@@ -119,6 +121,7 @@ void Trainer::attach_handlers() {
   add<Checkpoints>(
       config_.checkpoint.checkpoint_every, [this](const Engine& e) { return save_checkpoint(e); }, run_);
   add<PluginHandlers>(std::move(plugin_handlers_), *c.model, run_);
+  timing.attach_last(*engine_);  // ...and last on IterationCompleted
 }
 
 template <class H, class... Args>
@@ -285,6 +288,7 @@ tracking::Facts Trainer::facts(const Engine& e) const {
                 run_.placement.is_cuda() ? "largest allocation total on the GPU" : "peak resident set of rank 0");
   f.emplace_back("peak memory", buf);
   f.emplace_back("host reads", std::to_string(device::host_reads()) + " (device-to-host reads in training)");
+  f.emplace_back("step time by part", run_.times.shares());
   f.emplace_back("model", config_.component(Kind::Model).name + ", " +
                               std::to_string(count_parameters(*setup_->c.model)) + " parameters");
   const StepOptions& st = config_.step;
@@ -346,6 +350,7 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
   RLOG_INFO("training: {} epochs, {} iterations in {:.1f} s ({:.1f} samples/s{}, data wait {:.1f}%); total {:.1f} s",
             config_.run.num_epochs, e.state.iteration, train_s, result.samples_per_second,
             dist.world_size > 1 ? " over " + std::to_string(dist.world_size) + " ranks" : "", 100 * wait_share, wall);
+  RLOG_INFO("step time: {} (parts {:.1f} s of {:.1f} s training)", run_.times.shares(), run_.times.total(), train_s);
   RLOG_INFO("device: {} | peak memory {:.1f} MiB | {} device-to-host reads in training", run_.placement.describe(),
             static_cast<double>(device::peak_memory_bytes(run_.placement)) / 1048576.0, device::host_reads());
   if (const double bad = comm_.allreduce_max(static_cast<double>(Loader::bad_samples())); bad > 0)
@@ -364,15 +369,19 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
     RLOG_INFO("final weights hash {}", module_hash(*setup_->c.model));
   }
   if (!recorder_) return;
-  recorder_->finish("finished", facts(e),
-                    {{"epochs", static_cast<double>(e.state.epoch)},
-                     {"iterations", static_cast<double>(e.state.iteration)},
-                     {"train_seconds", std::round(train_s * 1000) / 1000},
-                     {"images_per_second", std::round(result.samples_per_second * 10) / 10},
-                     {"data_wait_share", std::round(wait_share * 10000) / 10000},
-                     {"peak_memory_mb", std::round(device::peak_memory_bytes(run_.placement) / 1048576.0 * 10) / 10},
-                     {"host_reads", static_cast<double>(device::host_reads())},
-                     {"wall_seconds", std::round(wall * 1000) / 1000}});
+  tracking::Values summary{
+      {"epochs", static_cast<double>(e.state.epoch)},
+      {"iterations", static_cast<double>(e.state.iteration)},
+      {"train_seconds", std::round(train_s * 1000) / 1000},
+      {"images_per_second", std::round(result.samples_per_second * 10) / 10},
+      {"data_wait_share", std::round(wait_share * 10000) / 10000},
+      {"peak_memory_mb", std::round(device::peak_memory_bytes(run_.placement) / 1048576.0 * 10) / 10},
+      {"host_reads", static_cast<double>(device::host_reads())},
+      {"step_time_s", std::round(run_.times.total() * 1000) / 1000}};
+  for (const auto& [part, seconds] : run_.times.parts())
+    summary.emplace_back("step_time_" + part + "_s", std::round(seconds * 1000) / 1000);
+  summary.emplace_back("wall_seconds", std::round(wall * 1000) / 1000);
+  recorder_->finish("finished", facts(e), summary);
   print_final_lines(result, wall);
 }
 
