@@ -28,6 +28,8 @@ class LossMeter {
   /// The current values, alike on every rank (every rank must call it at the same
   /// iteration). Reads once per new step added; then free. Throws if not finite.
   const Values& read(Communicator& comm, int64_t iteration, int64_t epoch);
+  /// The values as of the last read (or restore); no read.
+  const Values& values() const { return values_; }
   /// Restores the running average a checkpoint holds (every rank calls it).
   void restore(double running, bool set, int rank);
   /// Steps added since the last read (0: the values are current).

@@ -33,13 +33,10 @@ struct RunState {
 
   // The last step, as every rank agreed on it.
   double lr = 0;
-  LossMeter loss;  ///< the steps' losses, on the device until read_loss()
-  /// As of the last read_loss(): the last batch's loss and the running average.
-  double batch_loss = 0, running_loss = 0;
-  bool running_loss_set = false;
-  int64_t samples = 0;                                   ///< this rank's training samples so far
-  double train_seconds = 0;                              ///< time in training epochs (validation excluded)
-  StepTimes times;                                       ///< where train_seconds went, by part
+  LossMeter loss;            ///< the steps' losses, on the device until read_loss(); loss.values() as of then
+  int64_t samples = 0;       ///< this rank's training samples so far
+  double train_seconds = 0;  ///< time in training epochs (validation excluded)
+  StepTimes times;           ///< where train_seconds went, by part
   std::vector<std::pair<std::string, double>> last_val;  ///< the last validation's metrics
 
   // A stop after this iteration: set by the step from what every rank requested.
@@ -58,15 +55,10 @@ struct RunState {
   void refresh_report(const Engine& e) const {
     if (recorder) recorder->refresh(facts(e));
   }
-  /// Brings batch_loss and running_loss up to this iteration (one host read when steps
+  /// The batch loss and running average up to this iteration (one host read when steps
   /// were added since the last; fails the run if a loss was not finite). Collective:
   /// every rank calls it at the same iterations.
-  void read_loss(const Engine& e) {
-    const LossMeter::Values& v = loss.read(*comm, e.state.iteration, e.state.epoch);
-    batch_loss = v.batch_loss;
-    running_loss = v.running;
-    running_loss_set = v.running_set;
-  }
+  const LossMeter::Values& read_loss(const Engine& e) { return loss.read(*comm, e.state.iteration, e.state.epoch); }
   double seconds_since_start() const { return std::chrono::duration<double>(clock::now() - started).count(); }
 };
 

@@ -231,8 +231,6 @@ void Trainer::restore_position(Engine& engine) {
   engine.state.epoch_iteration = p.epoch_iteration;
   engine.state.epoch_length = setup_->iters_per_epoch;
   run_.loss.restore(p.running_loss, p.running_loss_set, run_.dist.rank);
-  run_.running_loss = p.running_loss;
-  run_.running_loss_set = p.running_loss_set;
   run_.last_val = p.last_val;
   if (p.trackers.IsMap()) {
     validation_->load_state(p.trackers);
@@ -245,8 +243,8 @@ TrainerPosition Trainer::position(const Engine& e) const {
   p.epoch = e.state.epoch;
   p.iteration = e.state.iteration;
   p.epoch_iteration = e.state.epoch_iteration;
-  p.running_loss = run_.running_loss;  // read_loss() before: see save_checkpoint
-  p.running_loss_set = run_.running_loss_set;
+  p.running_loss = run_.loss.values().running;  // read_loss() before: see save_checkpoint
+  p.running_loss_set = run_.loss.values().running_set;
   p.last_val = run_.last_val;
   validation_->save_state(p.trackers);
   if (step_->scaler().enabled()) p.trackers["loss_scaler"] = step_->scaler().state();

@@ -42,25 +42,6 @@ class AverageLoss : public Metric {
   double sum_ = 0, count_ = 0;
 };
 
-/// Exponential running average, as Ignite's RunningAverage (alpha = 0.98).
-class RunningAverage {
- public:
-  explicit RunningAverage(double alpha = 0.98) : alpha_(alpha) {}
-  double update(double value) {
-    value_ = has_ ? alpha_ * value_ + (1 - alpha_) * value : value;
-    has_ = true;
-    return value_;
-  }
-  double value() const { return value_; }
-  bool has_value() const { return has_; }
-  void restore(double value, bool has) { value_ = value, has_ = has; }
-
- private:
-  double alpha_;
-  double value_ = 0;
-  bool has_ = false;
-};
-
 /// The standard classification set: accuracy, top5 (when there are > 5 classes), loss.
 std::vector<std::shared_ptr<Metric>> classification_metrics(int64_t num_classes);
 

@@ -44,15 +44,15 @@ class Console : public EngineHandler {
     double ips, eta;
     rate(e, &ips, &eta);
     run_.progress.bar(e.state.epoch, e.state.max_epochs, e.state.epoch_iteration, e.state.epoch_length, ips, eta,
-                      run_.running_loss, run_.lr);  // as of the last log line: the bar reads nothing
+                      run_.loss.values().running, run_.lr);  // as of the last log line: the bar reads nothing
   }
 
   void log(const Engine& e) {
-    run_.read_loss(e);
+    const LossMeter::Values& loss = run_.read_loss(e);
     double ips, eta;
     rate(e, &ips, &eta);
     if (run_.recorder) {
-      run_.recorder->log(e.state.iteration, e.state.epoch, {{"train/batch_loss", run_.batch_loss}, {"lr", run_.lr}});
+      run_.recorder->log(e.state.iteration, e.state.epoch, {{"train/batch_loss", loss.batch_loss}, {"lr", run_.lr}});
       const double dt = std::chrono::duration<double>(clock::now() - last_log_time_).count();
       if (dt > 0 && e.state.iteration > last_log_iteration_)
         run_.recorder->throughput(e.state.iteration, static_cast<double>(e.state.iteration - last_log_iteration_) *
@@ -63,7 +63,7 @@ class Console : public EngineHandler {
     char line[256];
     std::snprintf(line, sizeof line, "epoch %ld/%ld iter %ld/%ld | loss %.4f (avg %.4f) | lr %.5g | %.1f it/s, ETA %s",
                   long(e.state.epoch), long(e.state.max_epochs), long(e.state.epoch_iteration),
-                  long(e.state.epoch_length), run_.batch_loss, run_.running_loss, run_.lr, ips,
+                  long(e.state.epoch_length), loss.batch_loss, loss.running, run_.lr, ips,
                   format_duration(eta).c_str());
     if (run_.progress.tty())
       log::to_file(line);

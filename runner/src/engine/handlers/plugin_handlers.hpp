@@ -30,14 +30,14 @@ class PluginHandlers : public EngineHandler {
   }
 
  private:
-  TrainingState state_of(const Engine& e) {
+  TrainingState state_of(const Engine& e, const LossMeter::Values& loss) {
     TrainingState st;
     st.epoch = e.state.epoch;
     st.max_epochs = e.state.max_epochs;
     st.iteration = e.state.iteration;
     st.epoch_iteration = e.state.epoch_iteration;
     st.epoch_length = e.state.epoch_length;
-    st.batch_loss = run_.batch_loss;
+    st.batch_loss = loss.batch_loss;
     st.lr = run_.lr;
     for (const auto& [k, v] : run_.last_val) st.metrics[k] = v;
     st.model = &model_;
@@ -49,8 +49,7 @@ class PluginHandlers : public EngineHandler {
   }
 
   void call(const Engine& e, void (Handler::*event)(const TrainingState&)) {
-    run_.read_loss(e);  // every rank: the read is collective
-    const TrainingState st = state_of(e);
+    const TrainingState st = state_of(e, run_.read_loss(e));  // every rank: the read is collective
     for (auto& h : handlers_) {
       if (!run_.dist.is_main() && !h.handler->every_rank()) continue;
       try {
