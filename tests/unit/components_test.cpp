@@ -9,6 +9,8 @@
 
 #include "config/config.hpp"
 #include "engine/build.hpp"
+#include "engine/ema.hpp"
+#include "engine/param_groups.hpp"
 #include "device/host_read.hpp"
 #include "engine/loss_scaler.hpp"
 #include "engine/precision.hpp"
@@ -389,6 +391,91 @@ TEST_SUITE("components") {
       REQUIRE(fused != nullptr);
       CHECK_FALSE(fused->default_value.as<bool>());
     }
+  }
+
+  TEST_CASE("optimizer.no_decay: the chosen parameters step without weight decay, the rest with it") {
+    struct Net : torch::nn::Module {
+      torch::nn::Conv2d conv{torch::nn::Conv2dOptions(2, 3, 3).bias(true)};
+      torch::nn::BatchNorm2d bn{3};
+      torch::nn::Linear fc{3, 2};
+      Net() {
+        register_module("conv", conv);
+        register_module("bn", bn);
+        register_module("fc", fc);
+      }
+    };
+    auto run = [](const std::vector<std::string>& rules, bool fused) {
+      torch::manual_seed(1);
+      Net net;
+      std::map<std::string, torch::Tensor> before;
+      for (const auto& p : net.named_parameters()) before[p.key()] = p.value().detach().clone();
+      const auto opts = torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.5);
+      std::unique_ptr<torch::optim::Optimizer> opt;
+      if (fused)
+        opt = std::make_unique<runner::plugins::FusedSGD>(net.parameters(), opts);
+      else
+        opt = std::make_unique<torch::optim::SGD>(net.parameters(), opts);
+      std::vector<runner::NoDecayRule> rs;
+      for (const auto& r : rules) rs.push_back({r, nullptr});
+      const std::string line = runner::apply_no_decay(*opt, runner::select_no_decay(net, rs, "net"), "test.yaml:1:1");
+      for (auto& p : net.parameters()) p.mutable_grad() = torch::zeros_like(p);  // only the decay moves a weight
+      opt->step();
+      std::map<std::string, bool> moved;
+      for (const auto& p : net.named_parameters()) moved[p.key()] = !torch::equal(p.value(), before[p.key()]);
+      return std::make_pair(moved, line);
+    };
+    for (bool fused : {false, true}) {
+      CAPTURE(fused);
+      auto [moved, line] = run({"bias", "norm"}, fused);
+      CHECK(moved["conv.weight"]);
+      CHECK(moved["fc.weight"]);
+      for (const char* k : {"conv.bias", "fc.bias", "bn.weight", "bn.bias"}) CHECK_MESSAGE(!moved[k], k);
+      CHECK(line == "4 parameter tensors (11 values) without weight decay, 2 (60) with");
+      auto [moved1d, line1d] = run({"1d"}, fused);
+      CHECK(moved1d == moved);
+      auto [by_name, l2] = run({"fc.weight", "conv.*"}, fused);
+      CHECK(!by_name["fc.weight"]);
+      CHECK(!by_name["conv.weight"]);
+      CHECK(!by_name["conv.bias"]);
+      CHECK(by_name["bn.weight"]);  // not named: decayed
+      CHECK(by_name["fc.bias"]);
+      auto [all, l3] = run({"*"}, fused);  // everything excluded: the one group loses its decay
+      for (const auto& [k, m] : all) CHECK_MESSAGE(!m, k);
+    }
+    Net net;
+    CHECK_THROWS_WITH_AS(runner::select_no_decay(net, {{"biass", nullptr}}, "net"),
+                         doctest::Contains("'biass' selects no trainable parameter of model 'net'; did you mean 'bias'"),
+                         runner::ConfigError);
+  }
+
+  TEST_CASE("ema: the average follows decay, swaps in and out, and checkpoints exactly") {
+    torch::manual_seed(2);
+    torch::nn::Sequential net(torch::nn::Linear(3, 4), torch::nn::BatchNorm1d(4));
+    runner::Ema ema(*net, 0.75);
+    const torch::Tensor w0 = net[0]->as<torch::nn::Linear>()->weight.detach().clone();
+    {
+      torch::NoGradGuard g;
+      net[0]->as<torch::nn::Linear>()->weight.add_(1.0);
+    }
+    ema.update();  // avg = 0.75 * w0 + 0.25 * (w0 + 1)
+    {
+      runner::Ema::Swap swap(ema);
+      CHECK(torch::allclose(net[0]->as<torch::nn::Linear>()->weight, w0 + 0.25));
+    }
+    CHECK(torch::allclose(net[0]->as<torch::nn::Linear>()->weight, w0 + 1));  // the weights are back
+    torch::serialize::OutputArchive out;
+    ema.save(out);
+    std::ostringstream bytes;
+    out.save_to(bytes);
+    runner::Ema other(*net, 0.75);  // starts from the current weights
+    torch::serialize::InputArchive in;
+    const std::string b = bytes.str();
+    in.load_from(b.data(), b.size());
+    CHECK(other.load(in));
+    runner::Ema::Swap swap(other);
+    CHECK(torch::allclose(net[0]->as<torch::nn::Linear>()->weight, w0 + 0.25));
+    // The integer buffer (num_batches_tracked) is copied, not averaged.
+    CHECK(net[1]->as<torch::nn::BatchNorm1d>()->num_batches_tracked.item<int64_t>() == 0);
   }
 
   TEST_CASE("schedulers give the documented learning rates") {

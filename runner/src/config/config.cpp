@@ -186,7 +186,18 @@ void validate_component(Node& block, Kind kind, const std::string& path, const R
   if (!c)
     throw ConfigError(name->loc.str() + ": " + path + ".name: unknown " + kind_s + " '" + name->scalar + "'" +
                       did_you_mean(name->scalar, known) + " (known: " + known_s + ")");
-  block = validate_block(block, c->schema, path, kind_s + " '" + c->name + "'", {"name"});
+  std::vector<std::string> host_keys = {"name"};
+  if (kind == Kind::Optimizer) host_keys.push_back("no_decay");  // engine/param_groups.hpp
+  block = validate_block(block, c->schema, path, kind_s + " '" + c->name + "'", host_keys);
+  if (const Node* nd = block.find("no_decay"); nd && !nd->is_null()) {
+    bool ok = nd->kind == Node::Kind::Seq && !nd->items.empty();
+    for (const Node& item : nd->items) ok = ok && item.kind == Node::Kind::Scalar && !item.scalar.empty();
+    if (!ok)
+      throw ConfigError(nd->loc.str() + ": " + path +
+                        ".no_decay: expected a list of parameter kinds (bias, norm, 1d), names or globs, such as "
+                        "[bias, norm], found " +
+                        describe_found(*nd));
+  }
 }
 
 // `metrics:` / `handlers:`: a list of component blocks (or bare names), each validated
@@ -240,6 +251,30 @@ void resolve_optional_block(Node& top, const std::string& key, const Schema& sch
   }
 }
 
+// A block that `true` switches on with its defaults (`ema:`, `profile:`): true gives the
+// defaults, false/null/absent is off, a map is validated.
+void resolve_switchable_block(Node& top, const std::string& key, const Schema& schema) {
+  Node* given = top.find(key);
+  if (given && given->kind == Node::Kind::Scalar) {
+    const std::string& v = given->scalar;
+    const bool on = v == "true" || v == "True" || v == "yes" || v == "on";
+    if (!on && v != "false" && v != "False" && v != "no" && v != "off")
+      throw ConfigError(given->loc.str() + ": " + key + ": expected true, false or a map (" + join(schema.names()) +
+                        "), found '" + v + "'");
+    const config::Loc loc = given->loc;
+    if (on) {
+      Node empty = Node::map_node(loc);
+      top.set(key, validate_block(empty, schema, key, key));
+    } else {
+      Node off;
+      off.loc = loc;
+      top.set(key, off);
+    }
+    return;
+  }
+  resolve_optional_block(top, key, schema, /*defaults=*/false);
+}
+
 ComponentConfig component_config(const Node& block, Kind kind, const std::string& path, const Registry& registry) {
   ComponentConfig cc;
   cc.name = block.find("name")->scalar;
@@ -280,6 +315,8 @@ namespace {
 void resolve_host_blocks(Node& top) {
   resolve_optional_block(top, "best", schema_of<BestOptions>(), /*defaults=*/false);
   resolve_optional_block(top, "early_stopping", schema_of<EarlyStoppingOptions>(), /*defaults=*/false);
+  resolve_switchable_block(top, "ema", schema_of<EmaOptions>());
+  resolve_switchable_block(top, "profile", schema_of<ProfileOptions>());
   resolve_optional_block(top, "dist", schema_of<DistOptions>(), /*defaults=*/true);
   resolve_optional_block(top, "tracking", schema_of<TrackingOptions>(), /*defaults=*/true);
   if (Node* mlflow = top.find("tracking")->find("mlflow"); mlflow && mlflow->is_map())
@@ -324,6 +361,8 @@ void read_run_config(RunConfig& rc, const Registry& registry) {
   if (t.find("best")->is_map()) rc.best = read_block<BestOptions>(*t.find("best"));
   if (t.find("early_stopping")->is_map())
     rc.early_stopping = read_block<EarlyStoppingOptions>(*t.find("early_stopping"));
+  if (t.find("ema")->is_map()) rc.ema = read_block<EmaOptions>(*t.find("ema"));
+  if (t.find("profile")->is_map()) rc.profile = read_block<ProfileOptions>(*t.find("profile"));
   rc.dist = read_block<DistOptions>(*t.find("dist"));
   rc.tracking = read_block<TrackingOptions>(*t.find("tracking"));
   if (rc.tracking.mlflow) {
@@ -348,7 +387,7 @@ RunConfig resolve_config(Node root, const std::string& path, const Registry& reg
   rc.path = path;
   rc.name = fs::path(path).stem().string();
   std::vector<std::string> skip(std::begin(kComponentKeys), std::end(kComponentKeys));
-  const char* nested[] = {"metrics", "handlers", "best", "early_stopping", "dist", "tracking"};
+  const char* nested[] = {"metrics", "handlers", "best", "early_stopping", "ema", "profile", "dist", "tracking"};
   skip.insert(skip.end(), std::begin(nested), std::end(nested));
   Node top = validate_block(root, top_level_schema(), "", "the config", skip);
   resolve_host_blocks(top);

@@ -31,6 +31,8 @@ struct RunConfig {
   FaultOptions faults;
   std::optional<BestOptions> best;                     ///< `best:` (off unless given)
   std::optional<EarlyStoppingOptions> early_stopping;  ///< `early_stopping:` (off unless given)
+  std::optional<EmaOptions> ema;                       ///< `ema:` (off unless given)
+  std::optional<ProfileOptions> profile;               ///< `profile:` (off unless given)
   DistOptions dist;
   TrackingOptions tracking;
   std::array<ComponentConfig, kNumSingleKinds> components;  ///< indexed by Kind (dataflow .. scheduler)

@@ -151,6 +151,34 @@ struct EarlyStoppingOptions : ScoreOptions {
   }
 };
 
+/// `ema:` an exponential moving average of the weights (parameters and floating-point
+/// buffers), updated after every optimizer step, evaluated as val_ema/*, kept in
+/// checkpoints and written as <run>/ema_model.pt. `ema: true` takes the defaults.
+struct EmaOptions {
+  double decay = 0.999;
+  template <class F>
+  void fields(F&& f) {
+    f("decay", decay, "weight of the average at each step: avg = decay * avg + (1 - decay) * weights")
+        .greater_than(0)
+        .max(1);
+  }
+};
+
+/// `profile:` a trace of chosen iterations (LibTorch's Kineto profiler) written to
+/// <run>/profile/ as Chrome trace JSON, with a table of the busiest operators and the
+/// achieved GFLOP/s. `profile: true` takes the defaults.
+struct ProfileOptions {
+  int64_t wait = 5;
+  int64_t active = 10;
+  bool record_shapes = true;
+  template <class F>
+  void fields(F&& f) {
+    f("wait", wait, "iterations of this process to skip before tracing (warm-up: allocators, autotuning)").min(0);
+    f("active", active, "iterations to trace").min(1);
+    f("record_shapes", record_shapes, "record operator input shapes (also needed for the FLOP counts)");
+  }
+};
+
 /// `dist:` how ranks communicate.
 struct DistOptions {
   std::string backend = "auto";

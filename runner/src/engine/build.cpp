@@ -1,5 +1,7 @@
 #include "engine/build.hpp"
 
+#include "engine/param_groups.hpp"
+
 #include "logging/reports.hpp"
 #include "runner/error.hpp"
 #include "util/strings.hpp"
@@ -62,6 +64,11 @@ Components build_components(const RunConfig& config, const Registry& registry, c
   if (!out.optimizer || out.optimizer->param_groups().empty())
     throw Error("optimizer '" + oc.name + "' factory returned no optimizer");
   out.base_lr = out.optimizer->param_groups().front().options().get_lr();
+  if (const config::Node* nd = oc.node->find("no_decay"); nd && !nd->is_null()) {
+    std::vector<NoDecayRule> rules;
+    for (const auto& item : nd->items) rules.push_back({item.scalar, &item});
+    out.no_decay = apply_no_decay(*out.optimizer, select_no_decay(*out.model, rules, mc.name), nd->loc.str());
+  }
 
   const auto& cc = config.component(Kind::Criterion);
   out.criterion = call_factory(cc, registry, [&] { return factory_of<CriterionFactory>(cc)(cc.params); });
@@ -143,6 +150,8 @@ void build_metric_set(Setup& s, const RunConfig& config, const Registry& registr
     s.metrics.push_back(extra[i]);
   }
   for (const auto& m : s.metrics) s.logged.push_back("val/" + m->name());
+  if (config.ema)
+    for (const auto& m : s.metrics) s.logged.push_back("val_ema/" + m->name());
   if (s.c.dataflow.train_eval)
     for (const auto& m : s.metrics) s.logged.push_back("train_eval/" + m->name());
   const std::string* best = config.best ? &config.best->metric : nullptr;

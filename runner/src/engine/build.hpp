@@ -24,6 +24,7 @@ struct Components {
   /// The model's parameters that require gradients, collected once: what the optimizer
   /// steps, the gradient reducer all-reduces and the step unscales and clips.
   ParameterList trainable;
+  std::string no_decay;  ///< optimizer.no_decay's split, for the banner ("" without it)
 };
 
 /// Builds dataflow, model (moved to `device` before the optimizer sees its parameters),

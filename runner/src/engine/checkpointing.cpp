@@ -63,7 +63,7 @@ bool may_change(const std::string& key, const std::vector<std::string>& allowed)
                                                     "plugins",          "handlers",
                                                     "dist.timeout",     "dist.bucket_mb",
                                                     "dist.backend",     "dataflow.num_workers",
-                                                    "dataflow.prefetch"};
+                                                    "dataflow.prefetch", "profile"};
   for (const auto* list : {&allowed, &harmless})
     for (const auto& prefix : *list)
       if (under(key, prefix)) return true;
@@ -144,6 +144,11 @@ std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int 
   objects.optimizer.save(opt_ar);
   archive.write("model", model_ar);
   archive.write("optimizer", opt_ar);
+  if (objects.ema) {
+    torch::serialize::OutputArchive ema_ar;
+    objects.ema->save(ema_ar);
+    archive.write("ema", ema_ar);
+  }
   for (size_t r = 0; r < rng.size(); ++r) {
     archive.write("rng/" + std::to_string(r), bytes_tensor(rng[r]));
     if (objects.placement.is_cuda()) archive.write("cuda_rng/" + std::to_string(r), bytes_tensor(device_rng[r]));
@@ -221,6 +226,11 @@ void restore(Communicator& comm, const ResumeRequest& request, TrainingObjects o
   objects.model.load(model_ar);
   archive.read("optimizer", opt_ar);
   objects.optimizer.load(opt_ar);
+  if (objects.ema) {
+    torch::serialize::InputArchive ema_ar;
+    if (!archive.try_read("ema", ema_ar) || !objects.ema->load(ema_ar))
+      RLOG_WARN("resume: {} holds no weight average (ema); it starts again from the resumed weights", path);
+  }
   const std::string from_rank = std::to_string(saved_world == comm.world_size() ? comm.rank() : 0);
   torch::Tensor rng;
   archive.read("rng/" + from_rank, rng);

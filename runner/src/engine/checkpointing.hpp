@@ -12,6 +12,7 @@
 #include "config/tree.hpp"
 #include "device/device.hpp"
 #include "dist/communicator.hpp"
+#include "engine/ema.hpp"
 #include "runner/components.hpp"
 
 namespace runner {
@@ -33,6 +34,7 @@ struct TrainingObjects {
   torch::optim::Optimizer& optimizer;
   Scheduler& scheduler;
   const device::Placement& placement;  ///< where the tensors live; its RNG is saved per rank
+  Ema* ema = nullptr;                  ///< `ema:`, when on
 };
 
 /// Collective. Rank 0 writes <run_dir>/checkpoints/checkpoint_<iteration>.ckpt atomically

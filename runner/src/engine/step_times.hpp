@@ -7,6 +7,8 @@
 // parts add up to the loop's time. On a GPU the host runs ahead of the device: there the
 // kernels' time shows up where the host waits (host_reads, or data_wait at the copy), and
 // a profiler trace tells the device's own story.
+#include <ATen/record_function.h>
+
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -52,7 +54,9 @@ struct StepTimes {
   /// Times a region as `part`, less the host reads inside it (counted as HostReads).
   class Scope {
    public:
-    Scope(StepTimes& t, Part part) : t_(t), part_(part), start_(clock::now()), reads_(device::host_read_seconds()) {}
+    Scope(StepTimes& t, Part part) : t_(t), part_(part), start_(clock::now()), reads_(device::host_read_seconds()) {
+      if (range_.isActive()) range_.before(kNames[part]);  // a named range in a profiler trace
+    }
     ~Scope() {
       const double reads = device::host_read_seconds() - reads_;
       t_.seconds[part_] += std::chrono::duration<double>(clock::now() - start_).count() - reads;
@@ -67,6 +71,7 @@ struct StepTimes {
     Part part_;
     clock::time_point start_;
     double reads_;
+    at::RecordFunction range_{at::RecordScope::USER_SCOPE};
   };
 };
 

@@ -13,6 +13,14 @@ namespace fs = std::filesystem;
 
 namespace runner {
 
+void save_model_file(torch::nn::Module& model, const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  model.save(archive);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  util::write_file_atomic(path, bytes.str());
+}
+
 std::string BestModels::update(int64_t epoch, double score, torch::nn::Module& model, const std::string& run_dir,
                                bool write) {
   if (!std::isfinite(score)) return "";
@@ -26,11 +34,7 @@ std::string BestModels::update(int64_t epoch, double score, torch::nn::Module& m
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) throw Error(dir + ": cannot create: " + ec.message());
-    torch::serialize::OutputArchive archive;
-    model.save(archive);
-    std::ostringstream bytes;
-    archive.save_to(bytes);
-    util::write_file_atomic(path, bytes.str());
+    save_model_file(model, path);
   }
   kept_.push_back({score, epoch, path});
   std::stable_sort(kept_.begin(), kept_.end(),

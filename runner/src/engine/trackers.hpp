@@ -11,6 +11,10 @@
 
 namespace runner {
 
+/// Writes `model`'s parameters and buffers as a LibTorch archive (atomically): the format of
+/// best models and of ema_model.pt, loaded with torch::load(model, path).
+void save_model_file(torch::nn::Module& model, const std::string& path);
+
 struct ScoreRule {
   std::string metric;  ///< e.g. "val/accuracy"
   bool maximize = true;

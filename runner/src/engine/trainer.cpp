@@ -19,10 +19,12 @@
 #include "engine/checkpointing.hpp"
 #include "engine/handlers/checkpoints.hpp"
 #include "engine/handlers/console.hpp"
+#include "engine/handlers/ema_update.hpp"
 #include "engine/handlers/fault_injection.hpp"
 #include "engine/handlers/lr_schedule.hpp"
 #include "engine/handlers/max_time.hpp"
 #include "engine/handlers/plugin_handlers.hpp"
+#include "engine/handlers/profiler.hpp"
 #include "engine/handlers/report.hpp"
 #include "engine/handlers/step_timing.hpp"
 #include "engine/handlers/validation.hpp"
@@ -85,6 +87,8 @@ class Trainer {
   void print_banner() const;
   void print_summary(const Engine& e, TrainResult& result);
   void print_final_lines(const TrainResult& result, double wall) const;
+  void export_ema();
+  tracking::Values summary_values(const Engine& e, double samples_per_second, double wait_share, double wall) const;
 
   const RunConfig& config_;
   const Registry& registry_;
@@ -95,6 +99,7 @@ class Trainer {
   std::unique_ptr<Setup> setup_;
   std::unique_ptr<SyncBatchNormScope> sync_bn_;
   std::unique_ptr<GradReducer> reducer_;
+  std::unique_ptr<Ema> ema_;  ///< `ema:`
   std::unique_ptr<Resumed> resumed_;
   std::unique_ptr<tracking::Recorder> recorder_;  ///< rank 0: metrics.jsonl/csv, tb/, MLflow, report.html
   std::vector<NamedHandler> plugin_handlers_;
@@ -103,6 +108,7 @@ class Trainer {
   std::unique_ptr<Engine> engine_;
   std::vector<std::unique_ptr<EngineHandler>> handlers_;
   Validation* validation_ = nullptr;
+  Profiler* profiler_ = nullptr;  ///< `profile:`
 };
 
 // ---- the wiring: every feature of training, in the order it acts on each event.
@@ -110,11 +116,13 @@ void Trainer::attach_handlers() {
   Setup& s = *setup_;
   Components& c = s.c;
   auto& timing = add<StepTiming>(run_);  // first on IterationStarted...
+  if (config_.profile) profiler_ = &add<Profiler>(*config_.profile, run_);
   add<Report>(run_);
   add<LrSchedule>(*s.scheduler, *c.optimizer, run_);
+  if (ema_) add<EmaUpdate>(*ema_);
   add<Console>(config_.run.log_every_iters, c.dataflow.batch_size, run_);
   validation_ = &add<Validation>(config_.run.validate_every, config_.best, config_.early_stopping, *c.model,
-                                 *c.criterion, Validation::Sets{s.val_loader.get(), s.train_eval_loader.get()},
+                                 *c.criterion, Validation::Sets{s.val_loader.get(), s.train_eval_loader.get(), ema_.get()},
                                  s.metrics, config_.step, comm_, run_);
   add<FaultInjection>(config_.faults, run_.dist.rank, *validation_);
   add<MaxTime>(config_.run.max_time_seconds(), config_.run.max_time.value_or(""), run_);
@@ -182,6 +190,7 @@ void Trainer::synchronise_model() {
     collectively(comm_, [&] {
       sync_bn_ = enable_sync_batchnorm(comm_, model, config_.tree.find("dist")->find("sync_batchnorm")->loc.str());
     });
+  if (config_.ema) ema_ = std::make_unique<Ema>(model, config_.ema->decay);  // after placement, layout, broadcast
   if (run_.dist.world_size > 1)
     reducer_ =
         std::make_unique<GradReducer>(setup_->c.trainable, comm_, static_cast<int64_t>(config_.dist.bucket_mb * 1e6));
@@ -197,7 +206,7 @@ void Trainer::open_run_folder() {
         resume(comm_,
                ResumeRequest{*ck.resume_from, (fs::path(config_.run.output_path) / config_.name).string(),
                              ck.resume_allow_changes, &config_.tree},
-               TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler, run_.placement}));
+               TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler, run_.placement, ema_.get()}));
   collectively(comm_, [&] {
     if (!run_.dist.is_main()) return;
     if (resumed_) {
@@ -255,7 +264,7 @@ std::string Trainer::save_checkpoint(const Engine& e) {
   run_.read_loss(e);  // the running loss as of this iteration, and no non-finite loss saved
   Components& c = setup_->c;
   return runner::save_checkpoint(comm_, run_.run_dir, config_.checkpoint.n_saved_checkpoints, config_yaml_,
-                                 TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler, run_.placement},
+                                 TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler, run_.placement, ema_.get()},
                                  position(e));
 }
 
@@ -312,6 +321,7 @@ void Trainer::print_banner() const {
             dist.world_size > 1 ? " (" + std::to_string(df.batch_size / dist.world_size) + " per rank)" : "",
             setup_->iters_per_epoch, setup_->total_iters);
   RLOG_INFO("model: {}, {} parameters", config_.component(Kind::Model).name, count_parameters(*setup_->c.model));
+  if (!setup_->c.no_decay.empty()) RLOG_INFO("optimizer.no_decay: {}", setup_->c.no_decay);
   RLOG_INFO("step: amp {} | memory layout {} | gradient clipping {} | {} micro-batch(es) per step", st.amp,
             st.channels_last ? "channels_last" : "contiguous (NCHW)",
             st.grad_clip_norm ? "at L2 norm " + format_number(*st.grad_clip_norm) : std::string("off"),
@@ -366,21 +376,48 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
   } else {
     RLOG_INFO("final weights hash {}", module_hash(*setup_->c.model));
   }
+  if (ema_) export_ema();
   if (!recorder_) return;
+  const tracking::Values summary = summary_values(e, result.samples_per_second, wait_share, wall);
+  recorder_->finish("finished", facts(e), summary);
+  print_final_lines(result, wall);
+}
+
+// summary.yaml's figures (rank 0).
+tracking::Values Trainer::summary_values(const Engine& e, double samples_per_second, double wait_share,
+                                         double wall) const {
+  const double train_s = run_.train_seconds;
   tracking::Values summary{
       {"epochs", static_cast<double>(e.state.epoch)},
       {"iterations", static_cast<double>(e.state.iteration)},
       {"train_seconds", std::round(train_s * 1000) / 1000},
-      {"images_per_second", std::round(result.samples_per_second * 10) / 10},
+      {"images_per_second", std::round(samples_per_second * 10) / 10},
       {"data_wait_share", std::round(wait_share * 10000) / 10000},
       {"peak_memory_mb", std::round(device::peak_memory_bytes(run_.placement) / 1048576.0 * 10) / 10},
       {"host_reads", static_cast<double>(device::host_reads())},
       {"step_time_s", std::round(run_.times.total() * 1000) / 1000}};
   for (const auto& [part, seconds] : run_.times.parts())
     summary.emplace_back("step_time_" + part + "_s", std::round(seconds * 1000) / 1000);
+  if (profiler_ && profiler_->figures()) {
+    const Profiler::Figures& p = *profiler_->figures();
+    summary.emplace_back("profile_iterations", static_cast<double>(p.iterations));
+    summary.emplace_back("profile_gflop_per_iteration", std::round(3 * p.forward_gflop * 1e4) / 1e4);
+    summary.emplace_back("profile_gflops", std::round(p.gflops() * 10) / 10);
+  }
   summary.emplace_back("wall_seconds", std::round(wall * 1000) / 1000);
-  recorder_->finish("finished", facts(e), summary);
-  print_final_lines(result, wall);
+  return summary;
+}
+
+// The weight average as a model file, in the best models' format (rank 0 writes).
+void Trainer::export_ema() {
+  Model& model = *setup_->c.model;
+  Ema::Swap swap(*ema_);
+  broadcast_module(comm_, model, /*parameters=*/false, /*buffers=*/true);  // rank 0's buffers, as evaluated
+  if (!run_.dist.is_main()) return;
+  const std::string path = run_.run_dir + "/ema_model.pt";
+  save_model_file(model, path);
+  RLOG_INFO("ema: weight average (decay {}) written to {} (hash {})", format_number(ema_->decay()), path,
+            module_hash(model));
 }
 
 void Trainer::print_final_lines(const TrainResult& result, double wall) const {

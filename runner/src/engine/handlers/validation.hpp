@@ -2,11 +2,15 @@
 // Validation every validate_every epochs (and after the last): the val/ metrics (and
 // train_eval/ ones when the dataflow has that set), then the decisions taken on them:
 // the best K models (`best:`) and early stopping (`early_stopping:`). Both keep their
-// state in checkpoints, so a resumed run decides as the uninterrupted one would.
+// state in checkpoints, so a resumed run decides as the uninterrupted one would. With
+// `ema:` the weight average is evaluated too, as val_ema/* (a best model by a val_ema
+// metric is the average's weights).
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <optional>
 
+#include "engine/ema.hpp"
 #include "engine/evaluation.hpp"
 #include "engine/run_state.hpp"
 #include "engine/trackers.hpp"
@@ -19,6 +23,7 @@ class Validation : public EngineHandler {
   struct Sets {
     Loader* val = nullptr;
     Loader* train_eval = nullptr;  ///< optional
+    Ema* ema = nullptr;            ///< optional: also evaluate the weight average on val
   };
   Validation(int64_t every, const std::optional<BestOptions>& best, const std::optional<EarlyStoppingOptions>& early,
              Model& model, Criterion& criterion, Sets sets, const std::vector<std::shared_ptr<Metric>>& metrics,
@@ -65,6 +70,11 @@ class Validation : public EngineHandler {
           evaluate(model_, criterion_, *sets_.train_eval, metrics_, "train_eval", comm_, step_, run_.placement.device);
       run_.last_val.insert(run_.last_val.end(), train_eval.begin(), train_eval.end());
     }
+    if (sets_.ema) {
+      Ema::Swap swap(*sets_.ema);
+      auto averaged = evaluate(model_, criterion_, *sets_.val, metrics_, "val_ema", comm_, step_, run_.placement.device);
+      run_.last_val.insert(run_.last_val.end(), averaged.begin(), averaged.end());
+    }
     if (after_evaluate) after_evaluate(e);
     if (run_.recorder) run_.recorder->log(e.state.iteration, e.state.epoch, run_.last_val);
     RLOG_INFO("epoch {}/{} validation: {}", e.state.epoch, e.state.max_epochs, format_metrics(run_.last_val));
@@ -74,6 +84,8 @@ class Validation : public EngineHandler {
 
   void decide(Engine& e) {
     if (best_) {
+      std::optional<Ema::Swap> swap;  // a best model by a val_ema metric is the average
+      if (sets_.ema && best_->rule().metric.rfind("val_ema/", 0) == 0) swap.emplace(*sets_.ema);
       const std::string file =
           best_->update(e.state.epoch, score(best_->rule().metric), model_, run_.run_dir, run_.dist.is_main());
       if (!file.empty()) RLOG_INFO("best model: {}", file);
