@@ -271,6 +271,22 @@ TEST_SUITE("components") {
     CHECK_FALSE(at::autocast::is_autocast_enabled(at::kCPU));  // scopes restore the previous state
   }
 
+  TEST_CASE("channels_last with one input channel: the stem's weight is restrided, so its output is NHWC") {
+    // A 16x1x3x3 weight is contiguous in both layouts; `contiguous(ChannelsLast)` would keep its
+    // NCHW strides and oneDNN would run the stem (and convert every later layer) in NCHW.
+    torch::manual_seed(1);
+    auto m = make_model("resnet8", "{}", {1, 28, 28}, 10);
+    runner::to_channels_last(*m);
+    const auto named = m->named_parameters();
+    const torch::Tensor w = named["conv1.weight"];
+    CHECK(w.strides().vec() == std::vector<int64_t>{9, 1, 3, 1});
+    CHECK(w.suggest_memory_format() == at::MemoryFormat::ChannelsLast);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor x = torch::randn({2, 1, 28, 28}).contiguous(at::MemoryFormat::ChannelsLast);
+    const torch::Tensor y = torch::conv2d(x, w, {}, 1, 1);
+    CHECK(y.suggest_memory_format() == at::MemoryFormat::ChannelsLast);
+  }
+
   TEST_CASE("the fp16 loss scaler (on CPU tensors) skips overflowing steps, backs off, grows, checkpoints") {
     runner::LossScaler::Options o;
     o.init_scale = 1024;
