@@ -50,6 +50,22 @@ assert abs(sum(vals) - total) < 0.01, "the parts do not sum to step_time_s"
 assert abs(total - train) <= 0.05 * train, "parts %.3f s against %.3f s of training (more than 5%% apart)" % (total, train)
 PY
 
+"$PYTHON" - "$run/report.html" "$run/summary.yaml" <<'PY' || fail "report.html: the stacked bar of the step-time parts"
+import re, sys
+html = open(sys.argv[1]).read()
+summary = dict(l.split(": ", 1) for l in open(sys.argv[2]) if ": " in l)
+bar = re.search(r'<svg[^>]*class="chart stacked".*?</svg>', html, re.S)
+assert bar, "no stacked bar in report.html"
+parts = re.findall(r'<rect class="part" data-label="([a-z_]+)" x="([0-9.]+)" y="[0-9]+" width="([0-9.]+)"', bar.group(0))
+names = [p[0] for p in parts]
+assert names == ["data_wait", "forward", "backward", "comm_wait", "optimizer", "host_reads", "handlers"], names
+widths = {n: float(w) for n, _, w in parts}
+total = sum(float(summary["step_time_%s_s" % n]) for n in names)
+for n in names:  # each segment's width is its share of the bar (820 px)
+    assert abs(widths[n] / 820 - float(summary["step_time_%s_s" % n]) / total) < 0.01, (n, widths[n])
+print("report.html stacked bar:", {n: round(widths[n] / 8.2, 1) for n in names}, "% of the loop")
+PY
+
 echo "== checkpoints name the device that wrote them"
 ckpt="$run/checkpoints/$(cat "$run/checkpoints/latest")"
 grep -aq '^device: cpu$' "$ckpt" || fail "$ckpt: no 'device: cpu' in its metadata"

@@ -56,7 +56,7 @@ dataflow: {batch_size: 64, max_train_samples: 640, max_val_samples: 500}
 optimizer: {name: sgd, lr: 0.01, momentum: 0.9}
 scheduler: constant
 YAML
-run_capture nchw.txt "$RUNNER" cl.yaml output_path=nchw
+run_capture nchw.txt "$RUNNER" cl.yaml output_path=nchw channels_last=false
 expect_success nchw.txt "NCHW run"
 run_capture nhwc.txt "$RUNNER" cl.yaml output_path=nhwc channels_last=true
 expect_success nhwc.txt "channels_last run failed"

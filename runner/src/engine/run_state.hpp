@@ -53,7 +53,9 @@ struct RunState {
   std::function<tracking::Facts(const Engine&)> facts;
   /// Redraws report.html and metrics.csv (rank 0).
   void refresh_report(const Engine& e) const {
-    if (recorder) recorder->refresh(facts(e));
+    if (!recorder) return;
+    recorder->step_parts(times.parts());
+    recorder->refresh(facts(e));
   }
   /// The batch loss and running average up to this iteration (one host read when steps
   /// were added since the last; fails the run if a loss was not finite). Collective:

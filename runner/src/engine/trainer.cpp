@@ -159,10 +159,10 @@ TrainResult Trainer::run() {
   try {
     engine_->run(*batches_, config_.run.num_epochs);
   } catch (const Stopped&) {
-    if (recorder_) recorder_->finish("stopped", facts(*engine_), {});
+    if (recorder_) recorder_->step_parts(run_.times.parts()), recorder_->finish("stopped", facts(*engine_), {});
     throw;
   } catch (...) {
-    if (recorder_) recorder_->finish("failed", facts(*engine_), {});
+    if (recorder_) recorder_->step_parts(run_.times.parts()), recorder_->finish("failed", facts(*engine_), {});
     throw;
   }
   TrainResult result;
@@ -379,6 +379,7 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
   if (ema_) export_ema();
   if (!recorder_) return;
   const tracking::Values summary = summary_values(e, result.samples_per_second, wait_share, wall);
+  recorder_->step_parts(run_.times.parts());
   recorder_->finish("finished", facts(e), summary);
   print_final_lines(result, wall);
 }

@@ -205,6 +205,35 @@ std::string svg_chart(const std::string& title, const std::vector<Curve>& curves
   return svg + "</svg>\n";
 }
 
+std::string svg_stacked_bar(const std::string& title, const std::vector<std::pair<std::string, double>>& parts,
+                            const std::string& unit) {
+  double total = 0;
+  for (const auto& p : parts) total += std::max(0.0, p.second);
+  if (!(total > 0)) return "";
+  const double W = 840, L = 10, bar_w = W - 2 * L, y = 28, h = 26;
+  std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart stacked\" width=\"" + fmt("%.0f", W) +
+                    "\" height=\"96\">\n<text x=\"" + fmt("%.0f", L) + "\" y=\"18\" class=\"title\">" +
+                    html_escape(title) + " (" + fmt("%.1f", total) + " " + html_escape(unit) + ")</text>\n";
+  double x = L, legend_x = L;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const double v = std::max(0.0, parts[i].second), w = bar_w * v / total, share = 100 * v / total;
+    const char* color = kPalette[i % kColors];
+    const std::string tip = parts[i].first + ": " + fmt("%.2f", v) + " " + unit + " (" + fmt("%.1f", share) + "%)";
+    svg += "<rect class=\"part\" data-label=\"" + html_escape(parts[i].first) + "\" x=\"" + fmt("%.1f", x) + "\" y=\"" +
+           fmt("%.0f", y) + "\" width=\"" + fmt("%.1f", w) + "\" height=\"" + fmt("%.0f", h) + "\" fill=\"" + color +
+           "\"><title>" + html_escape(tip) + "</title></rect>\n";
+    if (w > 44)
+      svg += "<text x=\"" + fmt("%.1f", x + w / 2) + "\" y=\"" + fmt("%.0f", y + 17) +
+             "\" text-anchor=\"middle\" style=\"fill:#fff\">" + fmt("%.0f", share) + "%</text>\n";
+    svg += "<rect x=\"" + fmt("%.1f", legend_x) + "\" y=\"70\" width=\"10\" height=\"10\" fill=\"" + color +
+           "\"/><text x=\"" + fmt("%.1f", legend_x + 14) + "\" y=\"79\">" + html_escape(parts[i].first) + " " +
+           fmt("%.1f", share) + "%</text>\n";
+    legend_x += 16 + 6.2 * static_cast<double>(parts[i].first.size() + 7);
+    x += w;
+  }
+  return svg + "</svg>\n";
+}
+
 namespace {
 
 const char* kStyle = R"(<style>
@@ -259,7 +288,8 @@ std::string report_html(const ReportInfo& info, const History& h) {
   html += "<h2>Timings</h2>\n<table class=\"facts\">\n";
   for (const auto& [k, v] : info.facts)
     html += "<tr><td>" + html_escape(k) + "</td><td>" + html_escape(v) + "</td></tr>\n";
-  html += "</table>\n<h2>Curves</h2>\n<div class=\"charts\">\n";
+  html += "</table>\n" + svg_stacked_bar("Training loop time by part", info.step_parts, "s");
+  html += "<h2>Curves</h2>\n<div class=\"charts\">\n";
 
   std::vector<Curve> loss, scores, other;
   const Series batch = h.series("train/batch_loss");

@@ -20,6 +20,11 @@ struct Curve {
 std::string svg_chart(const std::string& title, const std::vector<Curve>& curves, const std::string& x_label,
                       bool log_y = false);
 
+/// One horizontal bar split into `parts` (label, value), each segment sized by its share
+/// and labelled with it; a legend below. Empty when the values sum to 0.
+std::string svg_stacked_bar(const std::string& title, const std::vector<std::pair<std::string, double>>& parts,
+                            const std::string& unit);
+
 std::string html_escape(const std::string& s);
 
 struct ReportInfo {
@@ -30,6 +35,7 @@ struct ReportInfo {
   std::string model_summary;
   std::vector<std::pair<std::string, std::string>> facts;  ///< timings etc., shown as a table
   Series images_per_s;                                     ///< throughput over each log interval
+  std::vector<std::pair<std::string, double>> step_parts;  ///< training loop seconds by part
   int refresh_seconds = 0;                                 ///< >0 while running: the page reloads itself
 };
 

@@ -105,6 +105,7 @@ void Recorder::write_report(const std::string& status, const Facts& facts) {
   info.model_summary = info_.model_summary;
   info.facts = facts;
   info.images_per_s = images_per_s_;
+  info.step_parts = step_parts_;
   info.refresh_seconds = status == "running" ? 30 : 0;
   util::write_file_atomic(run_dir_ + "/report.html", report_html(info, history_));
 }

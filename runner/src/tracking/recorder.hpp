@@ -42,6 +42,9 @@ class Recorder {
   /// The last refresh, summary.yaml, the end of the TensorBoard and MLflow sessions.
   /// status: finished | failed | stopped. Never throws (a failing run must still end).
   void finish(const std::string& status, const Facts& facts, const Values& summary);
+  /// The training loop's seconds by part (data_wait, forward, ...), drawn as a stacked bar
+  /// by the next refresh or finish.
+  void step_parts(Values parts) { step_parts_ = std::move(parts); }
 
   /// The best value of each val/ and train_eval/ metric so far, with its epoch.
   std::vector<std::pair<std::string, std::pair<double, int64_t>>> best() const;
@@ -55,6 +58,7 @@ class Recorder {
   std::unique_ptr<MetricsLog> jsonl_;
   History history_;
   Series images_per_s_;
+  Values step_parts_;
   std::unique_ptr<EventWriter> tb_;
   std::unique_ptr<MlflowRun> mlflow_;
   std::string mlflow_path_;
