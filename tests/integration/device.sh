@@ -66,6 +66,20 @@ for n in names:  # each segment's width is its share of the bar (820 px)
 print("report.html stacked bar:", {n: round(widths[n] / 8.2, 1) for n in names}, "% of the loop")
 PY
 
+echo "== malloc keeps freed memory: no page fault storm per step (RUNNER_MALLOC=system: glibc's defaults)"
+expect_contains "$(cat out.txt)" "malloc: glibc, freed memory kept" "banner names the allocator policy"
+"$PYTHON" - "$RUNNER" "$SOURCE_DIR/configs/fashion_mnist_resnet8.yaml" <<'PY' || fail "minor page faults"
+import os, resource, subprocess, sys
+def faults(extra):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
+    subprocess.run([sys.argv[1], sys.argv[2], "output_path=flt", "num_epochs=1", "dataflow.max_train_samples=6400",
+                    "dataflow.max_val_samples=500", "-q"], env=dict(os.environ, **extra), check=True)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - before
+kept, system = faults({}), faults({"RUNNER_MALLOC": "system"})
+print("minor page faults, 50 resnet8 iterations: %d kept, %d with glibc's defaults" % (kept, system))
+assert kept * 2 < system, "keeping freed memory should at least halve the page faults"
+PY
+
 echo "== checkpoints name the device that wrote them"
 ckpt="$run/checkpoints/$(cat "$run/checkpoints/latest")"
 grep -aq '^device: cpu$' "$ckpt" || fail "$ckpt: no 'device: cpu' in its metadata"

@@ -1,4 +1,8 @@
 // The runner executable: everything lives in the core library.
 #include "cli/cli.hpp"
+#include "util/system.hpp"
 
-int main(int argc, char** argv) { return runner::cli::main(argc, argv); }
+int main(int argc, char** argv) {
+  runner::keep_freed_memory();  // before the first large allocation
+  return runner::cli::main(argc, argv);
+}

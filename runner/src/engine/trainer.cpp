@@ -310,8 +310,8 @@ void Trainer::print_banner() const {
   const Dataflow& df = setup_->c.dataflow;
   const DistInfo& dist = run_.dist;
   const StepOptions& st = config_.step;
-  RLOG_INFO("runner {} | LibTorch {} | {} | C++{}", version(), TORCH_VERSION, compiler_version(),
-            __cplusplus / 100 % 100);
+  RLOG_INFO("runner {} | LibTorch {} | {} | C++{} | malloc: {}", version(), TORCH_VERSION, compiler_version(),
+            __cplusplus / 100 % 100, keep_freed_memory());
   RLOG_INFO("device: {} | threads: {} per rank | world size: {} (backend {}) | CUDA: {}", run_.placement.describe(),
             threads_, dist.world_size, dist.backend, device::describe(device::cuda_status()));
   RLOG_INFO("config: {}\n{}", config_.path, config_yaml_);

@@ -1,9 +1,12 @@
 #include "util/system.hpp"
 
 #include <ATen/Parallel.h>
+#include <malloc.h>
 #include <sched.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 namespace runner {
@@ -23,6 +26,21 @@ int configure_threads(int requested, int local_size) {
   const int n = requested > 0 ? requested : cores_of_this_rank(local_size);
   at::set_num_threads(n);
   return n;
+}
+
+const char* keep_freed_memory() {
+  static const char* what = [] {
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    const char* choice = std::getenv("RUNNER_MALLOC");
+    if (tunables && std::strstr(tunables, "glibc.malloc")) return "glibc (GLIBC_TUNABLES)";
+    if (choice && std::strcmp(choice, "system") == 0) return "glibc defaults (RUNNER_MALLOC=system)";
+    // The largest threshold glibc accepts (half its 64 MB arena heaps); setting it also fixes
+    // it (no dynamic adjustment), and a trim threshold of 2 GB keeps the heap's top mapped.
+    if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1 || mallopt(M_TRIM_THRESHOLD, static_cast<int>(0x7fffffff)) != 1)
+      return "glibc defaults (mallopt refused)";
+    return "glibc, freed memory kept (mmap threshold 32 MB, no trimming)";
+  }();
+  return what;
 }
 
 std::string compiler_version() {

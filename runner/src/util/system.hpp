@@ -16,4 +16,13 @@ int configure_threads(int requested, int local_size);
 /// "g++ 12.2.0" or similar.
 std::string compiler_version();
 
+/// glibc malloc tuned for a training loop, which frees and reallocates the same large
+/// activations every step: blocks up to 32 MB come from the heap and freed memory stays
+/// mapped (no trimming), instead of an mmap/munmap and a page fault per 4 KiB each time.
+/// Measured on resnet8 (one Fashion-MNIST epoch, 2 cores): 5.8 million minor page faults
+/// and 10.3 s of system time become 0.18 million and 0.4 s; the training loop 20.4 s -> 14.7 s;
+/// peak RSS +8%. Left alone when GLIBC_TUNABLES sets any glibc.malloc tunable or
+/// RUNNER_MALLOC=system. Returns what it did, for the banner.
+const char* keep_freed_memory();
+
 }  // namespace runner
