@@ -108,7 +108,7 @@ TEST_SUITE("config") {
     CHECK(test::config_error([&] { runner::resolve_config(runner::load_config(bad, {}), bad, reg); }) ==
           bad +
               ":4:24: optimizer.lrr: unknown key for optimizer 'sgd'; did you mean 'lr'? "
-              "(known keys: lr, momentum, dampening, nesterov, weight_decay, fused, name)");
+              "(known keys: lr, momentum, dampening, nesterov, weight_decay, fused, name, no_decay)");
   }
 
   TEST_CASE("types, ranges and required keys are checked") {

@@ -21,7 +21,11 @@ avx512_bf16, torch 2.11.0 from the project venv):
   * no DataLoader: augmentation on whole uint8 batches with torch ops in the training process
     (`--workers 0`; `--workers N` runs the same batch augmentation in N DataLoader workers);
   * channels_last for resnet8 (model and every batch; `--channels-last 0` turns it off);
-  * no torch.compile (not "plain"; its compile time would also count in the whole-process wall).
+  * no torch.compile (not "plain"; its compile time would also count in the whole-process wall);
+  * glibc malloc keeping freed memory, as runner does (`--malloc kept`, two mallopt calls through
+    ctypes before torch loads; `--malloc glibc` for glibc's defaults). Measured after runner's
+    page-fault fix, one run each: resnet8 fp32 1 epoch train_s 18.49 s with glibc's defaults
+    (2.57 M minor page faults, 4.3 s system time) against 16.58 s kept (0.77 M, 1.5 s).
 Measured, one run each in one sitting, one after the other (noise here is about +-20%), train_s:
   resnet8 fp32, 1 epoch (469 steps + test):   workers 0 + NCHW 38.9 s | workers 0 + channels_last 19.6 s
                                                workers 1 + NCHW 25.1 s | workers 1 + channels_last 19.6 s
@@ -36,6 +40,22 @@ augmentation once channels_last is on and costs the mlp 60% (the worker takes a 
 import time
 
 _T0 = time.perf_counter()  # before the torch import: wall_s counts imports too
+
+import ctypes
+import sys
+
+
+def keep_freed_memory():
+    """glibc malloc as runner sets it (runner/src/util/system.cpp): blocks up to 32 MB from the
+    heap, no trimming, so freed activations are reused instead of unmapped and faulted back in
+    every step. Plain PyTorch can do it too, so the reference does (`--malloc glibc` turns it off)."""
+    libc = ctypes.CDLL("libc.so.6")
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    assert libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1) == 1
+
+
+if "--malloc" not in sys.argv or sys.argv[sys.argv.index("--malloc") + 1] != "glibc":
+    keep_freed_memory()  # before torch allocates anything
 
 import argparse
 import gzip
@@ -147,6 +167,8 @@ def main():
                     help="0: augment whole batches inline; N: a DataLoader with N workers doing the same")
     ap.add_argument("--channels-last", type=int, default=1, choices=[0, 1], help="resnet8 only")
     ap.add_argument("--eval-every-epoch", type=int, default=1, choices=[0, 1])
+    ap.add_argument("--malloc", default="kept", choices=["kept", "glibc"],
+                    help="kept: glibc malloc keeps freed memory (as runner); glibc: its defaults")
     ap.add_argument("--seed", type=int, default=543)
     ap.add_argument("--root", default=ROOT)
     a = ap.parse_args()
