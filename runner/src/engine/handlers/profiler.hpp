@@ -117,12 +117,21 @@ class Profiler : public EngineHandler {
     f.iterations = static_cast<int64_t>(steps.size());
     for (const auto& [a, b] : steps) f.seconds += static_cast<double>(b - a) * 1e-9;
     std::map<std::string, Op> ops;
+    std::map<std::string, uint64_t> counted_until;  // per name: the end of the last event whose FLOPs counted
     double flops = 0;
-    for (const auto& ev : result.events()) {
+    std::vector<const torch::autograd::profiler::KinetoEvent*> by_start;
+    for (const auto& ev : result.events()) by_start.push_back(&ev);
+    std::stable_sort(by_start.begin(), by_start.end(), [](auto* a, auto* b) { return a->startNs() < b->startNs(); });
+    for (const auto* e : by_start) {
+      const auto& ev = *e;
       if (!in_step(ev.startNs()) || ev.name().rfind("ProfilerStep#", 0) == 0) continue;
       Op& op = ops[ev.name()];
       op.calls += 1;
       op.total_ns += static_cast<double>(ev.durationNs());
+      // An operator re-dispatched inside itself (autocast's conv2d calls conv2d) counts once.
+      uint64_t& until = counted_until[ev.name()];
+      if (ev.flops() == 0 || ev.startNs() < until) continue;
+      until = ev.endNs();
       op.flops += static_cast<double>(ev.flops());
       if (is_conv_or_matmul(ev.name())) flops += static_cast<double>(ev.flops());
     }
