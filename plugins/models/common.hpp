@@ -59,13 +59,15 @@ class BasicBlock final : public ResidualBlock {
       downsample_ = register_module("downsample", torch::nn::Sequential(conv(in, out, 1, stride, 0), BN(out)));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    torch::Tensor y = bn2_(conv2_(torch::relu(bn1_(conv1_(x)))));
-    if (downsample_) return torch::relu(y + downsample_->forward(x));
-    if (!reshapes_) return torch::relu(y + x);
+    // In place where autograd allows (as torchvision's ResNets): BatchNorm's backward needs
+    // its input, not its output, and ReLU's backward needs only its result.
+    torch::Tensor y = bn2_(conv2_(bn1_(conv1_(x)).relu_()));
+    if (downsample_) return y.add_(downsample_->forward(x)).relu_();
+    if (!reshapes_) return y.add_(x).relu_();
     using torch::indexing::None;
     using torch::indexing::Slice;
     const torch::Tensor sub = x.index({Slice(), Slice(), Slice(0, None, 2), Slice(0, None, 2)});
-    return torch::relu(y + torch::constant_pad_nd(sub, {0, 0, 0, 0, pad_, pad_}));
+    return y.add_(torch::constant_pad_nd(sub, {0, 0, 0, 0, pad_, pad_})).relu_();
   }
   BN last_bn() override { return bn2_; }
 

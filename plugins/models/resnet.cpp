@@ -33,10 +33,10 @@ class Bottleneck final : public ResidualBlock {
           "downsample", nn::Sequential(conv(in, planes * kExpansion, 1, stride, 0), BN(planes * kExpansion)));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    torch::Tensor y = torch::relu(bn1_(conv1_(x)));
-    y = torch::relu(bn2_(conv2_(y)));
+    torch::Tensor y = bn1_(conv1_(x)).relu_();  // in place, as torchvision (see common.hpp)
+    y = bn2_(conv2_(y)).relu_();
     y = bn3_(conv3_(y));
-    return torch::relu(y + (downsample_ ? downsample_->forward(x) : x));
+    return y.add_(downsample_ ? downsample_->forward(x) : x).relu_();
   }
   BN last_bn() override { return bn3_; }
 
@@ -108,7 +108,7 @@ class ResNet final : public runner::Model {
 
   torch::Tensor forward(torch::Tensor x) override {
     x = trace("conv1", conv1_(x));
-    x = trace("bn1+relu", torch::relu(bn1_(x)));
+    x = trace("bn1+relu", bn1_(x).relu_());
     if (!cifar_stem_) x = trace("maxpool", torch::max_pool2d(x, 3, 2, 1));
     for (int l = 0; l < 4; ++l) x = trace("layer" + std::to_string(l + 1), layers_[l]->forward(x));
     x = trace("avgpool", torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
