@@ -27,8 +27,10 @@ class BasicBlock(nn.Module):
             self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, 0, bias=False), nn.BatchNorm2d(cout))
 
     def forward(self, x):
-        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        return F.relu(y + (self.downsample(x) if self.downsample is not None else x))
+        # ReLU and the residual add in place, as torchvision's ResNets (and runner's models) do
+        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)), inplace=True)))
+        y += self.downsample(x) if self.downsample is not None else x
+        return F.relu(y, inplace=True)
 
 
 class ResNet8(nn.Module):
@@ -44,7 +46,7 @@ class ResNet8(nn.Module):
         self.fc = nn.Linear(4 * width, classes)
 
     def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.bn1(self.conv1(x)), inplace=True)
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
