@@ -114,7 +114,8 @@ for part in ("forward", "backward", "optimizer", "aten::conv2d", "aten::convolut
 conv = [e for e in ev if e["name"] == "aten::conv2d"]
 assert all(e["args"].get("Input Dims") for e in conv), "no input shapes"
 summary = dict(l.split(": ", 1) for l in open(run + "/summary.yaml") if ": " in l)
-gflop, gflops = float(summary["profile_gflop_per_iteration"]), float(summary["profile_gflops"])
+gflop, gflops = float(summary["profile_gflop_per_iteration"]), float(summary["achieved_gflops"])
+assert float(summary["profile_gflops_traced"]) > 1
 # resnet8 on 1x28x28, per-rank batch 64: 3 x the forward convolutions' 1.196 GFLOP
 assert 3.4 < gflop < 3.8, gflop
 assert gflops > 1, gflops

@@ -103,16 +103,23 @@ class Profiler : public EngineHandler {
     double total_ns = 0, flops = 0;
   };
 
-  // Step windows from the ProfilerStep ranges; FLOPs and operator times inside them.
+  using Windows = std::vector<std::pair<uint64_t, uint64_t>>;
+  static bool inside(const Windows& w, uint64_t t) {
+    for (const auto& [a, b] : w)
+      if (t >= a && t <= b) return true;
+    return false;
+  }
+
+  // Step windows from the ProfilerStep ranges; operator times inside them, and the FLOPs of
+  // the convolutions and matrix products inside the step's `forward` ranges (backward's
+  // matrix products carry FLOP counts too; the convention is 3 x forward).
   Figures summarise(const torch::autograd::profiler::ProfilerResult& result, const std::string& table) {
-    std::vector<std::pair<uint64_t, uint64_t>> steps;
-    for (const auto& ev : result.events())
+    Windows steps, forwards;
+    for (const auto& ev : result.events()) {
       if (ev.name().rfind("ProfilerStep#", 0) == 0) steps.emplace_back(ev.startNs(), ev.endNs());
-    auto in_step = [&](uint64_t t) {
-      for (const auto& [a, b] : steps)
-        if (t >= a && t <= b) return true;
-      return false;
-    };
+      if (ev.name() == StepTimes::kNames[StepTimes::Forward]) forwards.emplace_back(ev.startNs(), ev.endNs());
+    }
+    auto in_step = [&](uint64_t t) { return inside(steps, t); };
     Figures f;
     f.iterations = static_cast<int64_t>(steps.size());
     for (const auto& [a, b] : steps) f.seconds += static_cast<double>(b - a) * 1e-9;
@@ -133,7 +140,7 @@ class Profiler : public EngineHandler {
       if (ev.flops() == 0 || ev.startNs() < until) continue;
       until = ev.endNs();
       op.flops += static_cast<double>(ev.flops());
-      if (is_conv_or_matmul(ev.name())) flops += static_cast<double>(ev.flops());
+      if (is_conv_or_matmul(ev.name()) && inside(forwards, ev.startNs())) flops += static_cast<double>(ev.flops());
     }
     f.forward_gflop = f.iterations > 0 ? flops / 1e9 / static_cast<double>(f.iterations) : 0;
     write_table(ops, f, table);
