@@ -25,6 +25,8 @@ expect_success out.txt "reference run"
 ref=$(ls -d ref/o/*)
 expect_contains "$(cat out.txt)" "optimizer.no_decay: 19 parameter tensors (682 values) without weight decay, 10 (77072) with" "banner"
 expect_contains "$(cat out.txt)" "val_ema/accuracy" "val_ema metrics"
+grep '^.*best: ' out.txt | grep -q 'val_ema/accuracy [0-9.]* (epoch' || fail "the final best: line has no val_ema/accuracy"
+grep -q '<td>val_ema/accuracy</td>' "$ref/report.html" || fail "report.html's metrics table has no val_ema/accuracy row"
 [ -s "$ref/ema_model.pt" ] || fail "no ema_model.pt"
 ls "$ref"/best/best_epoch*_val_ema-accuracy=*.pt > /dev/null 2>&1 || fail "no best model by val_ema/accuracy"
 grep -q '"val_ema/loss"' "$ref/metrics.jsonl" || fail "metrics.jsonl has no val_ema/loss"

@@ -21,7 +21,9 @@ std::vector<std::string> History::eval_keys() const {
   return out;
 }
 
-bool is_eval_key(const std::string& key) { return key.rfind("val/", 0) == 0 || key.rfind("train_eval/", 0) == 0; }
+bool is_eval_key(const std::string& key) {
+  return key.rfind("val/", 0) == 0 || key.rfind("val_ema/", 0) == 0 || key.rfind("train_eval/", 0) == 0;
+}
 
 Series History::series(const std::string& key) const {
   Series s;

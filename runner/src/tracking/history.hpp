@@ -31,7 +31,7 @@ class History {
   bool empty() const { return rows_.empty(); }
   /// Every key, in the order of first appearance.
   const std::vector<std::string>& keys() const { return keys_; }
-  /// The validation keys (val/..., train_eval/...), in the order of first appearance.
+  /// The validation keys (val/..., val_ema/..., train_eval/...), in the order of first appearance.
   std::vector<std::string> eval_keys() const;
   Series series(const std::string& key) const;
   std::optional<double> last(const std::string& key) const;
@@ -47,7 +47,7 @@ class History {
   std::vector<std::string> keys_;
 };
 
-/// A validation metric: "val/..." or "train_eval/...".
+/// A validation metric: "val/...", "val_ema/..." (the weight average, `ema:`) or "train_eval/...".
 bool is_eval_key(const std::string& key);
 
 /// Losses and errors are better lower; everything else (accuracy, top-k...) higher.

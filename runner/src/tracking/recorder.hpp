@@ -46,7 +46,7 @@ class Recorder {
   /// by the next refresh or finish.
   void step_parts(Values parts) { step_parts_ = std::move(parts); }
 
-  /// The best value of each val/ and train_eval/ metric so far, with its epoch.
+  /// The best value of each validation metric (is_eval_key) so far, with its epoch.
   std::vector<std::pair<std::string, std::pair<double, int64_t>>> best() const;
   const std::string& mlflow_run() const { return mlflow_path_; }
 

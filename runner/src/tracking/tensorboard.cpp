@@ -152,7 +152,7 @@ void EventWriter::hparams(const std::vector<std::pair<std::string, std::string>>
   for (const auto& tag : metric_tags) {
     tb::MetricInfo* m = x->add_metric_infos();
     m->mutable_name()->set_tag(tag);
-    m->set_dataset_type(tag.rfind("val/", 0) == 0 ? 2 : 1);  // validation or training
+    m->set_dataset_type(tag.rfind("val", 0) == 0 ? 2 : 1);  // validation (val/, val_ema/) or training
   }
   for (const auto& [tag, data] : {std::pair<const char*, tb::HParamsPluginData*>{"_hparams_/experiment", &experiment},
                                   {"_hparams_/session_start_info", &start}}) {
