@@ -490,8 +490,14 @@ TEST_SUITE("components") {
     CHECK(other.load(in));
     runner::Ema::Swap swap(other);
     CHECK(torch::allclose(net[0]->as<torch::nn::Linear>()->weight, w0 + 0.25));
-    // The integer buffer (num_batches_tracked) is copied, not averaged.
+    // The integer buffer (num_batches_tracked) is the model's own, not averaged or swapped.
     CHECK(net[1]->as<torch::nn::BatchNorm1d>()->num_batches_tracked.item<int64_t>() == 0);
+    {
+      torch::NoGradGuard g;
+      net[1]->as<torch::nn::BatchNorm1d>()->num_batches_tracked.fill_(7);
+    }
+    runner::Ema::Swap again(other);
+    CHECK(net[1]->as<torch::nn::BatchNorm1d>()->num_batches_tracked.item<int64_t>() == 7);
   }
 
   TEST_CASE("schedulers give the documented learning rates") {

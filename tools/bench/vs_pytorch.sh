@@ -6,7 +6,7 @@
 # interleaved (ABAB...), REPS times each, for resnet8 fp32, resnet8 bf16 and mlp fp32; prints the
 # medians, the speed-up (reference / runner) and the test accuracies beside the issue's targets.
 #   tools/bench/vs_pytorch.sh [REPS=3] [extra runner overrides...]
-# Takes about 4 minutes per repetition on 2 cores (12-13 minutes at REPS=3). RUNNER=path/to/runner and PYTHON=... override.
+# Takes about 3 minutes per repetition on 2 cores (9-10 minutes at REPS=3). RUNNER=path/to/runner and PYTHON=... override.
 # The synthetic-data samples/s comparison is tools/bench/vs_pytorch_synthetic.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -256,13 +256,11 @@ void resolve_optional_block(Node& top, const std::string& key, const Schema& sch
 void resolve_switchable_block(Node& top, const std::string& key, const Schema& schema) {
   Node* given = top.find(key);
   if (given && given->kind == Node::Kind::Scalar) {
-    const std::string& v = given->scalar;
-    const bool on = v == "true" || v == "True" || v == "yes" || v == "on";
-    if (!on && v != "false" && v != "False" && v != "no" && v != "off")
+    if (given->quoted || !parse_bool(given->scalar))
       throw ConfigError(given->loc.str() + ": " + key + ": expected true, false or a map (" + join(schema.names()) +
-                        "), found '" + v + "'");
+                        "), found '" + given->scalar + "'");
     const config::Loc loc = given->loc;
-    if (on) {
+    if (options::as_bool(*given)) {
       Node empty = Node::map_node(loc);
       top.set(key, validate_block(empty, schema, key, key));
     } else {

@@ -88,10 +88,11 @@ class Trainer {
   void print_summary(const Engine& e, TrainResult& result);
   void print_final_lines(const TrainResult& result, double wall) const;
   void export_ema();
+  void record_finish(const std::string& status, const Engine& e, const tracking::Values& summary);
   tracking::Values summary_values(const Engine& e, double samples_per_second, double wait_share, double wall) const;
   /// Per rank: the profiled FLOPs per iteration at the whole training loop's iteration rate.
   double achieved_gflops(const Profiler::Figures& p, double samples_per_second) const {
-    return 3 * p.forward_gflop * samples_per_second / static_cast<double>(setup_->c.dataflow.batch_size);
+    return p.gflop_per_iteration() * samples_per_second / static_cast<double>(setup_->c.dataflow.batch_size);
   }
 
   const RunConfig& config_;
@@ -125,9 +126,10 @@ void Trainer::attach_handlers() {
   add<LrSchedule>(*s.scheduler, *c.optimizer, run_);
   if (ema_) add<EmaUpdate>(*ema_);
   add<Console>(config_.run.log_every_iters, c.dataflow.batch_size, run_);
-  validation_ = &add<Validation>(config_.run.validate_every, config_.best, config_.early_stopping, *c.model,
-                                 *c.criterion, Validation::Sets{s.val_loader.get(), s.train_eval_loader.get(), ema_.get()},
-                                 s.metrics, config_.step, comm_, run_);
+  validation_ =
+      &add<Validation>(config_.run.validate_every, config_.best, config_.early_stopping, *c.model, *c.criterion,
+                       Validation::Sets{s.val_loader.get(), s.train_eval_loader.get(), ema_.get()}, s.metrics,
+                       config_.step, comm_, run_);
   add<FaultInjection>(config_.faults, run_.dist.rank, *validation_);
   add<MaxTime>(config_.run.max_time_seconds(), config_.run.max_time.value_or(""), run_);
   add<Checkpoints>(
@@ -163,10 +165,10 @@ TrainResult Trainer::run() {
   try {
     engine_->run(*batches_, config_.run.num_epochs);
   } catch (const Stopped&) {
-    if (recorder_) recorder_->step_parts(run_.times.parts()), recorder_->finish("stopped", facts(*engine_), {});
+    record_finish("stopped", *engine_, {});
     throw;
   } catch (...) {
-    if (recorder_) recorder_->step_parts(run_.times.parts()), recorder_->finish("failed", facts(*engine_), {});
+    record_finish("failed", *engine_, {});
     throw;
   }
   TrainResult result;
@@ -267,9 +269,9 @@ TrainerPosition Trainer::position(const Engine& e) const {
 std::string Trainer::save_checkpoint(const Engine& e) {
   run_.read_loss(e);  // the running loss as of this iteration, and no non-finite loss saved
   Components& c = setup_->c;
-  return runner::save_checkpoint(comm_, run_.run_dir, config_.checkpoint.n_saved_checkpoints, config_yaml_,
-                                 TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler, run_.placement, ema_.get()},
-                                 position(e));
+  return runner::save_checkpoint(
+      comm_, run_.run_dir, config_.checkpoint.n_saved_checkpoints, config_yaml_,
+      TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler, run_.placement, ema_.get()}, position(e));
 }
 
 // What report.html and summary.yaml say about time and throughput (rank 0's clock;
@@ -367,8 +369,8 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
     RLOG_INFO(
         "achieved: {:.1f} GFLOP/s per rank over the training loop ({:.3f} GFLOP per iteration, as profiled; the "
         "traced iterations ran at {:.1f} with the profiler's overhead)",
-        achieved_gflops(*profiler_->figures(), result.samples_per_second),
-        3 * profiler_->figures()->forward_gflop, profiler_->figures()->gflops());
+        achieved_gflops(*profiler_->figures(), result.samples_per_second), profiler_->figures()->gflop_per_iteration(),
+        profiler_->figures()->gflops());
   RLOG_INFO("device: {} | peak memory {:.1f} MiB | {} device-to-host reads in training", run_.placement.describe(),
             static_cast<double>(device::peak_memory_bytes(run_.placement)) / 1048576.0, device::host_reads());
   if (const double bad = comm_.allreduce_max(static_cast<double>(Loader::bad_samples())); bad > 0)
@@ -389,9 +391,15 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
   if (ema_) export_ema();
   if (!recorder_) return;
   const tracking::Values summary = summary_values(e, result.samples_per_second, wait_share, wall);
-  recorder_->step_parts(run_.times.parts());
-  recorder_->finish("finished", facts(e), summary);
+  record_finish("finished", e, summary);
   print_final_lines(result, wall);
+}
+
+// The recorder's last report and summary.yaml (rank 0), with the loop's time by part.
+void Trainer::record_finish(const std::string& status, const Engine& e, const tracking::Values& summary) {
+  if (!recorder_) return;
+  recorder_->step_parts(run_.times.parts());
+  recorder_->finish(status, facts(e), summary);
 }
 
 // summary.yaml's figures (rank 0).
@@ -412,7 +420,7 @@ tracking::Values Trainer::summary_values(const Engine& e, double samples_per_sec
   if (profiler_ && profiler_->figures()) {
     const Profiler::Figures& p = *profiler_->figures();
     summary.emplace_back("profile_iterations", static_cast<double>(p.iterations));
-    summary.emplace_back("profile_gflop_per_iteration", std::round(3 * p.forward_gflop * 1e4) / 1e4);
+    summary.emplace_back("profile_gflop_per_iteration", std::round(p.gflop_per_iteration() * 1e4) / 1e4);
     summary.emplace_back("profile_gflops_traced", std::round(p.gflops() * 10) / 10);
     summary.emplace_back("achieved_gflops", std::round(achieved_gflops(p, samples_per_second) * 10) / 10);
   }

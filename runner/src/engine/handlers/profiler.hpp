@@ -35,7 +35,8 @@ class Profiler : public EngineHandler {
     int64_t iterations = 0;
     double seconds = 0;        ///< inside the traced iterations
     double forward_gflop = 0;  ///< conv/matmul FLOPs the profiler counted, per iteration
-    double gflops() const { return seconds > 0 ? 3 * forward_gflop * iterations / seconds : 0; }
+    double gflop_per_iteration() const { return 3 * forward_gflop; }  ///< training: 3 x forward
+    double gflops() const { return seconds > 0 ? gflop_per_iteration() * iterations / seconds : 0; }
   };
 
   Profiler(const ProfileOptions& options, RunState& run) : options_(options), run_(run) {}
@@ -94,8 +95,8 @@ class Profiler : public EngineHandler {
     RLOG_INFO(
         "profile: iterations {}..{} traced to {} ({} ops table beside it); {:.3f} GFLOP per iteration (3 x the {:.3f} "
         "of forward conv/matmul the profiler counted), {:.1f} GFLOP/s in the traced iterations",
-        e.state.iteration - f.iterations + 1, e.state.iteration, trace, "ops_rank" + rank + ".txt", 3 * f.forward_gflop,
-        f.forward_gflop, f.gflops());
+        e.state.iteration - f.iterations + 1, e.state.iteration, trace, "ops_rank" + rank + ".txt",
+        f.gflop_per_iteration(), f.forward_gflop, f.gflops());
   }
 
   struct Op {
