@@ -7,7 +7,7 @@ out=$("$RUNNER" --help)
 for cmd in run plugins describe print-config version; do expect_contains "$out" "  $cmd" "--help lists $cmd"; done
 
 out=$("$RUNNER" version)
-expect_contains "$out" "plugin API 3" "version"
+expect_contains "$out" "plugin API 4" "version"
 expect_contains "$out" "dist backends: mpi" "version lists the dist backends"
 
 out=$("$RUNNER" plugins)

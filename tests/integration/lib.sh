@@ -21,6 +21,18 @@ run_capture() {
 expect_success() {  # output_file what
   if [ "$RC" -ne 0 ]; then tail -20 "$1" >&2; fail "$2 (exit $RC)"; fi
 }
+# Each "OVERRIDE|MESSAGE" spec: `runner CONFIG output_path=bad OVERRIDE` exits 2 with one
+# line that contains MESSAGE, and leaves no run folder.
+expect_one_line_errors() {  # config spec...
+  local config=$1 spec; shift
+  for spec in "$@"; do
+    run_capture bad.txt "$RUNNER" "$config" output_path=bad "${spec%%|*}"
+    [ "$RC" -eq 2 ] || fail "${spec%%|*}: exit $RC, expected 2: $(cat bad.txt)"
+    expect_contains "$(cat bad.txt)" "${spec#*|}" "${spec%%|*}"
+    [ "$(wc -l < bad.txt)" -eq 1 ] || fail "${spec%%|*}: more than one line: $(cat bad.txt)"
+  done
+  [ ! -e bad ] || fail "a refused config left a run folder"
+}
 finish() {
   if [ "$failures" -ne 0 ]; then echo "$failures check(s) failed" >&2; exit 1; fi
   echo "all checks passed"

@@ -85,17 +85,11 @@ cmp -s "$(ls -d m2/o/*)/metrics.jsonl" "$(ls -d m2c/o/*)/metrics.jsonl" || fail 
 cmp -s "$(ls -d m2/o/*)/ema_model.pt" "$(ls -d m2c/o/*)/ema_model.pt" || fail "2 ranks: ema_model.pt differs"
 
 echo "== bad input: one line, exit 2"
-for spec in "optimizer.no_decay=[biass]|optimizer.no_decay[0]: 'biass' selects no trainable parameter of model 'resnet8'; did you mean 'bias'?" \
+expect_one_line_errors o.yaml "optimizer.no_decay=[biass]|optimizer.no_decay[0]: 'biass' selects no trainable parameter of model 'resnet8'; did you mean 'bias'?" \
   "optimizer.no_decay=bias|optimizer.no_decay: expected a list of parameter kinds (bias, norm, 1d)" \
   "ema=maybe|ema: expected true, false or a map (decay), found 'maybe'" \
   "ema.decay=1.5|ema.decay" \
-  "profile.wiat=3|profile.wiat: unknown key for profile; did you mean 'wait'?"; do
-  run_capture bad.txt "$RUNNER" o.yaml output_path=bad "${spec%%|*}"
-  [ "$RC" -eq 2 ] || fail "${spec%%|*}: exit $RC, expected 2"
-  expect_contains "$(cat bad.txt)" "${spec#*|}" "${spec%%|*}"
-  [ "$(wc -l < bad.txt)" -eq 1 ] || fail "${spec%%|*}: more than one line: $(cat bad.txt)"
-done
-[ ! -e bad ] || fail "a refused config left a run folder"
+  "profile.wiat=3|profile.wiat: unknown key for profile; did you mean 'wait'?"
 
 echo "== profile: a Chrome trace of chosen iterations, an operator table, GFLOP/s"
 run_capture prof.txt "$RUNNER" o.yaml output_path=prof 'profile={wait: 3, active: 4}' num_epochs=1 ema=false best=null

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "config/config.hpp"
+#include "data/loader.hpp"
 #include "engine/build.hpp"
 #include "engine/ema.hpp"
 #include "engine/param_groups.hpp"
@@ -43,6 +44,7 @@ const std::map<std::string, std::string> kRequired = {
     {"dataflow/cifar10/root", "@CIFAR@"},
     {"dataflow/cifar100/root", "@CIFAR@"},
     {"dataflow/imagefolder/root", "@IMAGES@"},
+    {"dataflow/text/files", "@TEXT@"},
 };
 
 // Tiny CIFAR-10 and CIFAR-100 binary sets (2 records per file) and a JPEG class folder
@@ -101,7 +103,7 @@ std::string write_idx_set(const test::TempDir& d) {
 }
 
 struct DataRoots {
-  std::string idx, cifar, images;
+  std::string idx, cifar, images, text;
 };
 
 std::string block_for(const runner::Component& c, const DataRoots& roots) {
@@ -116,6 +118,7 @@ std::string block_for(const runner::Component& c, const DataRoots& roots) {
     std::string v = it->second;
     if (v == "@IDX@") v = roots.idx;
     if (v == "@CIFAR@") v = roots.cifar;
+    if (v == "@TEXT@") v = roots.text + ", block_size: 8, train_samples: 8, batch_size: 4";
     if (v == "@IMAGES@") v = roots.images + ", image_size: 32, resize_size: 36";  // a small mlp input
     block += ", " + p.name + ": " + v;
   }
@@ -125,44 +128,50 @@ std::string block_for(const runner::Component& c, const DataRoots& roots) {
 }  // namespace
 
 TEST_SUITE("components") {
+  // Each component with partners of its task: image classification, or a language model.
   TEST_CASE("every registered component builds from its defaults and works") {
     const auto& reg = test::builtin_registry();
     test::TempDir d;
-    const DataRoots roots{write_idx_set(d), write_cifar_sets(d), write_image_folder(d)};
+    std::string text;  // 400 characters: 40 of validation text, 4 blocks of 8 + 1
+    for (int i = 0; i < 8; ++i) text += "the quick brown fox jumps over the lazy dog. \u00e9t\u00e9\n";
+    const DataRoots roots{write_idx_set(d), write_cifar_sets(d), write_image_folder(d), d.write("text.txt", text)};
     const char* kinds[] = {"dataflow", "model", "optimizer", "criterion", "scheduler"};
     int built = 0;
-    for (int k = 0; k < runner::kNumKinds; ++k) {
+    for (int k = 0; k < runner::kNumSingleKinds; ++k) {
       for (const runner::Component* c : reg.components(static_cast<runner::Kind>(k))) {
         CAPTURE(c->name);
+        const bool text = c->name == "text" || c->name == "gpt";
         std::map<std::string, std::string> blocks = {
             {"dataflow", "{name: synthetic, shape: [3, 32, 32], train_size: 64, val_size: 16, batch_size: 16}"},
-            {"model", "mlp"},
+            {"model", text ? "{name: gpt, layers: 1, heads: 2, width: 8}" : "mlp"},
             {"optimizer", "{name: sgd, lr: 0.1}"},
             {"criterion", "cross_entropy"},
             {"scheduler", "constant"}};
+        if (text) blocks["dataflow"] = block_for(*reg.find(runner::Kind::Dataflow, "text"), roots);
         blocks[kinds[k]] = block_for(*c, roots);
-        std::string text = "num_epochs: 2\n";
-        for (const auto& [key, b] : blocks) text += key + ": " + b + "\n";
-        const auto f = d.write("cfg.yaml", text);
+        std::string config = "num_epochs: 2\n";
+        for (const auto& [key, b] : blocks) config += key + ": " + b + "\n";
+        const auto f = d.write("cfg.yaml", config);
         runner::RunConfig rc = runner::resolve_config(runner::load_config(f, {}), f, reg);
         runner::Components built_c = runner::build_components(rc, reg, runner::DataflowContext{1, 0, 1});
         auto& df = built_c.dataflow;
         REQUIRE(df.train);
-        const auto shape = df.train->sample_shape();
-        int64_t numel = 1;
-        for (auto s : shape) numel *= s;
-        std::vector<float> sample(numel);
-        int64_t target = -1;
-        runner::Rng rng(1);
-        df.train->get(0, sample.data(), &target, rng);
-        CHECK(target >= 0);
-        CHECK(target < df.num_classes);
-        std::vector<int64_t> batch_shape = {2};
-        batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
-        torch::Tensor logits = built_c.model->forward(torch::randn(batch_shape));
-        CHECK(logits.sizes().vec() == std::vector<int64_t>{2, df.num_classes});
-        torch::Tensor loss = (*built_c.criterion)(logits, torch::tensor({0, 1}, torch::kInt64));
-        loss.backward();
+        runner::LoaderOptions lo;
+        lo.global_batch = 2;
+        lo.num_workers = 0;
+        runner::Loader loader(df.train, lo);
+        loader.start_epoch(1);
+        runner::Batch batch;
+        REQUIRE(loader.next(batch));
+        const torch::Tensor& target = batch.data.at("target");
+        CHECK(target.min().item<int64_t>() >= 0);
+        CHECK(target.max().item<int64_t>() < df.num_classes);
+        const runner::TensorDict outputs = built_c.model->forward_batch(batch.data);
+        const torch::Tensor& logits = outputs.at("logits");
+        std::vector<int64_t> want = {2, df.num_classes};  // [N, C, ...target dims]
+        for (int64_t i = 1; i < target.dim(); ++i) want.push_back(target.size(i));
+        CHECK(logits.sizes().vec() == want);
+        built_c.criterion->loss(outputs, batch.data).backward();
         built_c.optimizer->step();
         auto sched = runner::build_scheduler(rc, reg, runner::SchedulerContext{built_c.base_lr, 10, 20});
         CHECK(std::isfinite(sched->lr(0)));
@@ -170,7 +179,7 @@ TEST_SUITE("components") {
         ++built;
       }
     }
-    CHECK(built == 24);
+    CHECK(built == 26);
   }
 
   namespace {
@@ -459,9 +468,10 @@ TEST_SUITE("components") {
       for (const auto& [k, m] : all) CHECK_MESSAGE(!m, k);
     }
     Net net;
-    CHECK_THROWS_WITH_AS(runner::select_no_decay(net, {{"biass", nullptr}}, "net"),
-                         doctest::Contains("'biass' selects no trainable parameter of model 'net'; did you mean 'bias'"),
-                         runner::ConfigError);
+    CHECK_THROWS_WITH_AS(
+        runner::select_no_decay(net, {{"biass", nullptr}}, "net"),
+        doctest::Contains("'biass' selects no trainable parameter of model 'net'; did you mean 'bias'"),
+        runner::ConfigError);
   }
 
   TEST_CASE("ema: the average follows decay, swaps in and out, and checkpoints exactly") {
@@ -544,6 +554,7 @@ TEST_SUITE("components") {
     out.logits = torch::tensor({{0.1, 0.9, 0.0}, {0.8, 0.1, 0.1}, {0.2, 0.3, 0.5}, {0.5, 0.4, 0.1}});
     out.targets = torch::tensor({1, 0, 0, 1}, torch::kInt64);
     out.loss = 2.0;
+    out.samples = 4;
     runner::TopKAccuracy acc(1), top2(2);
     runner::AverageLoss loss;
     for (runner::Metric* m : std::vector<runner::Metric*>{&acc, &top2, &loss}) m->update(out);
@@ -552,6 +563,7 @@ TEST_SUITE("components") {
     out.loss = 1.0;
     out.logits = out.logits.narrow(0, 0, 2);
     out.targets = out.targets.narrow(0, 0, 2);
+    out.samples = 2;
     loss.update(out);
     CHECK(loss.compute() == doctest::Approx((2.0 * 4 + 1.0 * 2) / 6));
     CHECK(acc.name() == "accuracy");

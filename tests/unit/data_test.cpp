@@ -30,7 +30,9 @@ std::vector<std::vector<float>> epoch_of(runner::Loader& l, int64_t epoch) {
   std::vector<std::vector<float>> out;
   l.start_epoch(epoch);
   runner::Batch b;
-  while (l.next(b)) out.emplace_back(b.input.data_ptr<float>(), b.input.data_ptr<float>() + b.input.numel());
+  while (l.next(b))
+    out.emplace_back(b.data.at("input").data_ptr<float>(),
+                     b.data.at("input").data_ptr<float>() + b.data.at("input").numel());
   return out;
 }
 
@@ -72,7 +74,7 @@ TEST_SUITE("data") {
       std::vector<int64_t> seen;
       while (p.next(b)) {
         seen.push_back(b.index);
-        log.push_back("step b" + std::to_string(static_cast<int>(b.input[0][0].item<float>())));
+        log.push_back("step b" + std::to_string(static_cast<int>(b.data.at("input")[0][0].item<float>())));
       }
       CHECK(seen == std::vector<int64_t>{0, 1, 2});
       CHECK(log == std::vector<std::string>{"start b0", "start b4", "ready b0", "step b0", "start b8", "ready b4",
@@ -171,7 +173,8 @@ TEST_SUITE("data") {
     runner::Batch b;
     REQUIRE(l.next(b));
     CHECK(b.index == 1);
-    CHECK(std::vector<float>(b.input.data_ptr<float>(), b.input.data_ptr<float>() + b.input.numel()) == full[1]);
+    CHECK(std::vector<float>(b.data.at("input").data_ptr<float>(),
+                             b.data.at("input").data_ptr<float>() + b.data.at("input").numel()) == full[1]);
     CHECK_FALSE(l.next(b));
 
     class Failing : public CountingDataset {

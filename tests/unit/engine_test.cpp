@@ -75,7 +75,7 @@ TEST_SUITE("engine") {
     auto loader = three_batches();
     std::vector<int64_t> processed;
     runner::Engine e([&](runner::Engine& en, runner::Batch& b) {
-      CHECK(b.input.size(0) == 2);
+      CHECK(b.data.at("input").size(0) == 2);
       processed.push_back(en.state.iteration);
     });
     Recorder all, every2;
@@ -105,7 +105,8 @@ TEST_SUITE("engine") {
   TEST_CASE("a restored state finishes its epoch from the next batch without EpochStarted") {
     auto loader = three_batches();
     std::vector<float> firsts;
-    runner::Engine e([&](runner::Engine&, runner::Batch& b) { firsts.push_back(b.input[0][0].item<float>()); });
+    runner::Engine e(
+        [&](runner::Engine&, runner::Batch& b) { firsts.push_back(b.data.at("input")[0][0].item<float>()); });
     e.state.epoch = 1;
     e.state.iteration = 2;
     e.state.epoch_iteration = 2;
@@ -220,10 +221,11 @@ TEST_SUITE("engine") {
   TEST_CASE("resuming on another device kind: refused unless device may change") {
     runner::check_device_change("cpu", "cpu", {}, "ck");
     runner::check_device_change("cuda", "cuda", {}, "ck");
-    CHECK_THROWS_WITH_AS(runner::check_device_change("cuda", "cpu", {}, "run/checkpoints/c.ckpt"),
-                         doctest::Contains("resume_from: run/checkpoints/c.ckpt: the checkpoint was written on cuda and "
-                                           "this run is on cpu;"),
-                         runner::ConfigError);
+    CHECK_THROWS_WITH_AS(
+        runner::check_device_change("cuda", "cpu", {}, "run/checkpoints/c.ckpt"),
+        doctest::Contains("resume_from: run/checkpoints/c.ckpt: the checkpoint was written on cuda and "
+                          "this run is on cpu;"),
+        runner::ConfigError);
     CHECK_THROWS_WITH_AS(runner::check_device_change("cpu", "cuda", {"num_epochs"}, "c.ckpt"),
                          doctest::Contains("add device to resume_allow_changes"), runner::ConfigError);
     runner::check_device_change("cuda", "cpu", {"device"}, "c.ckpt");  // allowed: a warning only

@@ -13,15 +13,16 @@ TEST_SUITE("registry") {
   TEST_CASE("built-in plugins provide every component the foundation promises") {
     const auto& r = test::builtin_registry();
     using runner::Kind;
-    CHECK(r.names(Kind::Dataflow) ==
-          std::vector<std::string>{"cifar10", "cifar100", "fashion_mnist", "imagefolder", "mnist", "synthetic"});
-    CHECK(r.names(Kind::Model) == std::vector<std::string>{"mlp", "resnet101", "resnet18", "resnet20", "resnet34",
-                                                           "resnet50", "resnet56", "resnet8", "resnet9"});
+    CHECK(r.names(Kind::Dataflow) == std::vector<std::string>{"cifar10", "cifar100", "fashion_mnist", "imagefolder",
+                                                              "mnist", "synthetic", "text"});
+    CHECK(r.names(Kind::Model) == std::vector<std::string>{"gpt", "mlp", "resnet101", "resnet18", "resnet20",
+                                                           "resnet34", "resnet50", "resnet56", "resnet8", "resnet9"});
     CHECK(r.names(Kind::Optimizer) == std::vector<std::string>{"adam", "adamw", "sgd"});
     CHECK(r.names(Kind::Criterion) == std::vector<std::string>{"cross_entropy"});
     CHECK(r.names(Kind::Scheduler) ==
           std::vector<std::string>{"constant", "cosine", "multistep", "piecewise_linear", "step"});
-    CHECK(r.libraries().size() == 3);
+    CHECK(r.names(Kind::Metric) == std::vector<std::string>{"bits_per_char"});
+    CHECK(r.libraries().size() == 4);
     CHECK(r.library_of(r.find(Kind::Model, "resnet8")).find("librunner_models.so") != std::string::npos);
   }
 
@@ -29,7 +30,7 @@ TEST_SUITE("registry") {
     runner::Registry r;
     r.load(runner::Registry::builtin_dir(), "a");
     r.load(runner::Registry::builtin_dir(), "b");
-    CHECK(r.names(runner::Kind::Model).size() == 9);
+    CHECK(r.names(runner::Kind::Model).size() == 10);
   }
 
   TEST_CASE("a duplicate component names both libraries") {
@@ -42,7 +43,14 @@ TEST_SUITE("registry") {
   TEST_CASE("a plugin built for another API version is refused with what to do") {
     const std::string msg = load_error("bad_api");
     CHECK(msg.find("libfixture_bad_api.so") != std::string::npos);
-    CHECK(msg.find("built for plugin API version 999, this runner has version 3; rebuild the plugin") !=
+    CHECK(msg.find("built for plugin API version 999, this runner has version 4; rebuild the plugin") !=
+          std::string::npos);
+  }
+
+  TEST_CASE("a plugin built for the classification-only API (version 3) is refused") {
+    const std::string msg = load_error("old_api");
+    CHECK(msg.find("libfixture_old_api.so") != std::string::npos);
+    CHECK(msg.find("built for plugin API version 3, this runner has version 4; rebuild the plugin") !=
           std::string::npos);
   }
 

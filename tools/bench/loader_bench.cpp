@@ -55,11 +55,11 @@ int main(int argc, char** argv) {
     loader.next(batch);  // warm-up: threads started, files opened
     const auto t0 = std::chrono::steady_clock::now();
     int64_t images = 0;
-    for (int64_t b = 1; b < total && loader.next(batch); ++b) images += batch.input.size(0);
+    for (int64_t b = 1; b < total && loader.next(batch); ++b) images += batch.size();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::string shape;
-    for (int64_t d = 1; d < batch.input.dim(); ++d)
-      shape += (shape.empty() ? "" : "x") + std::to_string(batch.input.size(d));
+    for (int64_t d = 1; d < batch.data.at("input").dim(); ++d)
+      shape += (shape.empty() ? "" : "x") + std::to_string(batch.data.at("input").size(d));
     std::printf("loader: %s | %d worker thread(s), batch %ld, sample %s | %ld images in %.2f s = %.1f images/s\n",
                 df.description.c_str(), df.num_workers, static_cast<long>(df.batch_size), shape.c_str(),
                 static_cast<long>(images), s, images / s);

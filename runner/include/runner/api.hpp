@@ -3,7 +3,9 @@
 
 /// Bumped whenever a type that crosses the plugin boundary changes layout or meaning.
 /// A plugin built against another value is refused at load time ("rebuild the plugin").
-#define RUNNER_PLUGIN_API_VERSION 3  // 2: metric and handler kinds; 3: Dataflow::train_eval, skip_bad_samples
+// 2: metric and handler kinds; 3: Dataflow::train_eval, skip_bad_samples; 4: samples and
+// outputs are named tensors (Field, Sample, TensorDict; forward_batch, Criterion::loss)
+#define RUNNER_PLUGIN_API_VERSION 4
 
 #define RUNNER_API __attribute__((visibility("default")))
 #define RUNNER_HIDDEN __attribute__((visibility("hidden")))

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,20 +23,71 @@
 
 namespace runner {
 
+// ---------------------------------------------------------------- samples and batches
+
+/// Named tensors: the fields of a batch ("input", "target", ...) or a model's outputs
+/// ("logits", ...).
+using TensorDict = std::map<std::string, torch::Tensor>;
+
+/// `dict[name]`, or an Error naming `who` ("criterion 'cross_entropy'"), what it looked
+/// for and the names there are.
+RUNNER_API const torch::Tensor& at(const TensorDict& dict, const std::string& name, const std::string& who);
+
+/// One named tensor of every sample.
+struct Field {
+  std::string name;
+  torch::Dtype dtype = torch::kFloat32;
+  std::vector<int64_t> shape;  ///< without the batch dimension; {} for a scalar
+  /// Variable length: when set, the loader fills the field with `pad` before get(), so a
+  /// sample may write only a prefix of it (and its length in a field of its own).
+  std::optional<double> pad;
+};
+using Fields = std::vector<Field>;
+
+/// Where Dataset::get writes one sample: the memory of each declared field, inside the
+/// batch being assembled (contiguous, the field's shape and dtype).
+class RUNNER_API Sample {
+ public:
+  explicit Sample(const Fields& fields) : fields_(&fields), data_(fields.size(), nullptr) {}
+  /// The memory of field `name`; T must be its dtype (float, int64_t, uint8_t, ...).
+  template <class T>
+  T* data(const std::string& name) const {
+    return static_cast<T*>(raw(name, c10::CppTypeToScalarType<T>::value));
+  }
+  /// The field as a tensor over that memory (write with copy_, fill_, accessors).
+  torch::Tensor tensor(const std::string& name) const;
+  /// Host only: where field i of the current sample lives.
+  void set_data(size_t i, void* p) { data_[i] = p; }
+
+ private:
+  void* raw(const std::string& name, torch::Dtype dtype) const;
+  const Fields* fields_;
+  std::vector<void*> data_;
+};
+
 // ---------------------------------------------------------------- dataflow
 
-/// A random-access set of samples. `get` is called concurrently from loader
-/// threads and must be thread-safe (read-only state is enough).
+/// A random-access set of samples. `get` is called concurrently from loader threads and
+/// must be thread-safe (read-only state is enough). All randomness must come from `rng`,
+/// which the loader derives from (seed, epoch, index).
+///
+/// Any task: override fields() and get(index, Sample&, rng).
+/// Classification (the adapter): override sample_shape() and get(index, float*, int64_t*,
+/// rng); the fields are then "input" (float32, sample_shape()) and "target" (int64 class).
 class RUNNER_API Dataset {
  public:
   virtual ~Dataset();
   virtual int64_t size() const = 0;
-  /// Shape of one input sample as the model sees it, e.g. {1, 28, 28}.
-  virtual std::vector<int64_t> sample_shape() const = 0;
-  /// Writes sample `index` (augmented and normalised) as float32 to `out`
-  /// (prod(sample_shape()) values) and its class to `*target`. All randomness
-  /// must come from `rng`, which the loader derives from (seed, epoch, index).
-  virtual void get(int64_t index, float* out, int64_t* target, Rng& rng) const = 0;
+  /// The fields every sample has (names unique, fixed shapes).
+  virtual Fields fields() const;
+  /// Writes sample `index` (augmented and normalised) into `out`'s fields.
+  virtual void get(int64_t index, const Sample& out, Rng& rng) const;
+
+  /// Classification: shape of one input sample as the model sees it, e.g. {1, 28, 28}.
+  virtual std::vector<int64_t> sample_shape() const;
+  /// Classification: writes sample `index` as float32 to `out` (prod(sample_shape())
+  /// values) and its class to `*target`.
+  virtual void get(int64_t index, float* out, int64_t* target, Rng& rng) const;
 };
 
 struct DataflowContext {
@@ -57,11 +109,16 @@ struct Dataflow {
   int num_workers = 1;         ///< loader threads per rank (0: load on the training thread)
   int prefetch = 2;            ///< batches in flight per worker
   bool drop_last = false;      ///< drop the last partial training batch
-  int64_t num_classes = 0;
+  int64_t num_classes = 0;     ///< classes of "target" (the vocabulary of a language model); 0: none
   /// A sample whose get() throws SampleError is replaced by the next one (counted and
   /// logged with its path); false: the run fails on it.
   bool skip_bad_samples = false;
   std::string description;  ///< one line for the run log
+  /// Files for the run folder (name -> contents), e.g. a language model's vocabulary
+  /// "vocab.yaml" (`tokens: [...]`, token id = index: what `runner sample` decodes with).
+  /// Rank 0 writes them before training; checkpoints keep them, and a resume whose
+  /// dataflow makes different contents is refused.
+  std::map<std::string, std::string> files;
 };
 
 /// `n` samples of `dataset` drawn without replacement by a permutation seeded by `seed`
@@ -77,19 +134,30 @@ RUNNER_API void read_loader_params(const Params& params, Dataflow& dataflow);
 // ---------------------------------------------------------------- model
 
 struct ModelContext {
-  std::vector<int64_t> input_shape;  ///< one sample, from the dataflow, e.g. {1, 28, 28}
+  std::vector<int64_t> input_shape;  ///< one sample's "input" field, e.g. {1, 28, 28} ({} without one)
   int64_t num_classes = 0;           ///< from the dataflow
+  Fields fields;                     ///< every field of a sample, from the dataflow
 };
 
-/// A classification network: input [N, ...input_shape] -> logits [N, num_classes].
-/// Register sub-modules with register_module so parameters, buffers and the model
-/// summary see them. Call trace("name", t) on notable intermediate outputs: it costs
-/// nothing in training and lets the model summary show output shapes.
+/// A network. Register sub-modules with register_module so parameters, buffers and the
+/// model summary see them; a parameter registered under two names (tied weights) is
+/// stepped, all-reduced and counted once. Call trace("name", t) on notable intermediate
+/// outputs: it costs nothing in training and lets the model summary show output shapes.
+///
+/// Any task: override inputs() and forward_batch(batch) -> named outputs.
+/// One input, one output (the adapter): override forward(x); the model then reads the
+/// "input" field and returns {"logits": forward(input)}.
 class RUNNER_API Model : public torch::nn::Module {
  public:
   using Recorder = std::function<void(const std::string& name, const torch::Tensor& output)>;
   ~Model() override;
-  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  /// The batch fields forward_batch reads, checked against the dataflow's before training.
+  virtual std::vector<std::string> inputs() const { return {"input"}; }
+  /// The batch (every field, this rank's micro-batch) in, named outputs out (at least one).
+  virtual TensorDict forward_batch(const TensorDict& batch);
+  /// input [N, ...input_shape] -> logits [N, C, ...] (classes in dimension 1, as
+  /// torch.nn.functional.cross_entropy expects).
+  virtual torch::Tensor forward(torch::Tensor x);
   /// Host only: set while computing the model summary, cleared afterwards.
   void set_recorder(Recorder recorder) { recorder_ = std::move(recorder); }
 
@@ -112,11 +180,18 @@ using ParameterList = std::vector<torch::Tensor>;
 
 // ---------------------------------------------------------------- criterion
 
+/// The training loss. Any task: override inputs() and loss(outputs, batch). Classification
+/// (the adapter): override operator()(logits, targets), which gets the model's "logits"
+/// and the batch's "target".
 class RUNNER_API Criterion {
  public:
   virtual ~Criterion();
-  /// Mean loss of a batch: logits [N, C], targets [N] (int64 class indices).
-  virtual torch::Tensor operator()(const torch::Tensor& logits, const torch::Tensor& targets) = 0;
+  /// The batch fields loss() reads, checked against the dataflow's before training.
+  virtual std::vector<std::string> inputs() const { return {"target"}; }
+  /// Mean loss of a (micro-)batch, a scalar tensor.
+  virtual torch::Tensor loss(const TensorDict& outputs, const TensorDict& batch);
+  /// Mean loss of a batch: logits [N, C, ...], targets [N, ...] (int64 class indices).
+  virtual torch::Tensor operator()(const torch::Tensor& logits, const torch::Tensor& targets);
 };
 
 // ---------------------------------------------------------------- scheduler
@@ -147,9 +222,12 @@ RUNNER_API int64_t to_iterations(const YAML::Node& value, int64_t iterations_per
 
 /// What one evaluated batch gives a metric.
 struct BatchOutput {
-  torch::Tensor logits;   ///< [N, C] (N may differ between ranks and batches)
-  torch::Tensor targets;  ///< [N], int64 class indices
-  double loss = 0;        ///< the criterion's mean loss over the batch
+  const TensorDict* outputs = nullptr;  ///< the model's outputs (floating point ones as float32)
+  const TensorDict* batch = nullptr;    ///< the batch's fields
+  int64_t samples = 0;                  ///< N, the batch's samples (may differ between ranks and batches)
+  torch::Tensor logits;                 ///< outputs["logits"] when there is one: [N, C, ...]
+  torch::Tensor targets;                ///< batch["target"] when there is one: [N, ...]
+  double loss = 0;                      ///< the criterion's mean loss over the batch
 };
 
 /// A validation metric, logged as `val/<name()>`. Each rank updates its own instance
@@ -170,6 +248,7 @@ class RUNNER_API Metric {
 
 struct MetricContext {
   int64_t num_classes = 0;  ///< from the dataflow
+  Fields fields;            ///< every field of a sample, from the dataflow
 };
 
 // ---------------------------------------------------------------- handler

@@ -12,6 +12,7 @@
 #include "device/cuda.hpp"
 #include "device/device.hpp"
 #include "dist/communicator.hpp"
+#include "cli/sample.hpp"
 #include "cli/scaffold.hpp"
 #include "dist/sync.hpp"
 #include "engine/trainer.hpp"
@@ -34,6 +35,7 @@ struct Options {
   std::string kind;                     ///< new-plugin --kind
   std::string dir;                      ///< new-plugin --dir
   std::string output = "compare.html";  ///< compare --output
+  SampleRequest sample;                 ///< sample's options
   log::Verbosity verbosity = log::Verbosity::Normal;
 };
 
@@ -52,6 +54,7 @@ int cmd_version(const Options& o);
 int cmd_new_plugin(const Options& o);
 int cmd_help(const Options& o);
 int cmd_compare(const Options& o);
+int cmd_sample(const Options& o);
 
 // The one table of subcommands; `runner --help` prints it.
 const std::vector<Command>& commands() {
@@ -67,6 +70,8 @@ const std::vector<Command>& commands() {
        cmd_new_plugin},
       {"compare", "compare RUN_DIR RUN_DIR ... [-o FILE]",
        "table of the runs' differing config keys and final/best metrics; writes compare.html (curves)", cmd_compare},
+      {"sample", "sample RUN_DIR [--prompt TEXT] [--tokens N] [--checkpoint best|last|FILE]",
+       "print text from a trained language model (--temperature, --top-k, --seed)", cmd_sample},
       {"version", "version", "print versions of the runner, LibTorch and the plugin API", cmd_version},
       {"help", "help", "print this help", cmd_help},
   };
@@ -81,6 +86,12 @@ po::options_description option_table() {
       "kind", po::value<std::string>(), "new-plugin: the component kind to scaffold")(
       "dir", po::value<std::string>(), "new-plugin: where to write the project (default ./NAME)")(
       "output,o", po::value<std::string>(), "compare: the HTML file to write (default compare.html)")(
+      "prompt", po::value<std::string>(), "sample: the text to continue")("tokens", po::value<int64_t>(),
+                                                                          "sample: tokens to generate (default 200)")(
+      "checkpoint", po::value<std::string>(), "sample: best (default), last, or a weights/checkpoint file")(
+      "temperature", po::value<double>(), "sample: softmax temperature (default 0.8; 0: most likely token)")(
+      "top-k", po::value<int64_t>(), "sample: draw from the k most likely tokens only (default 0: all)")(
+      "seed", po::value<uint64_t>(), "sample: random seed (default 0)")(
       "quiet,q", "console shows warnings and errors only (run.log keeps everything)")(
       "verbose,v", "console shows debug messages too");
   return d;
@@ -158,6 +169,26 @@ int cmd_print_config(const Options& o) {
   Registry registry;
   RunConfig rc = load_run_config(o, registry, "print-config");
   std::cout << config::emit(rc.tree);
+  return 0;
+}
+
+int cmd_sample(const Options& o) {
+  if (o.args.size() != 1) throw ConfigError("usage: runner sample RUN_DIR [--prompt TEXT] [--tokens N]");
+  SampleRequest request = o.sample;
+  request.run_dir = o.args[0];
+  const std::string config_path = request.run_dir + "/config.yaml";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(config_path, ec))
+    throw ConfigError("sample: " + request.run_dir + " is not a run folder (no config.yaml)");
+  if (request.tokens < 0) throw ConfigError("sample: --tokens must be >= 0");
+  if (request.top_k < 0) throw ConfigError("sample: --top-k must be >= 0");
+  if (!(request.temperature >= 0)) throw ConfigError("sample: --temperature must be >= 0");
+  log::init(0, log::Verbosity::Quiet);
+  Registry registry;
+  config::Node root = load_config(config_path, {});
+  load_plugins(registry, config_plugin_paths(root), o);
+  const RunConfig rc = resolve_config(std::move(root), config_path, registry);
+  sample_text(request, rc, registry, std::cout);
   return 0;
 }
 
@@ -303,6 +334,12 @@ Options parse(int argc, char** argv) {
   if (vm.count("kind")) o.kind = vm["kind"].as<std::string>();
   if (vm.count("dir")) o.dir = vm["dir"].as<std::string>();
   if (vm.count("output")) o.output = vm["output"].as<std::string>();
+  if (vm.count("prompt")) o.sample.prompt = vm["prompt"].as<std::string>();
+  if (vm.count("tokens")) o.sample.tokens = vm["tokens"].as<int64_t>();
+  if (vm.count("checkpoint")) o.sample.checkpoint = vm["checkpoint"].as<std::string>();
+  if (vm.count("temperature")) o.sample.temperature = vm["temperature"].as<double>();
+  if (vm.count("top-k")) o.sample.top_k = vm["top-k"].as<int64_t>();
+  if (vm.count("seed")) o.sample.seed = vm["seed"].as<uint64_t>();
   if (vm.count("quiet")) o.verbosity = log::Verbosity::Quiet;
   if (vm.count("verbose")) o.verbosity = log::Verbosity::Verbose;
   if (vm.count("help")) {

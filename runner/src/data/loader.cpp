@@ -17,13 +17,32 @@ BadSamples& bad_samples_seen() {
   static BadSamples b;
   return b;
 }
+
+void check_fields(const Fields& fields) {
+  if (fields.empty()) throw Error("loader: the dataset declares no fields");
+  std::set<std::string> names;
+  for (const Field& f : fields) {
+    if (f.name.empty()) throw Error("loader: the dataset declares a field without a name");
+    if (!names.insert(f.name).second) throw Error("loader: the dataset declares the field '" + f.name + "' twice");
+    for (int64_t d : f.shape)
+      if (d < 1)
+        throw Error("loader: field '" + f.name +
+                    "' has a dimension < 1 (variable lengths: declare the "
+                    "maximum and a pad value)");
+  }
+}
 }  // namespace
 
 Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
     : dataset_(std::move(dataset)), opt_(options) {
   size_ = dataset_->size();
-  sample_shape_ = dataset_->sample_shape();
-  for (int64_t d : sample_shape_) sample_numel_ *= d;
+  fields_ = dataset_->fields();
+  check_fields(fields_);
+  for (const Field& f : fields_) {
+    int64_t numel = 1;
+    for (int64_t d : f.shape) numel *= d;
+    field_bytes_.push_back(numel * static_cast<int64_t>(c10::elementSize(f.dtype)));
+  }
   if (opt_.global_batch < 1) throw Error("loader: batch size must be >= 1");
   num_batches_ = opt_.drop_last ? size_ / opt_.global_batch : (size_ + opt_.global_batch - 1) / opt_.global_batch;
   if (!opt_.drop_last && size_ % opt_.global_batch != 0 && size_ % opt_.global_batch < opt_.min_last_batch)
@@ -71,27 +90,33 @@ Batch Loader::build(const Plan& plan, int64_t b) const {
   const int64_t n = base + (opt_.rank < extra ? 1 : 0);
   const int64_t offset = start + opt_.rank * base + std::min<int64_t>(opt_.rank, extra);
 
-  std::vector<int64_t> shape = {n};
-  shape.insert(shape.end(), sample_shape_.begin(), sample_shape_.end());
   Batch out;
   out.index = b;
   out.global_size = global_n;
-  const auto options = torch::TensorOptions().pinned_memory(opt_.pin_memory);
-  out.input = torch::empty(shape, options.dtype(torch::kFloat32));
-  out.target = torch::empty({n}, options.dtype(torch::kInt64));
-  float* x = out.input.data_ptr<float>();
-  int64_t* y = out.target.data_ptr<int64_t>();
-  for (int64_t i = 0; i < n; ++i) get_sample(plan.epoch, plan.order[offset + i], x + i * sample_numel_, y + i);
+  std::vector<char*> memory;
+  for (const Field& f : fields_) {  // each field collated into one [n, ...shape] tensor
+    std::vector<int64_t> shape = {n};
+    shape.insert(shape.end(), f.shape.begin(), f.shape.end());
+    const auto options = torch::TensorOptions().dtype(f.dtype).pinned_memory(opt_.pin_memory);
+    torch::Tensor t = f.pad ? torch::full(shape, *f.pad, options) : torch::empty(shape, options);
+    memory.push_back(static_cast<char*>(t.data_ptr()));
+    out.data.emplace(f.name, std::move(t));
+  }
+  Sample sample(fields_);
+  for (int64_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < fields_.size(); ++j) sample.set_data(j, memory[j] + i * field_bytes_[j]);
+    get_sample(plan.epoch, plan.order[offset + i], sample);
+  }
   return out;
 }
 
-void Loader::get_sample(int64_t epoch, int64_t index, float* x, int64_t* y) const {
+void Loader::get_sample(int64_t epoch, int64_t index, const Sample& out) const {
   constexpr int64_t kMaxConsecutiveBad = 16;
   for (int64_t attempt = 0;; ++attempt) {
     const int64_t j = (index + attempt) % size_;
     Rng rng = Rng::for_sample(opt_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(j));
     try {
-      dataset_->get(j, x, y, rng);
+      dataset_->get(j, out, rng);
       return;
     } catch (const SampleError& e) {
       if (!opt_.skip_bad_samples)

@@ -37,12 +37,17 @@ struct LoaderOptions {
 };
 
 struct Batch {
-  torch::Tensor input;      ///< float32 [n, ...sample_shape]
-  torch::Tensor target;     ///< int64 [n]
+  TensorDict data;          ///< the dataset's fields, [n, ...field shape] each
   int64_t index = 0;        ///< batch index within the epoch
   int64_t global_size = 0;  ///< samples of this batch over all ranks
+  /// n, this rank's samples (0 for a rank's empty share of a small last batch).
+  int64_t size() const { return data.empty() ? 0 : data.begin()->second.size(0); }
   /// The batch's tensors, for whatever moves or inspects all of them (the device copy).
-  std::vector<torch::Tensor*> fields() { return {&input, &target}; }
+  std::vector<torch::Tensor*> tensors() {
+    std::vector<torch::Tensor*> out;
+    for (auto& [name, t] : data) out.push_back(&t);
+    return out;
+  }
 };
 
 /// Where an Engine takes its batches from: a Loader, or a DevicePrefetcher over one.
@@ -81,7 +86,7 @@ class Loader : public BatchSource {
     std::vector<int64_t> order;
   };
   Batch build(const Plan& plan, int64_t b) const;
-  void get_sample(int64_t epoch, int64_t index, float* x, int64_t* y) const;
+  void get_sample(int64_t epoch, int64_t index, const Sample& out) const;
   void worker_loop();
   void stop_workers();
 
@@ -89,8 +94,8 @@ class Loader : public BatchSource {
   LoaderOptions opt_;
   int64_t size_ = 0;
   int64_t num_batches_ = 0;
-  std::vector<int64_t> sample_shape_;
-  int64_t sample_numel_ = 1;
+  Fields fields_;
+  std::vector<int64_t> field_bytes_;  ///< one sample's bytes of each field
 
   std::mutex mu_;
   std::condition_variable cv_work_, cv_ready_;

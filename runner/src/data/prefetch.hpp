@@ -29,7 +29,7 @@ class DevicePrefetcher : public BatchSource {
     const device::Transfer::Token token = std::move(pending_->token);
     pending_.reset();
     fetch();  // the next batch's copy starts before this one is computed on
-    transfer_->ready(out.fields(), token);
+    transfer_->ready(out.tensors(), token);
     return true;
   }
 
@@ -41,7 +41,7 @@ class DevicePrefetcher : public BatchSource {
   void fetch() {
     InFlight f;
     if (!source_.next(f.batch)) return;
-    f.token = transfer_->start(f.batch.fields());
+    f.token = transfer_->start(f.batch.tensors());
     pending_ = std::move(f);
   }
 

@@ -6,6 +6,7 @@
 #include "runner/error.hpp"
 #include "runner/nn.hpp"
 #include "util/strings.hpp"
+#include "util/parameters.hpp"
 
 namespace runner {
 namespace {
@@ -25,7 +26,7 @@ std::string hex(uint64_t h) {
 std::vector<torch::Tensor> module_tensors(torch::nn::Module& module, bool parameters, bool buffers) {
   std::vector<torch::Tensor> out;
   if (parameters)
-    for (auto& p : module.parameters()) out.push_back(p);
+    for (auto& p : unique_parameters(module)) out.push_back(p);
   if (buffers)
     for (auto& b : module.buffers()) out.push_back(b);
   return out;

@@ -1,10 +1,13 @@
 #include "engine/build.hpp"
 
+#include <set>
+
 #include "engine/param_groups.hpp"
 
 #include "logging/reports.hpp"
 #include "runner/error.hpp"
 #include "util/strings.hpp"
+#include "util/parameters.hpp"
 
 namespace runner {
 
@@ -27,6 +30,25 @@ template <class FactoryT>
 const FactoryT& factory_of(const ComponentConfig& c) {
   return std::get<FactoryT>(c.component->factory);
 }
+
+// The files the runner itself writes at the top of a run folder.
+bool is_run_file(const std::string& name) {
+  static const std::set<std::string> ours = {
+      "config.yaml",  "model_summary.txt", "run.log", "metrics.jsonl", "summary.yaml", "report.html", "model.pt",
+      "ema_model.pt", "checkpoints",       "tb",      "profile",       "metrics.csv"};
+  return ours.count(name) > 0;
+}
+
+// A component reads only fields the dataflow's samples have.
+void check_reads(const Fields& fields, const std::vector<std::string>& reads, const std::string& who,
+                 const ComponentConfig& df) {
+  std::vector<std::string> names;
+  for (const Field& f : fields) names.push_back(f.name);
+  for (const std::string& r : reads)
+    if (std::find(names.begin(), names.end(), r) == names.end())
+      throw ConfigError(df.node->loc.str() + ": " + who + " reads the field '" + r + "', which dataflow '" + df.name +
+                        "' does not have" + did_you_mean(r, names) + " (its fields: " + join(names) + ")");
+}
 }  // namespace
 
 Components build_components(const RunConfig& config, const Registry& registry, const DataflowContext& ctx,
@@ -39,9 +61,12 @@ Components build_components(const RunConfig& config, const Registry& registry, c
   };
   if (!out.dataflow.train || !out.dataflow.val) fail("made no train or no val dataset");
   if (out.dataflow.batch_size < 1) fail("batch size must be >= 1");
-  if (out.dataflow.num_classes < 1) fail("num_classes must be >= 1");
+  if (out.dataflow.num_classes < 0) fail("num_classes must be >= 0");
   if (out.dataflow.train->size() < 1) fail("the train dataset is empty");
   if (out.dataflow.val->size() < 1) fail("the val dataset is empty");
+  for (const auto& [name, text] : out.dataflow.files)
+    if (name.empty() || name.find('/') != std::string::npos || name[0] == '.' || is_run_file(name))
+      fail("files: '" + name + "' is not a plain file name of its own for the run folder");
   if (out.dataflow.batch_size < ctx.world_size) {
     const config::Node* v = df.node->find("batch_size");
     const std::string where = v && v->loc.file != "default" ? v->loc.str() : df.node->loc.str();
@@ -51,13 +76,17 @@ Components build_components(const RunConfig& config, const Registry& registry, c
   }
 
   const auto& mc = config.component(Kind::Model);
-  const ModelContext mctx{out.dataflow.train->sample_shape(), out.dataflow.num_classes};
+  const Fields fields = out.dataflow.train->fields();
+  ModelContext mctx{{}, out.dataflow.num_classes, fields};
+  for (const Field& f : fields)
+    if (f.name == "input") mctx.input_shape = f.shape;
   out.model = call_factory(mc, registry, [&] { return factory_of<ModelFactory>(mc)(mc.params, mctx); });
   if (!out.model) throw Error("model '" + mc.name + "' factory returned nothing");
+  check_reads(fields, out.model->inputs(), "model '" + mc.name + "'", df);
   if (!device.is_cpu()) out.model->to(device);
 
   const auto& oc = config.component(Kind::Optimizer);
-  for (auto& p : out.model->parameters())
+  for (auto& p : unique_parameters(*out.model))  // tied weights once
     if (p.requires_grad()) out.trainable.push_back(p);
   out.optimizer =
       call_factory(oc, registry, [&] { return factory_of<OptimizerFactory>(oc)(oc.params, out.trainable); });
@@ -73,6 +102,7 @@ Components build_components(const RunConfig& config, const Registry& registry, c
   const auto& cc = config.component(Kind::Criterion);
   out.criterion = call_factory(cc, registry, [&] { return factory_of<CriterionFactory>(cc)(cc.params); });
   if (!out.criterion) throw Error("criterion '" + cc.name + "' factory returned nothing");
+  check_reads(fields, out.criterion->inputs(), "criterion '" + cc.name + "'", df);
   return out;
 }
 
@@ -139,9 +169,13 @@ void build_loaders(Setup& s, const RunConfig& config, const DistInfo& dist, bool
 }
 
 // The built-in metrics plus `metrics:`; `best:` / `early_stopping:` must name one that is logged.
-void build_metric_set(Setup& s, const RunConfig& config, const Registry& registry) {
-  s.metrics = classification_metrics(s.c.dataflow.num_classes);
-  auto extra = build_metrics(config, registry, MetricContext{s.c.dataflow.num_classes});
+void build_metric_set(Setup& s, const RunConfig& config, const Registry& registry, const ModelProbe& probe) {
+  const auto target = probe.batch.find("target");
+  const bool classes = probe.outputs.count("logits") && target != probe.batch.end() &&
+                       !target->second.is_floating_point() && s.c.dataflow.num_classes > 0;
+  s.metrics = classes ? classification_metrics(s.c.dataflow.num_classes)
+                      : std::vector<std::shared_ptr<Metric>>{std::make_shared<AverageLoss>()};
+  auto extra = build_metrics(config, registry, MetricContext{s.c.dataflow.num_classes, s.c.dataflow.train->fields()});
   for (size_t i = 0; i < extra.size(); ++i) {
     for (const auto& m : s.metrics)
       if (m->name() == extra[i]->name())
@@ -167,6 +201,21 @@ void build_metric_set(Setup& s, const RunConfig& config, const Registry& registr
   }
 }
 
+// The criterion takes the model's outputs: tried once on the probe's, so a missing or
+// misshapen output fails now, naming both components.
+void check_criterion(const RunConfig& config, const Registry& registry, Criterion& criterion, const ModelProbe& probe) {
+  const auto& cc = config.component(Kind::Criterion);
+  const auto& mc = config.component(Kind::Model);
+  try {
+    torch::NoGradGuard no_grad;
+    criterion.loss(probe.outputs, probe.batch);
+  } catch (const std::exception& e) {
+    throw ConfigError(cc.node->loc.str() + ": criterion '" + cc.name + "' (plugin " +
+                      registry.library_of(cc.component) + ") cannot take model '" + mc.name +
+                      "''s outputs: " + first_line(e.what()));
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& registry, const DistInfo& dist,
@@ -181,9 +230,11 @@ std::unique_ptr<Setup> build_setup(const RunConfig& config, const Registry& regi
   s->iters_per_epoch = s->train_loader->batches_per_epoch();
   s->total_iters = s->iters_per_epoch * config.run.num_epochs;
   s->scheduler = build_scheduler(config, registry, SchedulerContext{s->c.base_lr, s->iters_per_epoch, s->total_iters});
-  s->summary = model_summary(*s->c.model, config.component(Kind::Model).name, s->c.dataflow.train->sample_shape()) +
-               "device: " + placement.describe() + "\n";
-  build_metric_set(*s, config, registry);
+  const ModelProbe probe = probe_model(*s->c.model, s->c.dataflow.train->fields());
+  check_criterion(config, registry, *s->c.criterion, probe);
+  s->summary =
+      model_summary(*s->c.model, config.component(Kind::Model).name, probe) + "device: " + placement.describe() + "\n";
+  build_metric_set(*s, config, registry, probe);
   return s;
 }
 

@@ -54,15 +54,15 @@ bool under(const std::string& key, const std::string& prefix) {
 // user's resume_allow_changes, plus what does not change what is trained (where and how
 // a run is logged, launched and checkpointed).
 bool may_change(const std::string& key, const std::vector<std::string>& allowed) {
-  static const std::vector<std::string> harmless = {"resume_from",      "resume_allow_changes",
-                                                    "max_time",         "crash_iteration",
-                                                    "crash_rank",       "crash_mode",
-                                                    "output_path",      "threads",
-                                                    "log_every_iters",  "validate_every",
-                                                    "checkpoint_every", "n_saved_checkpoints",
-                                                    "plugins",          "handlers",
-                                                    "dist.timeout",     "dist.bucket_mb",
-                                                    "dist.backend",     "dataflow.num_workers",
+  static const std::vector<std::string> harmless = {"resume_from",       "resume_allow_changes",
+                                                    "max_time",          "crash_iteration",
+                                                    "crash_rank",        "crash_mode",
+                                                    "output_path",       "threads",
+                                                    "log_every_iters",   "validate_every",
+                                                    "checkpoint_every",  "n_saved_checkpoints",
+                                                    "plugins",           "handlers",
+                                                    "dist.timeout",      "dist.bucket_mb",
+                                                    "dist.backend",      "dataflow.num_workers",
                                                     "dataflow.prefetch", "profile"};
   for (const auto* list : {&allowed, &harmless})
     for (const auto& prefix : *list)
@@ -182,6 +182,10 @@ std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int 
     meta << sched;
   else
     meta << YAML::Null;
+  meta << YAML::Key << "files" << YAML::Value << YAML::BeginMap;
+  if (objects.files)
+    for (const auto& [name, text] : *objects.files) meta << YAML::Key << name << YAML::Value << YAML::Literal << text;
+  meta << YAML::EndMap;
   meta << YAML::Key << "config" << YAML::Value << YAML::Literal << config_yaml;
   meta << YAML::EndMap;
 
@@ -196,6 +200,18 @@ std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int 
 }
 
 namespace {
+
+// The dataflow made the same run-folder files (its vocabulary) as when the checkpoint was
+// written; otherwise token ids would mean other characters.
+void check_files(const YAML::Node& saved, const std::map<std::string, std::string>* files, const std::string& path) {
+  for (const auto& [name, text] : files ? *files : std::map<std::string, std::string>()) {
+    if (!saved || !saved[name]) continue;  // written before the dataflow kept files
+    if (saved[name].as<std::string>() != text)
+      throw ConfigError("resume_from: " + path + ": the dataflow's " + name +
+                        " differs from the checkpoint's (its input files changed?); the model's token ids would "
+                        "mean other things");
+  }
+}
 
 // Every rank checks and restores the same bytes, so a failure is the same everywhere.
 void restore(Communicator& comm, const ResumeRequest& request, TrainingObjects objects, const std::string& path,
@@ -218,6 +234,7 @@ void restore(Communicator& comm, const ResumeRequest& request, TrainingObjects o
   const int saved_world = meta["world_size"].as<int>();
   pos.trackers = meta["trackers"];
 
+  check_files(meta["files"], objects.files, path);
   const std::string saved_device = meta["device"] ? meta["device"].as<std::string>() : "cpu";
   check_device_change(saved_device, device_kind(objects.placement), request.allow_changes, path);
   torch::serialize::InputArchive archive, model_ar, opt_ar;

@@ -3,6 +3,7 @@
 // state, scheduler state, RNG states of every rank, engine counters, running loss,
 // last validation, the resolved config) and how a run resumes from one. Both are
 // collectives: rank 0 reads and writes files, every rank restores the same state.
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,8 @@ struct TrainingObjects {
   Scheduler& scheduler;
   const device::Placement& placement;  ///< where the tensors live; its RNG is saved per rank
   Ema* ema = nullptr;                  ///< `ema:`, when on
+  /// The dataflow's run-folder files (a vocabulary): saved, and compared on resume.
+  const std::map<std::string, std::string>* files = nullptr;
 };
 
 /// Collective. Rank 0 writes <run_dir>/checkpoints/checkpoint_<iteration>.ckpt atomically

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "util/parameters.hpp"
+
 namespace runner {
 
 class Ema {
@@ -25,7 +27,7 @@ class Ema {
       live_.push_back(t);  // the same tensor: load() may re-point its storage
       avg_.push_back(t.detach().clone());
     };
-    for (const auto& p : model.named_parameters()) add(p.key(), p.value());
+    for (const auto& [name, p] : unique_named_parameters(model)) add(name, p);
     for (const auto& b : model.named_buffers()) add(b.key(), b.value());
   }
 

@@ -19,16 +19,22 @@ MetricValues evaluate(Model& model, Criterion& criterion, Loader& loader,
   model.eval();
   for (auto& m : metrics) m->reset();
   Engine evaluator([&](Engine&, Batch& batch) {
-    if (batch.input.size(0) == 0) return;  // a rank's share of a small last batch
-    BatchOutput out;
+    const int64_t n = batch.size();
+    if (n == 0) return;  // a rank's share of a small last batch
+    const TensorDict inputs = model_inputs(batch.data, 0, n, step.channels_last);
+    TensorDict outputs;
     {
       AutocastScope autocast(step.amp, device);
-      out.logits =
-          model.forward(step.channels_last ? batch.input.contiguous(at::MemoryFormat::ChannelsLast) : batch.input);
+      outputs = model.forward_batch(inputs);
     }
-    out.logits = out.logits.to(torch::kFloat32);
-    out.targets = batch.target;
-    out.loss = criterion(out.logits, out.targets).item<double>();
+    outputs = to_float32(std::move(outputs));
+    BatchOutput out;
+    out.outputs = &outputs;
+    out.batch = &inputs;
+    out.samples = n;
+    if (auto it = outputs.find("logits"); it != outputs.end()) out.logits = it->second;
+    if (auto it = inputs.find("target"); it != inputs.end()) out.targets = it->second;
+    out.loss = criterion.loss(outputs, inputs).item<double>();
     for (auto& m : metrics) m->update(out);
   });
   DevicePrefetcher batches(loader, device::make_transfer(device));

@@ -7,6 +7,7 @@
 
 #include "runner/error.hpp"
 #include "util/strings.hpp"
+#include "util/parameters.hpp"
 
 namespace runner {
 namespace {
@@ -61,14 +62,14 @@ int64_t values_in(const std::vector<torch::Tensor>& ts) {
 std::vector<torch::Tensor> select_no_decay(const torch::nn::Module& model, const std::vector<NoDecayRule>& rules,
                                            const std::string& model_name) {
   const auto norms = norm_parameter_names(model);
-  const auto named = model.named_parameters();
+  const auto named = unique_named_parameters(model);  // tied weights once
   std::vector<std::string> names;
-  for (const auto& p : named) names.push_back(p.key());
+  for (const auto& p : named) names.push_back(p.first);
   std::vector<bool> chosen(named.size(), false);
   for (size_t r = 0; r < rules.size(); ++r) {
     bool any = false;
     for (size_t i = 0; i < named.size(); ++i) {
-      if (!named[i].value().requires_grad() || !matches(rules[r].text, names[i], named[i].value(), norms)) continue;
+      if (!named[i].second.requires_grad() || !matches(rules[r].text, names[i], named[i].second, norms)) continue;
       chosen[i] = any = true;
     }
     if (any) continue;
@@ -83,7 +84,7 @@ std::vector<torch::Tensor> select_no_decay(const torch::nn::Module& model, const
   }
   std::vector<torch::Tensor> out;
   for (size_t i = 0; i < named.size(); ++i)
-    if (chosen[i]) out.push_back(named[i].value());
+    if (chosen[i]) out.push_back(named[i].second);
   return out;
 }
 

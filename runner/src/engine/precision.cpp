@@ -2,6 +2,8 @@
 
 #include <ATen/autocast_mode.h>
 
+#include "util/parameters.hpp"
+
 namespace runner {
 
 AutocastScope::AutocastScope(const std::string& amp, torch::Device device)
@@ -37,8 +39,26 @@ void to_channels_last(torch::nn::Module& module) {
   auto convert = [](torch::Tensor& t) {
     if (t.defined() && t.dim() == 4) t.set_data(torch::empty_like(t, at::MemoryFormat::ChannelsLast).copy_(t));
   };
-  for (auto& p : module.parameters()) convert(p);
+  for (auto& p : unique_parameters(module)) convert(p);
   for (auto& b : module.buffers()) convert(b);
+}
+
+TensorDict model_inputs(const TensorDict& batch, int64_t lo, int64_t hi, bool channels_last) {
+  TensorDict out;
+  for (const auto& [name, t] : batch) {
+    const bool whole = lo == 0 && hi == t.size(0);
+    torch::Tensor part = whole ? t : t.slice(0, lo, hi);
+    if (channels_last && part.dim() == 4 && part.is_floating_point())
+      part = part.contiguous(at::MemoryFormat::ChannelsLast);
+    out.emplace(name, std::move(part));
+  }
+  return out;
+}
+
+TensorDict to_float32(TensorDict outputs) {
+  for (auto& [name, t] : outputs)
+    if (t.is_floating_point() && t.scalar_type() != torch::kFloat32) t = t.to(torch::kFloat32);
+  return outputs;
 }
 
 }  // namespace runner

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "runner/components.hpp"
+
 namespace runner {
 
 /// While alive, eligible ops (convolutions, matmuls) run in the amp dtype; "none" does
@@ -30,5 +32,13 @@ std::string amp_unsupported(const std::string& amp, torch::Device device);
 /// Converts every 4-D parameter and buffer of `module` to channels_last in place (the
 /// tensors keep their identity, so optimizers built before still see them).
 void to_channels_last(torch::nn::Module& module);
+
+/// Rows [lo, hi) of every field of `batch`, with 4-D floating-point fields (images) made
+/// channels_last when `channels_last` is set: what the model's forward_batch gets.
+TensorDict model_inputs(const TensorDict& batch, int64_t lo, int64_t hi, bool channels_last);
+
+/// The outputs with every floating-point tensor in float32 (autocast's bf16/fp16 outputs),
+/// as the criterion and the metrics get them.
+TensorDict to_float32(TensorDict outputs);
 
 }  // namespace runner

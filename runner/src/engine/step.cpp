@@ -39,7 +39,7 @@ TrainStep::TrainStep(const StepOptions& options, torch::Device device, Component
       scaler_(options.amp == "fp16", device) {}
 
 void TrainStep::operator()(Engine&, Batch& batch) {
-  const int64_t n = batch.input.size(0);
+  const int64_t n = batch.size();
   if (!reducer_) {
     StepTimes::Scope t(run_.times, StepTimes::Optimizer);
     c_.optimizer->zero_grad();
@@ -66,7 +66,7 @@ void TrainStep::operator()(Engine&, Batch& batch) {
 // batch's mean loss. This rank's share of the global batch weights its gradient (see
 // GradReducer), which communicates once, during the last micro-batch's backward.
 torch::Tensor TrainStep::forward_backward(const Batch& batch) {
-  const int64_t n = batch.input.size(0);
+  const int64_t n = batch.size();
   const int64_t k = options_.grad_accumulation_steps;
   const double share = static_cast<double>(n) / static_cast<double>(batch.global_size);
   torch::Tensor loss_sum;  // summed on the loss's device, never read here
@@ -77,17 +77,16 @@ torch::Tensor TrainStep::forward_backward(const Batch& batch) {
       reducer_->prepare(share, /*sync=*/m == k - 1, /*zero=*/m == 0);
     }
     if (hi == lo) continue;
-    torch::Tensor x = batch.input.slice(0, lo, hi), y = batch.target.slice(0, lo, hi);
     torch::Tensor loss;
     {
       StepTimes::Scope t(run_.times, StepTimes::Forward);
-      if (options_.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-      torch::Tensor logits;
+      const TensorDict micro = model_inputs(batch.data, lo, hi, options_.channels_last);
+      TensorDict outputs;
       {
         AutocastScope autocast(options_.amp, device_);
-        logits = c_.model->forward(x);
+        outputs = c_.model->forward_batch(micro);
       }
-      loss = (*c_.criterion)(logits.to(torch::kFloat32), y);
+      loss = c_.criterion->loss(to_float32(std::move(outputs)), micro);
     }
     StepTimes::Scope t(run_.times, StepTimes::Backward);
     scaler_.scale_loss(k == 1 ? loss : loss * (static_cast<double>(hi - lo) / static_cast<double>(n))).backward();

@@ -208,11 +208,11 @@ void Trainer::open_run_folder() {
   Components& c = setup_->c;
   const CheckpointOptions& ck = config_.checkpoint;
   if (ck.resume_from)
-    resumed_ = std::make_unique<Resumed>(
-        resume(comm_,
-               ResumeRequest{*ck.resume_from, (fs::path(config_.run.output_path) / config_.name).string(),
-                             ck.resume_allow_changes, &config_.tree},
-               TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler, run_.placement, ema_.get()}));
+    resumed_ = std::make_unique<Resumed>(resume(
+        comm_,
+        ResumeRequest{*ck.resume_from, (fs::path(config_.run.output_path) / config_.name).string(),
+                      ck.resume_allow_changes, &config_.tree},
+        TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler, run_.placement, ema_.get(), &c.dataflow.files}));
   collectively(comm_, [&] {
     if (!run_.dist.is_main()) return;
     if (resumed_) {
@@ -223,6 +223,7 @@ void Trainer::open_run_folder() {
       util::write_text(run_.run_dir + "/config.yaml", config_yaml_);
       util::write_text(run_.run_dir + "/model_summary.txt", setup_->summary);
     }
+    for (const auto& [name, text] : setup_->c.dataflow.files) util::write_text(run_.run_dir + "/" + name, text);
     log::add_file(run_.run_dir + "/run.log");
     recorder_ = std::make_unique<tracking::Recorder>(
         config_.tracking, tracking::Recorder::RunInfo{config_.path, config_yaml_, setup_->summary}, run_.run_dir,
@@ -271,7 +272,8 @@ std::string Trainer::save_checkpoint(const Engine& e) {
   Components& c = setup_->c;
   return runner::save_checkpoint(
       comm_, run_.run_dir, config_.checkpoint.n_saved_checkpoints, config_yaml_,
-      TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler, run_.placement, ema_.get()}, position(e));
+      TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler, run_.placement, ema_.get(), &c.dataflow.files},
+      position(e));
 }
 
 // What report.html and summary.yaml say about time and throughput (rank 0's clock;
@@ -446,7 +448,7 @@ void Trainer::print_final_lines(const TrainResult& result, double wall) const {
     best_line += fmt::format("{}{} {:.4f} (epoch {})", best_line.empty() ? "" : ", ", k, b.first, b.second);
   RLOG_INFO("final: {}", format_metrics(run_.last_val));
   if (!best_line.empty()) RLOG_INFO("best: {}", best_line);
-  RLOG_INFO("time: {} total, {} training, {:.1f} images/s", format_duration(wall),
+  RLOG_INFO("time: {} total, {} training, {:.1f} samples/s", format_duration(wall),
             format_duration(result.train_seconds), result.samples_per_second);
   RLOG_INFO("run folder: {} (report.html, metrics.csv{}{})", result.run_dir,
             config_.tracking.tensorboard ? ", tb/" : "",

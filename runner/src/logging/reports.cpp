@@ -12,11 +12,13 @@
 #include <map>
 #include <sstream>
 
+#include "util/parameters.hpp"
+
 namespace runner {
 
 int64_t count_parameters(const torch::nn::Module& m, bool trainable_only) {
   int64_t n = 0;
-  for (const auto& p : m.parameters())
+  for (const auto& p : unique_parameters(m))
     if (!trainable_only || p.requires_grad()) n += p.numel();
   return n;
 }
@@ -40,23 +42,39 @@ std::string shape_str(const std::vector<int64_t>& dims) {
 }
 }  // namespace
 
-std::string model_summary(Model& model, const std::string& name, const std::vector<int64_t>& input_shape) {
-  std::vector<std::pair<std::string, std::vector<int64_t>>> outputs;
-  model.set_recorder([&](const std::string& n, const torch::Tensor& t) { outputs.emplace_back(n, t.sizes().vec()); });
+ModelProbe probe_model(Model& model, const Fields& fields) {
+  ModelProbe probe;
+  model.set_recorder(
+      [&](const std::string& n, const torch::Tensor& t) { probe.traced.emplace_back(n, t.sizes().vec()); });
   const bool was_training = model.is_training();
   model.eval();
-  std::vector<int64_t> shape = {2};
-  shape.insert(shape.end(), input_shape.begin(), input_shape.end());
-  std::vector<int64_t> logits_shape;
   {
     torch::NoGradGuard no_grad;
-    const auto params = model.parameters();  // the probe goes where the model is
+    const auto params = unique_parameters(model);  // the probe goes where the model is
     const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
-    logits_shape = model.forward(torch::zeros(shape, torch::TensorOptions().device(device))).sizes().vec();
+    for (const Field& f : fields) {
+      std::vector<int64_t> shape = {2};
+      shape.insert(shape.end(), f.shape.begin(), f.shape.end());
+      probe.batch.emplace(f.name, torch::zeros(shape, torch::TensorOptions().dtype(f.dtype).device(device)));
+    }
+    probe.outputs = model.forward_batch(probe.batch);
   }
   model.train(was_training);
   model.set_recorder(nullptr);
+  return probe;
+}
 
+namespace {
+// "[-1, 10]" for the one "logits" output, else "logits [-1, 10], aux [-1, 4]".
+std::string outputs_str(const TensorDict& outputs) {
+  if (outputs.size() == 1 && outputs.count("logits")) return shape_str(outputs.at("logits").sizes().vec());
+  std::string s;
+  for (const auto& [k, t] : outputs) s += (s.empty() ? "" : ", ") + k + " " + shape_str(t.sizes().vec());
+  return s;
+}
+}  // namespace
+
+std::string model_summary(Model& model, const std::string& name, const ModelProbe& probe) {
   std::map<std::string, std::shared_ptr<torch::nn::Module>> modules;
   for (const auto& item : model.named_modules("", /*include_self=*/false)) modules[item.key()] = item.value();
 
@@ -66,10 +84,15 @@ std::string model_summary(Model& model, const std::string& name, const std::vect
   out << "Model: " << name << "\n" << line;
   std::snprintf(row, sizeof row, "%-40s %-22s %12s\n", "Layer (type)", "Output Shape", "Param #");
   out << row << line;
-  std::snprintf(row, sizeof row, "%-40s %-22s %12s\n", "input", shape_str(shape).c_str(), "0");
-  out << row;
+  for (const std::string& field : model.inputs()) {
+    auto it = probe.batch.find(field);
+    if (it == probe.batch.end()) continue;
+    std::snprintf(row, sizeof row, "%-40s %-22s %12s\n", field.c_str(), shape_str(it->second.sizes().vec()).c_str(),
+                  "0");
+    out << row;
+  }
   int64_t listed = 0;
-  for (const auto& [n, dims] : outputs) {
+  for (const auto& [n, dims] : probe.traced) {
     std::string label = n;
     int64_t params = 0;
     auto it = modules.find(n);
@@ -82,8 +105,8 @@ std::string model_summary(Model& model, const std::string& name, const std::vect
                   with_commas(params).c_str());
     out << row;
   }
-  if (outputs.empty()) {
-    std::snprintf(row, sizeof row, "%-40s %-22s %12s\n", "output", shape_str(logits_shape).c_str(),
+  if (probe.traced.empty()) {
+    std::snprintf(row, sizeof row, "%-40s %-22s %12s\n", "output", outputs_str(probe.outputs).c_str(),
                   with_commas(count_parameters(model)).c_str());
     out << row;
     listed = count_parameters(model);
@@ -97,7 +120,7 @@ std::string model_summary(Model& model, const std::string& name, const std::vect
       << "Buffers (e.g. BatchNorm statistics): " << with_commas(buffers) << "\n";
   if (listed != total)
     out << "(layers above hold " << with_commas(listed) << " of the parameters; the rest are in untraced modules)\n";
-  out << "Output: " << shape_str(logits_shape) << "\n";
+  out << "Output: " << outputs_str(probe.outputs) << "\n";
   return out.str();
 }
 

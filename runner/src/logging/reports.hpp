@@ -10,9 +10,16 @@
 
 namespace runner {
 
-/// A Keras-like table: layer (type), output shape, parameters, and totals. Runs one
-/// forward pass on a zero batch of 2 in eval mode with no gradients.
-std::string model_summary(Model& model, const std::string& name, const std::vector<int64_t>& input_shape);
+/// One forward pass on a zero batch of 2 samples of `fields`, in eval mode with no
+/// gradients: the outputs, and the shapes the model traced.
+struct ModelProbe {
+  TensorDict batch, outputs;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> traced;
+};
+ModelProbe probe_model(Model& model, const Fields& fields);
+
+/// A Keras-like table from the probe: layer (type), output shape, parameters, and totals.
+std::string model_summary(Model& model, const std::string& name, const ModelProbe& probe);
 int64_t count_parameters(const torch::nn::Module& m, bool trainable_only = false);
 
 /// Progress of training: a redrawn bar on a TTY, else one log line per call of line().

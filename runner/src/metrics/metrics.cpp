@@ -2,19 +2,29 @@
 
 #include <cmath>
 
+#include "runner/error.hpp"
+
 namespace runner {
 
+// logits [N, C, ...] against targets [N, ...]: every position counts, except negative
+// targets (ignored, as cross_entropy's ignore_index -100 is).
 void TopKAccuracy::update(const BatchOutput& out) {
-  const int64_t k = std::min<int64_t>(k_, out.logits.size(1));
-  const auto topk = std::get<1>(out.logits.topk(k, /*dim=*/1));
-  correct_ += static_cast<double>(topk.eq(out.targets.unsqueeze(1)).any(1).sum().item<int64_t>());
-  count_ += static_cast<double>(out.targets.size(0));
+  if (!out.logits.defined() || !out.targets.defined())
+    throw Error("metric '" + name() + "' needs the model's 'logits' output and the batch's 'target' field");
+  const torch::Tensor &logits = out.logits, &targets = out.targets;
+  const int64_t k = std::min<int64_t>(k_, logits.size(1));
+  const auto topk = std::get<1>(logits.topk(k, /*dim=*/1));
+  const torch::Tensor valid = targets.ge(0);
+  const torch::Tensor hit = topk.eq(targets.unsqueeze(1)).any(1).logical_and(valid);
+  const torch::Tensor counts = torch::stack({hit.sum(), valid.sum()}).cpu();
+  correct_ += static_cast<double>(counts[0].item<int64_t>());
+  count_ += static_cast<double>(counts[1].item<int64_t>());
 }
 
 double TopKAccuracy::compute() const { return count_ > 0 ? correct_ / count_ : std::nan(""); }
 
 void AverageLoss::update(const BatchOutput& out) {
-  const double n = static_cast<double>(out.targets.size(0));
+  const double n = static_cast<double>(out.samples);
   sum_ += out.loss * n;
   count_ += n;
 }

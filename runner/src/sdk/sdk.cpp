@@ -25,6 +25,78 @@ Scheduler::~Scheduler() = default;
 Metric::~Metric() = default;
 Handler::~Handler() = default;
 
+namespace {
+std::string names_of(const TensorDict& dict) {
+  std::string s;
+  for (const auto& [k, v] : dict) s += (s.empty() ? "" : ", ") + k;
+  return s.empty() ? "none" : s;
+}
+}  // namespace
+
+const torch::Tensor& at(const TensorDict& dict, const std::string& name, const std::string& who) {
+  auto it = dict.find(name);
+  if (it == dict.end())
+    throw Error(who + " needs '" + name + "', which is not there (there are: " + names_of(dict) + ")");
+  return it->second;
+}
+
+void* Sample::raw(const std::string& name, torch::Dtype dtype) const {
+  for (size_t i = 0; i < fields_->size(); ++i) {
+    const Field& f = (*fields_)[i];
+    if (f.name != name) continue;
+    if (f.dtype != dtype)
+      throw Error("sample field '" + name + "' is " + std::string(c10::toString(f.dtype)) + ", not " +
+                  c10::toString(dtype));
+    return data_[i];
+  }
+  std::string known;
+  for (const Field& f : *fields_) known += (known.empty() ? "" : ", ") + f.name;
+  throw Error("sample has no field '" + name + "' (its fields: " + known + ")");
+}
+
+torch::Tensor Sample::tensor(const std::string& name) const {
+  for (const Field& f : *fields_)
+    if (f.name == name) return torch::from_blob(raw(name, f.dtype), f.shape, torch::dtype(f.dtype));
+  raw(name, torch::kFloat32);  // throws: no such field
+  return {};
+}
+
+// The classification adapter: "input" float32 of sample_shape(), "target" an int64 class.
+Fields Dataset::fields() const {
+  return {{"input", torch::kFloat32, sample_shape(), {}}, {"target", torch::kInt64, {}, {}}};
+}
+
+void Dataset::get(int64_t index, const Sample& out, Rng& rng) const {
+  get(index, out.data<float>("input"), out.data<int64_t>("target"), rng);
+}
+
+std::vector<int64_t> Dataset::sample_shape() const {
+  throw Error(
+      "the dataset declares no fields: override fields() and get(index, const Sample&, Rng&), or "
+      "sample_shape() and get(index, float*, int64_t*, Rng&) for classification");
+}
+
+void Dataset::get(int64_t, float*, int64_t*, Rng&) const {
+  throw Error("the dataset declares its own fields() but does not override get(index, const Sample&, Rng&)");
+}
+
+TensorDict Model::forward_batch(const TensorDict& batch) {
+  return {{"logits", forward(at(batch, "input", "the model"))}};
+}
+
+torch::Tensor Model::forward(torch::Tensor) {
+  throw Error("the model overrides neither forward(x) nor forward_batch(batch)");
+}
+
+torch::Tensor Criterion::loss(const TensorDict& outputs, const TensorDict& batch) {
+  return (*this)(at(outputs, "logits", "the criterion (of the model's outputs)"),
+                 at(batch, "target", "the criterion (of the batch's fields)"));
+}
+
+torch::Tensor Criterion::operator()(const torch::Tensor&, const torch::Tensor&) {
+  throw Error("the criterion overrides neither operator()(logits, targets) nor loss(outputs, batch)");
+}
+
 const char* param_type_name(ParamType t) {
   switch (t) {
     case ParamType::Bool: return "bool";
@@ -127,9 +199,9 @@ class Subset final : public Dataset {
   Subset(std::shared_ptr<const Dataset> base, std::vector<int64_t> indices)
       : base_(std::move(base)), indices_(std::move(indices)) {}
   int64_t size() const override { return static_cast<int64_t>(indices_.size()); }
-  std::vector<int64_t> sample_shape() const override { return base_->sample_shape(); }
-  void get(int64_t index, float* out, int64_t* target, Rng& rng) const override {
-    base_->get(indices_.at(static_cast<size_t>(index)), out, target, rng);
+  Fields fields() const override { return base_->fields(); }
+  void get(int64_t index, const Sample& out, Rng& rng) const override {
+    base_->get(indices_.at(static_cast<size_t>(index)), out, rng);
   }
 
  private:

@@ -82,8 +82,9 @@ std::string History::csv() const {
 
 bool lower_is_better(const std::string& key) {
   const std::string name = key.substr(key.rfind('/') == std::string::npos ? 0 : key.rfind('/') + 1);
-  return name.find("loss") != std::string::npos || name.find("error") != std::string::npos ||
-         name.find("nll") != std::string::npos;
+  for (const char* lower : {"loss", "error", "nll", "bits_per", "perplexity"})
+    if (name.find(lower) != std::string::npos) return true;
+  return false;
 }
 
 std::vector<std::pair<std::string, std::string>> flatten(const YAML::Node& node, const std::string& prefix) {

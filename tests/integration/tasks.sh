@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Tasks beyond image classification, on real data: a character-level GPT on the fortunes
+# package's text (the loss falls below the text's own unigram baseline, the tied embedding
+# is one parameter, mpirun -np 2 equals one process over 100 iterations, a crash + resume
+# is byte-identical, `runner sample` writes text), and the bad inputs of the new parts.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/dist_lib.sh"
+cd "$TMP"
+FORTUNES=/usr/share/games/fortunes
+[ -f "$FORTUNES/cookie" ] || { echo "FAIL: $FORTUNES/cookie missing: tools/setup.sh installs the fortunes package" >&2; exit 1; }
+
+# 2 epochs of 50 iterations: a 2-layer, 64-wide GPT on blocks of 32 characters.
+cat > t.yaml <<YAML
+_base_: [$SOURCE_DIR/configs/text_gpt.yaml]
+num_epochs: 2
+deterministic: true
+log_every_iters: 1
+checkpoint_every: 30
+dataflow: {block_size: 32, batch_size: 16, train_samples: 800, val_blocks: 64}
+model: {layers: 2, heads: 2, width: 64}
+scheduler: {warmup: 10}
+YAML
+hash_of() { grep -o "final weights hash [0-9a-f]\{16\}" "$1/run.log" | tail -1 | grep -o '[0-9a-f]\{16\}$'; }
+
+echo "== a GPT learns the text"
+run_capture ref.txt "$RUNNER" t.yaml output_path=ref
+expect_success ref.txt "GPT run"
+ref=$(ls -d ref/t/*)
+expect_contains "$(cat ref.txt)" "text: 43 files, 2318962 training and 257665 validation characters, 104-character vocabulary" "data line"
+# The output layer shares the token embedding: 10 matrices decay (not 11), 18 vectors do not.
+expect_contains "$(cat ref.txt)" "optimizer.no_decay: 18 parameter tensors" "no_decay banner"
+expect_contains "$(cat ref.txt)" "without weight decay, 10 (" "the tied weight is one parameter for the optimizer"
+grep -q "lm_head (TiedHead)" "$ref/model_summary.txt" || fail "model summary has no lm_head row"
+grep -q "^Output: \[-1, 104, 32\]" "$ref/model_summary.txt" || fail "model summary output shape: $(grep Output "$ref/model_summary.txt")"
+[ -s "$ref/vocab.yaml" ] || fail "no vocab.yaml in the run folder"
+"$PYTHON" - "$ref" <<'PY' || fail "the GPT did not learn"
+import json, re, sys
+run = sys.argv[1]
+rows = [json.loads(l) for l in open(run + "/metrics.jsonl")]
+loss = [r["train/batch_loss"] for r in rows if "train/batch_loss" in r]
+val = [r for r in rows if "val/bits_per_char" in r]
+vocab = open(run + "/vocab.yaml").read()
+uni = float(re.search(r"val_unigram_bits_per_char: ([0-9.]+)", vocab).group(1))
+bi = float(re.search(r"val_bigram_bits_per_char: ([0-9.]+)", vocab).group(1))
+first, last = sum(loss[:10]) / 10, sum(loss[-10:]) / 10
+bpc = val[-1]["val/bits_per_char"]
+print(f"{len(loss)} iterations: loss {first:.3f} -> {last:.3f}; val bits/char {bpc:.3f} "
+      f"(unigram {uni:.3f}, bigram {bi:.3f})")
+assert len(loss) == 100, len(loss)
+assert last < first - 1.0, (first, last)
+assert bpc < uni, (bpc, uni)
+assert 3.0 < bi < uni, (bi, uni)
+# bits per char is the val loss (nats) in bits, with no label smoothing
+assert abs(bpc - val[-1]["val/loss"] / 0.6931471805599453) < 1e-3, val[-1]
+PY
+
+echo "== runner sample: text from the best and the last weights, seeded"
+run_capture s1.txt "$RUNNER" sample "$ref" --prompt "The cat" --tokens 40 --seed 3
+expect_success s1.txt "sample"
+run_capture s2.txt "$RUNNER" sample "$ref" --prompt "The cat" --tokens 40 --seed 3
+cmp -s s1.txt s2.txt || fail "the same seed sampled different text"
+expect_contains "$(cat s1.txt)" "sample: weights $ref/best/best_epoch" "best weights by default"
+"$PYTHON" - s1.txt <<'PY' || fail "sampled text"
+import sys
+text = [l for l in open(sys.argv[1], encoding="utf-8") if not l.startswith("sample: weights")]
+text = "".join(text)
+assert text.startswith("The cat"), text
+assert len(text.rstrip("\n")) >= len("The cat") + 30, repr(text)  # 40 characters, some may be newlines
+PY
+run_capture s3.txt "$RUNNER" sample "$ref" --prompt "A" --tokens 20 --checkpoint last --temperature 0
+expect_success s3.txt "sample from the last checkpoint, greedy"
+expect_contains "$(cat s3.txt)" "checkpoint_00000100.ckpt" "last checkpoint"
+
+echo "== two ranks equal one process over 100 iterations"
+"${MPIRUN[@]}" -np 2 "$RUNNER" t.yaml output_path=m2 -q > m2.txt 2>&1 || { tail m2.txt; fail "2-rank GPT run"; }
+compare_runs "$ref" "$(ls -d m2/t/*)" 1e-4 0.002 100 || fail "1 vs 2 ranks"
+
+echo "== crash + resume: byte-identical"
+run_capture c.txt "$RUNNER" t.yaml output_path=c crash_iteration=45 -q
+[ "$RC" -eq 1 ] || fail "crash: exit $RC"
+run_capture r.txt "$RUNNER" t.yaml output_path=c resume_from=auto
+expect_success r.txt "resume"
+cmp -s "$ref/metrics.jsonl" "$(ls -d c/t/*)/metrics.jsonl" || fail "resumed metrics.jsonl differs"
+[ "$(hash_of "$(ls -d c/t/*)")" = "$(hash_of "$ref")" ] || fail "resumed weights differ"
+
+echo "== bad input: one line, exit 2"
+expect_one_line_errors t.yaml "dataflow.files=/nonexistent/*.txt|dataflow.files: '/nonexistent/*.txt' matches no file" \
+  "dataflow.block_size=1|dataflow.block_size: must be >= 2" \
+  "model=resnet8|resnet8 needs image input [C, H, W], the dataflow gives 1 dimensions" \
+  "model.heads=3|model.heads: width 64 does not divide into 3 heads" \
+  "dataflow.exclude=['*']|dataflow.files: names no regular file once \`exclude\` is applied"
+printf 'not utf-8: \xff\xfe\n' > bad.txt.in
+run_capture bad.txt "$RUNNER" t.yaml output_path=bad "dataflow.files=$TMP/bad.txt.in" dataflow.exclude=[]
+expect_contains "$(cat bad.txt)" "bad.txt.in: not UTF-8 text (bad byte at offset 11)" "not UTF-8"
+run_capture bad.txt "$RUNNER" sample "$TMP"
+[ "$RC" -eq 2 ] || fail "sample of a non-run: exit $RC"
+expect_contains "$(cat bad.txt)" "is not a run folder (no config.yaml)" "sample of a non-run"
+mkdir -p fake && cp "$ref/config.yaml" fake/
+run_capture bad.txt "$RUNNER" sample fake
+expect_contains "$(cat bad.txt)" "has no vocab.yaml" "sample without a vocabulary"
+run_capture bad.txt "$RUNNER" sample "$ref" --checkpoint nope.pt
+expect_contains "$(cat bad.txt)" "--checkpoint: 'nope.pt' is not best, last or a file" "sample --checkpoint"
+finish
