@@ -34,6 +34,8 @@ PACKAGES=(
   iproute2
   # the default job's data: /usr/share/datasets/fashion-mnist/*.gz
   dataset-fashion-mnist
+  # configs/text_gpt.yaml's text: 2.5 MB of fortune cookies in /usr/share/games/fortunes
+  fortunes
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,7 +1,7 @@
 // Bits per character (per target token) of a language model: the mean negative
 // log-likelihood of the batch's "target" under the model's "logits" [N, V, T], in bits.
 // Computed from the logits, so it is the model's likelihood whatever the criterion adds
-// (label smoothing); negative targets are ignored. Logged as val/bits_per_char.
+// (label smoothing); targets outside [0, V) are ignored. Logged as val/bits_per_char.
 #include <cmath>
 #include <runner/plugin.hpp>
 
@@ -14,9 +14,10 @@ class BitsPerChar final : public runner::Metric {
   void update(const runner::BatchOutput& out) override {
     const torch::Tensor& logits = runner::at(*out.outputs, "logits", "metric 'bits_per_char' (of the model's outputs)");
     const torch::Tensor& target = runner::at(*out.batch, "target", "metric 'bits_per_char' (of the batch's fields)");
-    const torch::Tensor valid = target.ge(0);
+    const torch::Tensor valid = target.ge(0).logical_and(target.lt(logits.size(1)));
     const torch::Tensor nll = torch::nn::functional::cross_entropy(
-        logits, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum).ignore_index(-100));
+        logits, target.masked_fill(valid.logical_not(), -100),
+        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum).ignore_index(-100));
     const torch::Tensor sums = torch::stack({nll.to(torch::kFloat64), valid.sum().to(torch::kFloat64)}).cpu();
     nats_ += sums[0].item<double>();
     tokens_ += sums[1].item<double>();

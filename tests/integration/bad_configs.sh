@@ -24,12 +24,12 @@ check 2 "error: negative_lr.yaml:2:28: optimizer.lr: must be >= 0 (learning rate
 check 2 "error: zero_epochs.yaml:2:13: num_epochs: must be >= 1 (number of training epochs), found 0" zero_epochs.yaml
 check 2 "error: zero_batch.yaml:2:24: dataflow.batch_size: must be >= 1 (global training batch, split across ranks), found 0" zero_batch.yaml
 check 2 "error: missing_required.yaml:5:12: optimizer.lr: required key is missing for optimizer 'sgd' (float: learning rate (the scheduler's base value))" missing_required.yaml
-check 2 "error: missing_component.yaml: model: required key is missing (a model block such as \`model: {name: gpt|mlp|resnet101|resnet18|resnet20|resnet34|resnet50|resnet56|resnet8|resnet9, ...}\`)" missing_component.yaml
+check 2 "error: missing_component.yaml: model: required key is missing (a model block such as \`model: {name: gpt|mlp|resnet101|resnet18|resnet20|resnet34|resnet50|resnet56|resnet8|resnet9|unet, ...}\`)" missing_component.yaml
 check 2 "error: duplicate_key.yaml:3:1: seed: duplicate key (first set at line 2)" duplicate_key.yaml
 check 2 "error: empty.yaml: config file is empty (expected a map of config keys)" empty.yaml
 check 2 "error: not_yaml.yaml:2:6: not valid YAML: end of sequence flow not found" not_yaml.yaml
 check 2 "error: not_a_map.yaml:1:1: expected a map of config keys at the top level, found a list" not_a_map.yaml
-check 2 "error: unknown_component.yaml:2:8: model.name: unknown model 'resnet500'; did you mean 'resnet50'? (known: gpt, mlp, resnet101, resnet18, resnet20, resnet34, resnet50, resnet56, resnet8, resnet9)" unknown_component.yaml
+check 2 "error: unknown_component.yaml:2:8: model.name: unknown model 'resnet500'; did you mean 'resnet50'? (known: gpt, mlp, resnet101, resnet18, resnet20, resnet34, resnet50, resnet56, resnet8, resnet9, unet)" unknown_component.yaml
 check 2 "error: cycle_b.yaml:1:9: _base_: inheritance cycle: 'cycle_a.yaml' includes itself (through $PWD/cycle_a.yaml -> $PWD/cycle_b.yaml -> $PWD/cycle_a.yaml)" cycle_a.yaml
 check 2 "error: missing_base.yaml:1:21: _base_: cannot read config file 'no_such_base.yaml' (no such file or not readable)" missing_base.yaml
 check 2 "error: nesterov_no_momentum.yaml:2:58: optimizer.nesterov: needs momentum > 0 and dampening 0" nesterov_no_momentum.yaml

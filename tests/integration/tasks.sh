@@ -2,7 +2,8 @@
 # Tasks beyond image classification, on real data: a character-level GPT on the fortunes
 # package's text (the loss falls below the text's own unigram baseline, the tied embedding
 # is one parameter, mpirun -np 2 equals one process over 100 iterations, a crash + resume
-# is byte-identical, `runner sample` writes text), and the bad inputs of the new parts.
+# is byte-identical, `runner sample` writes text), a U-Net that learns to segment generated
+# shapes (val/mean_iou rises), and the bad inputs of the new parts.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/dist_lib.sh"
 cd "$TMP"
@@ -100,4 +101,24 @@ run_capture bad.txt "$RUNNER" sample fake
 expect_contains "$(cat bad.txt)" "has no vocab.yaml" "sample without a vocabulary"
 run_capture bad.txt "$RUNNER" sample "$ref" --checkpoint nope.pt
 expect_contains "$(cat bad.txt)" "--checkpoint: 'nope.pt' is not best, last or a file" "sample --checkpoint"
+
+echo "== segmentation: a U-Net learns to label every pixel"
+run_capture seg.txt "$RUNNER" "$SOURCE_DIR/configs/shapes_unet.yaml" output_path=seg num_epochs=3 \
+  dataflow.train_size=768 dataflow.val_size=128 deterministic=true
+expect_success seg.txt "segmentation run"
+seg=$(ls -d seg/shapes_unet/*)
+grep -q "^Output: \[-1, 4, 64, 64\]" "$seg/model_summary.txt" || fail "unet output shape"
+"$PYTHON" - "$seg" <<'PY' || fail "the U-Net did not learn"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl") if "val/mean_iou" in l]
+iou = [r["val/mean_iou"] for r in rows]
+acc = [r["val/accuracy"] for r in rows]
+print("val/mean_iou by epoch:", ["%.3f" % v for v in iou], "pixel accuracy:", ["%.3f" % v for v in acc])
+# All background scores about 0.17 (its IoU ~0.7, three classes at 0, over 4).
+assert len(iou) == 3 and iou[-1] > iou[0] + 0.08 and iou[-1] > 0.25, iou
+assert acc[-1] > 0.8, acc
+PY
+expect_one_line_errors "$SOURCE_DIR/configs/shapes_unet.yaml" \
+  "dataflow.ignore_index=2|dataflow.ignore_index: is a class (0..3); use a negative value or >= 4" \
+  "dataflow.image_size=20|model.depth: 3 stages need a height and width divisible by 8, the input is 20x20"
 finish

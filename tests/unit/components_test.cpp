@@ -17,7 +17,9 @@
 #include "engine/precision.hpp"
 #include "metrics/metrics.hpp"
 #include "../../plugins/optimizers/fused.hpp"
+#include "logging/reports.hpp"
 #include "runner/idx.hpp"
+#include "util/parameters.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -140,14 +142,17 @@ TEST_SUITE("components") {
     for (int k = 0; k < runner::kNumSingleKinds; ++k) {
       for (const runner::Component* c : reg.components(static_cast<runner::Kind>(k))) {
         CAPTURE(c->name);
-        const bool text = c->name == "text" || c->name == "gpt";
+        const bool text = c->name == "text" || c->name == "gpt", pixels = c->name == "shapes" || c->name == "unet";
         std::map<std::string, std::string> blocks = {
             {"dataflow", "{name: synthetic, shape: [3, 32, 32], train_size: 64, val_size: 16, batch_size: 16}"},
-            {"model", text ? "{name: gpt, layers: 1, heads: 2, width: 8}" : "mlp"},
+            {"model", text     ? "{name: gpt, layers: 1, heads: 2, width: 8}"
+                      : pixels ? "{name: unet, width: 4}"
+                               : "mlp"},
             {"optimizer", "{name: sgd, lr: 0.1}"},
             {"criterion", "cross_entropy"},
             {"scheduler", "constant"}};
         if (text) blocks["dataflow"] = block_for(*reg.find(runner::Kind::Dataflow, "text"), roots);
+        if (pixels) blocks["dataflow"] = "{name: shapes, image_size: 16, train_size: 4, val_size: 2}";
         blocks[kinds[k]] = block_for(*c, roots);
         std::string config = "num_epochs: 2\n";
         for (const auto& [key, b] : blocks) config += key + ": " + b + "\n";
@@ -164,8 +169,10 @@ TEST_SUITE("components") {
         runner::Batch batch;
         REQUIRE(loader.next(batch));
         const torch::Tensor& target = batch.data.at("target");
-        CHECK(target.min().item<int64_t>() >= 0);
-        CHECK(target.max().item<int64_t>() < df.num_classes);
+        const torch::Tensor labelled = target.masked_select(target.ne(-100));  // -100: ignored (shapes' outlines)
+        CHECK(labelled.numel() > 0);
+        CHECK(labelled.min().item<int64_t>() >= 0);
+        CHECK(labelled.max().item<int64_t>() < df.num_classes);
         const runner::TensorDict outputs = built_c.model->forward_batch(batch.data);
         const torch::Tensor& logits = outputs.at("logits");
         std::vector<int64_t> want = {2, df.num_classes};  // [N, C, ...target dims]
@@ -179,7 +186,7 @@ TEST_SUITE("components") {
         ++built;
       }
     }
-    CHECK(built == 26);
+    CHECK(built == 28);
   }
 
   namespace {
@@ -547,6 +554,92 @@ TEST_SUITE("components") {
       CHECK(std::string(e.what()).find("1epoch") != std::string::npos);
     }
     CHECK_THROWS_AS(make("piecewise_linear", "{milestones: [[2ep, 0.0], [1ep, 0.1]]}"), runner::ParamError);
+  }
+
+  TEST_CASE("the classification adapter: forward(x), operator()(logits, targets) and get(float*, int64_t*)") {
+    struct Doubler : runner::Model {
+      torch::Tensor forward(torch::Tensor x) override { return x * 2; }
+    };
+    struct Abs : runner::Criterion {
+      torch::Tensor operator()(const torch::Tensor& logits, const torch::Tensor& t) override {
+        return (logits - t).abs().mean();
+      }
+    };
+    struct Images : runner::Dataset {
+      int64_t size() const override { return 1; }
+      std::vector<int64_t> sample_shape() const override { return {1, 2, 2}; }
+      void get(int64_t, float* out, int64_t* t, runner::Rng&) const override { out[0] = 1, *t = 3; }
+    };
+    Doubler m;
+    Abs c;
+    const runner::TensorDict batch = {{"input", torch::ones({2, 3})}, {"target", torch::zeros({2, 3})}};
+    const runner::TensorDict out = m.forward_batch(batch);
+    REQUIRE(out.count("logits"));
+    CHECK(out.at("logits").sum().item<float>() == 12.0f);
+    CHECK(m.inputs() == std::vector<std::string>{"input"});
+    CHECK(c.loss(out, batch).item<float>() == 2.0f);
+    CHECK(c.inputs() == std::vector<std::string>{"target"});
+    const runner::Fields f = Images().fields();
+    REQUIRE(f.size() == 2);
+    CHECK((f[0].name == "input" && f[0].dtype == torch::kFloat32 && f[0].shape == std::vector<int64_t>{1, 2, 2}));
+    CHECK((f[1].name == "target" && f[1].dtype == torch::kInt64 && f[1].shape.empty()));
+    // What a component that overrides neither side says.
+    struct Nothing : runner::Model {};
+    Nothing n;
+    CHECK_THROWS_WITH(n.forward_batch(batch), "the model overrides neither forward(x) nor forward_batch(batch)");
+    CHECK_THROWS_WITH(m.forward_batch({{"tokens", torch::ones({1})}}),
+                      "the model needs 'input', which is not there (there are: tokens)");
+    struct NoData : runner::Dataset {
+      int64_t size() const override { return 1; }
+    };
+    CHECK_THROWS_AS(NoData().fields(), runner::Error);
+  }
+
+  TEST_CASE("a parameter registered under two names (tied weights) counts once") {
+    struct Tied : torch::nn::Module {
+      Tied() {
+        auto w = register_parameter("embedding", torch::randn({5, 3}));
+        register_parameter("head", w);
+        register_parameter("bias", torch::zeros({5}));
+      }
+    };
+    Tied t;
+    CHECK(t.parameters().size() == 3);  // LibTorch lists the shared tensor twice
+    const auto unique = runner::unique_named_parameters(t);
+    REQUIRE(unique.size() == 2);
+    CHECK(unique[0].first == "embedding");
+    CHECK(unique[1].first == "bias");
+    CHECK(runner::count_parameters(t) == 20);
+  }
+
+  TEST_CASE("accuracy per position ignores targets outside [0, C); mean IoU and bits per char by hand") {
+    // Logits [N=1, C=3, T=5]: predictions 0, 1, 1, 2, 0 against targets 0, 1, 2, 2 and an ignored one.
+    runner::TensorDict outputs = {
+        {"logits", torch::tensor({{{9.f, 0.f, 0.f, 0.f, 9.f}, {0.f, 9.f, 9.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 9.f, 0.f}}})}};
+    runner::TensorDict batch = {{"target", torch::tensor({{0, 1, 2, 2, -100}}, torch::kInt64)}};
+    runner::BatchOutput out{&outputs, &batch, 1, outputs.at("logits"), batch.at("target"), 0.5};
+    runner::TopKAccuracy acc(1);
+    acc.update(out);
+    CHECK(acc.state() == std::vector<double>{3, 4});
+    const auto& reg = test::builtin_registry();
+    auto metric = [&](const std::string& name, int64_t classes) {
+      return std::get<runner::MetricFactory>(reg.find(runner::Kind::Metric, name)->factory)(
+          runner::Params(YAML::Node(YAML::NodeType::Map), "metrics"), runner::MetricContext{classes, {}});
+    };
+    auto iou = metric("mean_iou", 3);
+    iou->update(out);
+    // class 0: 1/1; class 1: 1 of {1, 2} -> 1/2; class 2: 1 of {2, 3} -> 1/2
+    CHECK(iou->compute() == doctest::Approx(2.0 / 3.0));
+    CHECK(iou->state() == std::vector<double>{1, 1, 1, 1, 2, 2});
+    // Uniform logits over 4 tokens: 2 bits each; over 8: 3 bits; the ignored token counts for nothing.
+    auto bpc = metric("bits_per_char", 4);
+    runner::TensorDict u4 = {{"logits", torch::zeros({2, 4, 3})}}, u8 = {{"logits", torch::zeros({1, 8, 2})}};
+    runner::TensorDict t4 = {{"target", torch::tensor({{0, 1, 2}, {3, -100, 0}}, torch::kInt64)}};
+    runner::TensorDict t8 = {{"target", torch::tensor({{7, 6}}, torch::kInt64)}};
+    bpc->update(runner::BatchOutput{&u4, &t4, 2, {}, {}, 0});
+    CHECK(bpc->compute() == doctest::Approx(2.0));
+    bpc->update(runner::BatchOutput{&u8, &t8, 1, {}, {}, 0});
+    CHECK(bpc->compute() == doctest::Approx((5 * 2.0 + 2 * 3.0) / 7));
   }
 
   TEST_CASE("accuracy, top-k and average loss") {

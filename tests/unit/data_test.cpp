@@ -26,6 +26,26 @@ class CountingDataset : public runner::Dataset {
   int64_t n_;
 };
 
+// Named fields of mixed dtypes; "ids" has a variable length (i % 4 + 1 ids, then the pad).
+class RecordDataset : public runner::Dataset {
+ public:
+  int64_t size() const override { return 6; }
+  runner::Fields fields() const override {
+    return {{"x", torch::kFloat32, {2}, {}},
+            {"ids", torch::kInt64, {4}, -1.0},
+            {"length", torch::kInt64, {}, {}},
+            {"mask", torch::kUInt8, {2, 2}, {}}};
+  }
+  void get(int64_t i, const runner::Sample& out, runner::Rng&) const override {
+    float* x = out.data<float>("x");
+    x[0] = static_cast<float>(i), x[1] = static_cast<float>(i) + 0.5f;
+    const int64_t n = i % 4 + 1;
+    for (int64_t k = 0; k < n; ++k) out.data<int64_t>("ids")[k] = 10 * i + k;
+    *out.data<int64_t>("length") = n;
+    out.tensor("mask").fill_(static_cast<uint8_t>(i));
+  }
+};
+
 std::vector<std::vector<float>> epoch_of(runner::Loader& l, int64_t epoch) {
   std::vector<std::vector<float>> out;
   l.start_epoch(epoch);
@@ -58,6 +78,54 @@ class RecordingTransfer : public runner::device::Transfer {
 }  // namespace
 
 TEST_SUITE("data") {
+  TEST_CASE("named fields of mixed dtypes collate into one tensor each; a variable length is padded") {
+    runner::LoaderOptions o;
+    o.global_batch = 4;
+    o.num_workers = 1;
+    runner::Loader loader(std::make_shared<RecordDataset>(), o);
+    loader.start_epoch(1);
+    runner::Batch b;
+    REQUIRE(loader.next(b));
+    CHECK(b.size() == 4);
+    CHECK(b.data.size() == 4);
+    CHECK(b.data.at("x").sizes().vec() == std::vector<int64_t>{4, 2});
+    CHECK((b.data.at("x").scalar_type() == torch::kFloat32));
+    CHECK((b.data.at("ids").scalar_type() == torch::kInt64));
+    CHECK(b.data.at("length").sizes().vec() == std::vector<int64_t>{4});
+    CHECK((b.data.at("mask").scalar_type() == torch::kUInt8));
+    CHECK(b.data.at("mask").sizes().vec() == std::vector<int64_t>{4, 2, 2});
+    for (int64_t r = 0; r < 4; ++r) {
+      CHECK(b.data.at("x")[r][1].item<float>() == static_cast<float>(r) + 0.5f);
+      CHECK(b.data.at("length")[r].item<int64_t>() == r % 4 + 1);
+      CHECK(b.data.at("mask")[r].sum().item<int64_t>() == 4 * r);
+      for (int64_t k = 0; k < 4; ++k)  // written ids, then the declared pad value
+        CHECK(b.data.at("ids")[r][k].item<int64_t>() == (k < r % 4 + 1 ? 10 * r + k : -1));
+    }
+    REQUIRE(loader.next(b));
+    CHECK(b.size() == 2);  // the last, partial batch
+    CHECK(!loader.next(b));
+  }
+
+  TEST_CASE("a sample's fields are checked: name, dtype; declarations must be sound") {
+    runner::Fields fields = {{"x", torch::kFloat32, {2}, {}}};
+    runner::Sample s(fields);
+    float mem[2];
+    s.set_data(0, mem);
+    CHECK(s.data<float>("x") == mem);
+    CHECK_THROWS_WITH(s.data<int64_t>("x"), "sample field 'x' is Float, not Long");
+    CHECK_THROWS_WITH(s.data<float>("y"), "sample has no field 'y' (its fields: x)");
+    struct Twice : RecordDataset {
+      runner::Fields fields() const override { return {{"a", torch::kFloat32, {1}, {}}, {"a", torch::kInt64, {}, {}}}; }
+    };
+    CHECK_THROWS_WITH(runner::Loader(std::make_shared<Twice>(), runner::LoaderOptions{}),
+                      "loader: the dataset declares the field 'a' twice");
+    struct Empty : RecordDataset {
+      runner::Fields fields() const override { return {{"a", torch::kFloat32, {0}, {}}}; }
+    };
+    CHECK_THROWS_WITH(runner::Loader(std::make_shared<Empty>(), runner::LoaderOptions{}),
+                      "loader: field 'a' has a dimension < 1 (variable lengths: declare the maximum and a pad value)");
+  }
+
   TEST_CASE("the device prefetcher (pin_memory off): batch i+1's copy starts before batch i is used") {
     for (int workers : {0, 2}) {
       CAPTURE(workers);

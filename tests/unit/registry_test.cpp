@@ -14,14 +14,15 @@ TEST_SUITE("registry") {
     const auto& r = test::builtin_registry();
     using runner::Kind;
     CHECK(r.names(Kind::Dataflow) == std::vector<std::string>{"cifar10", "cifar100", "fashion_mnist", "imagefolder",
-                                                              "mnist", "synthetic", "text"});
+                                                              "mnist", "shapes", "synthetic", "text"});
     CHECK(r.names(Kind::Model) == std::vector<std::string>{"gpt", "mlp", "resnet101", "resnet18", "resnet20",
-                                                           "resnet34", "resnet50", "resnet56", "resnet8", "resnet9"});
+                                                           "resnet34", "resnet50", "resnet56", "resnet8", "resnet9",
+                                                           "unet"});
     CHECK(r.names(Kind::Optimizer) == std::vector<std::string>{"adam", "adamw", "sgd"});
     CHECK(r.names(Kind::Criterion) == std::vector<std::string>{"cross_entropy"});
     CHECK(r.names(Kind::Scheduler) ==
           std::vector<std::string>{"constant", "cosine", "multistep", "piecewise_linear", "step"});
-    CHECK(r.names(Kind::Metric) == std::vector<std::string>{"bits_per_char"});
+    CHECK(r.names(Kind::Metric) == std::vector<std::string>{"bits_per_char", "mean_iou"});
     CHECK(r.libraries().size() == 4);
     CHECK(r.library_of(r.find(Kind::Model, "resnet8")).find("librunner_models.so") != std::string::npos);
   }
@@ -30,7 +31,7 @@ TEST_SUITE("registry") {
     runner::Registry r;
     r.load(runner::Registry::builtin_dir(), "a");
     r.load(runner::Registry::builtin_dir(), "b");
-    CHECK(r.names(runner::Kind::Model).size() == 10);
+    CHECK(r.names(runner::Kind::Model).size() == 11);
   }
 
   TEST_CASE("a duplicate component names both libraries") {

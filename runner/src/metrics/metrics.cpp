@@ -6,15 +6,15 @@
 
 namespace runner {
 
-// logits [N, C, ...] against targets [N, ...]: every position counts, except negative
-// targets (ignored, as cross_entropy's ignore_index -100 is).
+// logits [N, C, ...] against targets [N, ...]: every position counts, except targets
+// outside [0, C) (ignored: cross_entropy's ignore_index -100, a segmentation map's 255).
 void TopKAccuracy::update(const BatchOutput& out) {
   if (!out.logits.defined() || !out.targets.defined())
     throw Error("metric '" + name() + "' needs the model's 'logits' output and the batch's 'target' field");
   const torch::Tensor &logits = out.logits, &targets = out.targets;
   const int64_t k = std::min<int64_t>(k_, logits.size(1));
   const auto topk = std::get<1>(logits.topk(k, /*dim=*/1));
-  const torch::Tensor valid = targets.ge(0);
+  const torch::Tensor valid = targets.ge(0).logical_and(targets.lt(logits.size(1)));
   const torch::Tensor hit = topk.eq(targets.unsqueeze(1)).any(1).logical_and(valid);
   const torch::Tensor counts = torch::stack({hit.sum(), valid.sum()}).cpu();
   correct_ += static_cast<double>(counts[0].item<int64_t>());
