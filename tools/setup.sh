@@ -26,6 +26,8 @@ PACKAGES=(
   libspdlog-dev libfmt-dev zlib1g-dev doctest-dev
   # image decoding for the imagefolder dataflow (JPEG: libjpeg-turbo's TurboJPEG API; PNG)
   libturbojpeg0-dev libpng-dev
+  # the tensors dataflow reads .safetensors headers (JSON)
+  nlohmann-json3-dev
   # TensorBoard event files (protobuf messages built from runner/proto/tensorboard.proto)
   libprotobuf-dev protobuf-compiler
   # the report test renders report.html in headless Chromium

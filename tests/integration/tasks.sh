@@ -3,7 +3,8 @@
 # package's text (the loss falls below the text's own unigram baseline, the tied embedding
 # is one parameter, mpirun -np 2 equals one process over 100 iterations, a crash + resume
 # is byte-identical, `runner sample` writes text), a U-Net that learns to segment generated
-# shapes (val/mean_iou rises), and the bad inputs of the new parts.
+# shapes (val/mean_iou rises), the tensors dataflow on arrays written by numpy and the real
+# safetensors package (.npy and .safetensors give the same run), and the bad inputs.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/dist_lib.sh"
 cd "$TMP"
@@ -121,4 +122,55 @@ PY
 expect_one_line_errors "$SOURCE_DIR/configs/shapes_unet.yaml" \
   "dataflow.ignore_index=2|dataflow.ignore_index: is a class (0..3); use a negative value or >= 4" \
   "dataflow.image_size=20|model.depth: 3 stages need a height and width divisible by 8, the input is 20x20"
+echo "== tensors: Fashion-MNIST as arrays from numpy and safetensors, no C++"
+"$PYTHON" - <<'PY'
+import gzip, numpy as np
+from safetensors.numpy import save_file
+def idx(name):
+    raw = gzip.open("/usr/share/datasets/fashion-mnist/" + name, "rb").read()
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(raw[3])]
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * len(dims)).reshape(dims)
+for split, images, labels, n in (("train", "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", 2048),
+                                 ("val", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", 512)):
+    x = (idx(images)[:n].astype(np.float32) / 255 - 0.286) / 0.353
+    y = idx(labels)[:n].astype(np.int32)   # int32: the dataflow makes class indices int64
+    np.save(f"x_{split}.npy", x.reshape(n, 1, 28, 28))
+    np.save(f"y_{split}.npy", y)
+    save_file({"input": x.reshape(n, 1, 28, 28), "target": y}, f"{split}.safetensors")
+    np.save(f"x64_{split}.npy", x.astype(np.float64).reshape(n, 1, 28, 28))
+np.save("fortran.npy", np.asfortranarray(np.zeros((4, 3), np.float32)))
+np.save("y_short.npy", np.zeros(7, np.int64))
+PY
+cat > arr.yaml <<YAML
+num_epochs: 2
+deterministic: true
+log_every_iters: 4
+dataflow: {name: tensors, train: train.safetensors, val: val.safetensors, batch_size: 64}
+model: mlp
+optimizer: {name: sgd, lr: 0.05, momentum: 0.9}
+criterion: cross_entropy
+scheduler: constant
+YAML
+run_capture st.txt "$RUNNER" arr.yaml output_path=st
+expect_success st.txt "tensors from .safetensors"
+expect_contains "$(cat st.txt)" "tensors: train 2048 samples, val 512 (input Float 1x28x28, target Long)" "data line"
+run_capture npy.txt "$RUNNER" arr.yaml output_path=npy \
+  'dataflow.train={input: x_train.npy, target: y_train.npy}' 'dataflow.val={input: x_val.npy, target: y_val.npy}'
+expect_success npy.txt "tensors from .npy"
+cmp -s "$(ls -d st/arr/*)/metrics.jsonl" "$(ls -d npy/arr/*)/metrics.jsonl" || fail ".npy and .safetensors runs differ"
+"$PYTHON" - "$(ls -d st/arr/*)/metrics.jsonl" <<'PY' || fail "the mlp did not learn from arrays"
+import json, sys
+acc = [json.loads(l)["val/accuracy"] for l in open(sys.argv[1]) if "val/accuracy" in l]
+print("val/accuracy from arrays:", acc)
+assert acc[-1] > 0.7, acc
+PY
+run_capture f64.txt "$RUNNER" arr.yaml output_path=f64 num_epochs=1 \
+  'dataflow.train={input: x64_train.npy, target: y_train.npy}' 'dataflow.val={input: x64_val.npy, target: y_val.npy}'
+expect_success f64.txt "float64 arrays are made float32"
+expect_one_line_errors arr.yaml \
+  "dataflow.train=x_train.npy|dataflow.train: a .npy file holds one array: name the fields" \
+  "dataflow.train={input: fortran.npy, target: y_train.npy}|dataflow.train.input: fortran.npy: Fortran-ordered arrays are not supported" \
+  "dataflow.train={input: x_train.npy, target: y_short.npy}|dataflow.train: field 'target' has 7 samples, 'input' 2048" \
+  "dataflow.train=arr.yaml|dataflow.train: 'arr.yaml': expected a .npy or .safetensors file" \
+  "dataflow.val={input: x_val.npy}|dataflow.val: has no field 'target', which train has"
 finish

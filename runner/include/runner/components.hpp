@@ -54,6 +54,8 @@ class RUNNER_API Sample {
   T* data(const std::string& name) const {
     return static_cast<T*>(raw(name, c10::CppTypeToScalarType<T>::value));
   }
+  /// The field's memory whatever its dtype (for copying whole rows).
+  void* bytes(const std::string& name) const;
   /// The field as a tensor over that memory (write with copy_, fill_, accessors).
   torch::Tensor tensor(const std::string& name) const;
   /// Host only: where field i of the current sample lives.

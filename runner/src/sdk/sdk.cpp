@@ -54,6 +54,12 @@ void* Sample::raw(const std::string& name, torch::Dtype dtype) const {
   throw Error("sample has no field '" + name + "' (its fields: " + known + ")");
 }
 
+void* Sample::bytes(const std::string& name) const {
+  for (const Field& f : *fields_)
+    if (f.name == name) return raw(name, f.dtype);
+  return raw(name, torch::kFloat32);  // throws: no such field
+}
+
 torch::Tensor Sample::tensor(const std::string& name) const {
   for (const Field& f : *fields_)
     if (f.name == name) return torch::from_blob(raw(name, f.dtype), f.shape, torch::dtype(f.dtype));
