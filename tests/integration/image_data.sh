@@ -124,6 +124,8 @@ for cfg in "$SOURCE_DIR"/configs/*.yaml; do
              dataflow.num_workers=2 model.num_classes=1000) ;;
     synthetic_resnet50) args+=(dataflow.batch_size=4 dataflow.train_size=8 dataflow.val_size=4) ;;
     synthetic_*) args+=(dataflow.train_size=256 dataflow.val_size=128) ;;
+    text_gpt) args+=(dataflow.train_samples=64 dataflow.val_blocks=8 model.layers=1) ;;
+    shapes_unet) args+=(dataflow.train_size=64 dataflow.val_size=32) ;;
     *) args+=(dataflow.max_train_samples=256 dataflow.max_val_samples=128) ;;
   esac
   "$RUNNER" print-config "$cfg" "${args[@]}" > /dev/null || fail "print-config $name"

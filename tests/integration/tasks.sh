@@ -35,6 +35,15 @@ expect_contains "$(cat ref.txt)" "without weight decay, 10 (" "the tied weight i
 grep -q "lm_head (TiedHead)" "$ref/model_summary.txt" || fail "model summary has no lm_head row"
 grep -q "^Output: \[-1, 104, 32\]" "$ref/model_summary.txt" || fail "model summary output shape: $(grep Output "$ref/model_summary.txt")"
 [ -s "$ref/vocab.yaml" ] || fail "no vocab.yaml in the run folder"
+"$PYTHON" - "$ref" <<'PY' || fail "the tied weight is saved twice"
+import glob, re, sys, zipfile
+run = sys.argv[1]
+params = int(re.search(r"Total params: ([0-9,]+)", open(run + "/model_summary.txt").read()).group(1).replace(",", ""))
+best = sorted(glob.glob(run + "/best/*.pt"))[-1]
+data = sum(i.file_size for i in zipfile.ZipFile(best).infolist() if "/data/" in i.filename)
+print(f"best model: {data} bytes of tensor data for {params} parameters")
+assert data == 4 * params, (data, params)
+PY
 "$PYTHON" - "$ref" <<'PY' || fail "the GPT did not learn"
 import json, re, sys
 run = sys.argv[1]

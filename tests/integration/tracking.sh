@@ -27,7 +27,7 @@ B=$(ls -d runs/t/* | tail -1)
 [ "$A" != "$B" ] || fail "expected two run folders"
 for f in metrics.jsonl metrics.csv report.html summary.yaml mlflow_run tb; do [ -e "$A/$f" ] || fail "missing $A/$f"; done
 expect_contains "$(cat a.txt)" "best: val/accuracy" "the final summary shows the best metrics"
-expect_contains "$(cat a.txt)" "images/s" "the final summary shows the throughput"
+expect_contains "$(cat a.txt)" "samples/s" "the final summary shows the throughput"
 expect_contains "$(cat a.txt)" "run folder: $A (report.html, metrics.csv, tb/; MLflow run $TMP/mlruns/" "the summary says where everything is"
 
 echo "== TensorBoard: records, CRCs, tags, steps and values"

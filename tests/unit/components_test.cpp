@@ -47,6 +47,8 @@ const std::map<std::string, std::string> kRequired = {
     {"dataflow/cifar100/root", "@CIFAR@"},
     {"dataflow/imagefolder/root", "@IMAGES@"},
     {"dataflow/text/files", "@TEXT@"},
+    {"dataflow/tensors/train", "@ARRAYS@"},
+    {"dataflow/tensors/val", "@ARRAYS@"},
 };
 
 // Tiny CIFAR-10 and CIFAR-100 binary sets (2 records per file) and a JPEG class folder
@@ -105,8 +107,32 @@ std::string write_idx_set(const test::TempDir& d) {
 }
 
 struct DataRoots {
-  std::string idx, cifar, images, text;
+  std::string idx, cifar, images, text, arrays;
 };
+
+// A .npy file (format 1.0) of `shape` with `descr` ('<f4', '<i8') and raw little-endian data.
+void write_npy(const std::string& path, const std::string& descr, const std::vector<int64_t>& shape,
+               const void* data, size_t bytes) {
+  std::string dims;
+  for (int64_t d : shape) dims += std::to_string(d) + ", ";
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
+  header.resize(((header.size() + 11) / 64 + 1) * 64 - 11, ' ');
+  header += '\n';
+  std::ofstream f(path, std::ios::binary);
+  f << "\x93NUMPY" << '\x01' << '\x00';
+  f.put(static_cast<char>(header.size() & 0xFF)).put(static_cast<char>(header.size() >> 8));
+  f << header;
+  f.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
+}
+
+// x.npy: 4 samples of 3 float32; y.npy: their classes 0, 1, 2, 1.
+std::string write_arrays(const test::TempDir& d) {
+  const float x[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  const int64_t y[4] = {0, 1, 2, 1};
+  write_npy((d.path / "x.npy").string(), "<f4", {4, 3}, x, sizeof x);
+  write_npy((d.path / "y.npy").string(), "<i8", {4}, y, sizeof y);
+  return "{input: " + (d.path / "x.npy").string() + ", target: " + (d.path / "y.npy").string() + "}";
+}
 
 std::string block_for(const runner::Component& c, const DataRoots& roots) {
   std::string block = "{name: " + c.name;
@@ -120,6 +146,7 @@ std::string block_for(const runner::Component& c, const DataRoots& roots) {
     std::string v = it->second;
     if (v == "@IDX@") v = roots.idx;
     if (v == "@CIFAR@") v = roots.cifar;
+    if (v == "@ARRAYS@") v = roots.arrays;
     if (v == "@TEXT@") v = roots.text + ", block_size: 8, train_samples: 8, batch_size: 4";
     if (v == "@IMAGES@") v = roots.images + ", image_size: 32, resize_size: 36";  // a small mlp input
     block += ", " + p.name + ": " + v;
@@ -136,7 +163,8 @@ TEST_SUITE("components") {
     test::TempDir d;
     std::string text;  // 400 characters: 40 of validation text, 4 blocks of 8 + 1
     for (int i = 0; i < 8; ++i) text += "the quick brown fox jumps over the lazy dog. \u00e9t\u00e9\n";
-    const DataRoots roots{write_idx_set(d), write_cifar_sets(d), write_image_folder(d), d.write("text.txt", text)};
+    const DataRoots roots{write_idx_set(d), write_cifar_sets(d), write_image_folder(d), d.write("text.txt", text),
+                          write_arrays(d)};
     const char* kinds[] = {"dataflow", "model", "optimizer", "criterion", "scheduler"};
     int built = 0;
     for (int k = 0; k < runner::kNumSingleKinds; ++k) {
@@ -186,7 +214,7 @@ TEST_SUITE("components") {
         ++built;
       }
     }
-    CHECK(built == 28);
+    CHECK(built == 29);
   }
 
   namespace {

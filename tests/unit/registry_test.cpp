@@ -14,7 +14,7 @@ TEST_SUITE("registry") {
     const auto& r = test::builtin_registry();
     using runner::Kind;
     CHECK(r.names(Kind::Dataflow) == std::vector<std::string>{"cifar10", "cifar100", "fashion_mnist", "imagefolder",
-                                                              "mnist", "shapes", "synthetic", "text"});
+                                                              "mnist", "shapes", "synthetic", "tensors", "text"});
     CHECK(r.names(Kind::Model) == std::vector<std::string>{"gpt", "mlp", "resnet101", "resnet18", "resnet20",
                                                            "resnet34", "resnet50", "resnet56", "resnet8", "resnet9",
                                                            "unet"});

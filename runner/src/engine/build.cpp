@@ -49,31 +49,46 @@ void check_reads(const Fields& fields, const std::vector<std::string>& reads, co
       throw ConfigError(df.node->loc.str() + ": " + who + " reads the field '" + r + "', which dataflow '" + df.name +
                         "' does not have" + did_you_mean(r, names) + " (its fields: " + join(names) + ")");
 }
+
+// The dataflow component, checked: datasets, batch, classes, fields, run-folder files.
+Dataflow build_dataflow(const RunConfig& config, const Registry& registry, const DataflowContext& ctx) {
+  const auto& df = config.component(Kind::Dataflow);
+  Dataflow d = call_factory(df, registry, [&] { return factory_of<DataflowFactory>(df)(df.params, ctx); });
+  auto fail = [&](const std::string& msg) {
+    throw Error("dataflow '" + df.name + "' (plugin " + registry.library_of(df.component) + "): " + msg);
+  };
+  if (!d.train || !d.val) fail("made no train or no val dataset");
+  if (d.batch_size < 1) fail("batch size must be >= 1");
+  if (d.num_classes < 0) fail("num_classes must be >= 0");
+  if (d.train->size() < 1) fail("the train dataset is empty");
+  if (d.val->size() < 1) fail("the val dataset is empty");
+  for (const auto& [name, text] : d.files)
+    if (name.empty() || name.find('/') != std::string::npos || name[0] == '.' || is_run_file(name))
+      fail("files: '" + name + "' is not a plain file name of its own for the run folder");
+  if (d.batch_size < ctx.world_size) {
+    const config::Node* v = df.node->find("batch_size");
+    const std::string where = v && v->loc.file != "default" ? v->loc.str() : df.node->loc.str();
+    throw ConfigError(where + ": dataflow.batch_size: the global batch (" + std::to_string(d.batch_size) +
+                      ") must be at least the number of ranks (" + std::to_string(ctx.world_size) +
+                      "); it is split across them");
+  }
+  const auto same = [](const Fields& a, const Fields& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i].name != b[i].name || a[i].dtype != b[i].dtype || a[i].shape != b[i].shape) return false;
+    return true;
+  };
+  if (!same(d.train->fields(), d.val->fields()) || (d.train_eval && !same(d.train->fields(), d.train_eval->fields())))
+    fail("the val (or train_eval) dataset's fields differ from the train dataset's in name, dtype or shape");
+  return d;
+}
 }  // namespace
 
 Components build_components(const RunConfig& config, const Registry& registry, const DataflowContext& ctx,
                             torch::Device device) {
   Components out;
+  out.dataflow = build_dataflow(config, registry, ctx);
   const auto& df = config.component(Kind::Dataflow);
-  out.dataflow = call_factory(df, registry, [&] { return factory_of<DataflowFactory>(df)(df.params, ctx); });
-  auto fail = [&](const std::string& msg) {
-    throw Error("dataflow '" + df.name + "' (plugin " + registry.library_of(df.component) + "): " + msg);
-  };
-  if (!out.dataflow.train || !out.dataflow.val) fail("made no train or no val dataset");
-  if (out.dataflow.batch_size < 1) fail("batch size must be >= 1");
-  if (out.dataflow.num_classes < 0) fail("num_classes must be >= 0");
-  if (out.dataflow.train->size() < 1) fail("the train dataset is empty");
-  if (out.dataflow.val->size() < 1) fail("the val dataset is empty");
-  for (const auto& [name, text] : out.dataflow.files)
-    if (name.empty() || name.find('/') != std::string::npos || name[0] == '.' || is_run_file(name))
-      fail("files: '" + name + "' is not a plain file name of its own for the run folder");
-  if (out.dataflow.batch_size < ctx.world_size) {
-    const config::Node* v = df.node->find("batch_size");
-    const std::string where = v && v->loc.file != "default" ? v->loc.str() : df.node->loc.str();
-    throw ConfigError(where + ": dataflow.batch_size: the global batch (" + std::to_string(out.dataflow.batch_size) +
-                      ") must be at least the number of ranks (" + std::to_string(ctx.world_size) +
-                      "); it is split across them");
-  }
 
   const auto& mc = config.component(Kind::Model);
   const Fields fields = out.dataflow.train->fields();

@@ -131,6 +131,14 @@ Found locate(const ResumeRequest& request) {
   }
 }
 
+// The dataflow's run-folder files (a vocabulary), as text in the metadata.
+void emit_files(YAML::Emitter& meta, const std::map<std::string, std::string>* files) {
+  meta << YAML::Key << "files" << YAML::Value << YAML::BeginMap;
+  if (files)
+    for (const auto& [name, text] : *files) meta << YAML::Key << name << YAML::Value << YAML::Literal << text;
+  meta << YAML::EndMap;
+}
+
 }  // namespace
 
 std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int n_saved, const std::string& config_yaml,
@@ -182,10 +190,7 @@ std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int 
     meta << sched;
   else
     meta << YAML::Null;
-  meta << YAML::Key << "files" << YAML::Value << YAML::BeginMap;
-  if (objects.files)
-    for (const auto& [name, text] : *objects.files) meta << YAML::Key << name << YAML::Value << YAML::Literal << text;
-  meta << YAML::EndMap;
+  emit_files(meta, objects.files);
   meta << YAML::Key << "config" << YAML::Value << YAML::Literal << config_yaml;
   meta << YAML::EndMap;
 
