@@ -146,13 +146,13 @@ if [ -n "$CHROMIUM" ]; then
 import re, sys
 dom = open(sys.argv[1]).read()
 charts = re.findall(r'<svg[^>]*class="chart"[^>]*aria-label="([^"]*)"', dom)
-assert charts[:4] == ["Loss", "Validation metrics", "Learning rate", "Throughput (images/s)"], charts
+assert charts[:4] == ["Loss", "Validation metrics", "Learning rate", "Throughput (samples/s)"], charts
 curves = re.findall(r'<path class="curve" data-label="([^"]*)" d="M([0-9., LM-]+)"', dom)
 labels = [c[0] for c in curves]
-for want in ["train/batch_loss", "val/loss", "val/accuracy", "val/top5", "lr", "images/s"]:
+for want in ["train/batch_loss", "val/loss", "val/accuracy", "val/top5", "lr", "samples/s"]:
     assert want in labels, (want, labels)
 assert all(len(d.split("L")) >= 3 for _, d in curves), "every curve has at least 3 points"
-for text in ["val/accuracy", "images/s (training)", "data wait", "Total params", "num_epochs: 3", "finished"]:
+for text in ["val/accuracy", "samples/s (training)", "data wait", "Total params", "num_epochs: 3", "finished"]:
     assert text in dom, text
 print(len(charts), "charts,", len(curves), "curves")
 PY

@@ -277,7 +277,7 @@ std::string Trainer::save_checkpoint(const Engine& e) {
 }
 
 // What report.html and summary.yaml say about time and throughput (rank 0's clock;
-// images/s counts every rank's samples as this rank's times the world size).
+// samples/s counts every rank's samples as this rank's times the world size).
 tracking::Facts Trainer::facts(const Engine& e) const {
   const double train_s = run_.train_seconds;
   const double ips = train_s > 0 ? static_cast<double>(run_.samples) * run_.dist.world_size / train_s : 0;
@@ -288,7 +288,7 @@ tracking::Facts Trainer::facts(const Engine& e) const {
                                    std::to_string(setup_->iters_per_epoch) + " per epoch, global batch " +
                                    std::to_string(setup_->c.dataflow.batch_size) + ")");
   std::snprintf(buf, sizeof buf, "%.1f", ips);
-  f.emplace_back("images/s (training)", buf);
+  f.emplace_back("samples/s (training)", buf);
   std::snprintf(buf, sizeof buf, "%.1f%% of training time",
                 train_s > 0 ? 100 * e.state.data_wait_seconds / train_s : 0.0);
   f.emplace_back("data wait", buf);

@@ -120,7 +120,7 @@ Table metric_table(const std::vector<LoadedRun>& loaded) {
                                                : std::to_string(l.run.history.rows().back().iteration));
   metrics.emplace_back("iterations", iterations);
   for (const auto& [key, label] : std::vector<std::pair<std::string, std::string>>{
-           {"status", "status"}, {"images_per_second", "images/s"}, {"train_seconds", "training time (s)"}}) {
+           {"status", "status"}, {"images_per_second", "samples/s"}, {"train_seconds", "training time (s)"}}) {
     std::vector<std::string> vals;
     for (const auto& l : loaded) {
       auto it = l.summary.find(key);

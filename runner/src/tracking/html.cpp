@@ -306,7 +306,7 @@ std::string report_html(const ReportInfo& info, const History& h) {
   html += svg_chart("Loss", loss, "iteration");
   html += svg_chart("Validation metrics", scores, "iteration");
   html += svg_chart("Learning rate", {Curve{"lr", h.series("lr"), false, 4}}, "iteration");
-  html += svg_chart("Throughput (images/s)", {Curve{"images/s", info.images_per_s, false, 2}}, "iteration");
+  html += svg_chart("Throughput (samples/s)", {Curve{"samples/s", info.images_per_s, false, 2}}, "iteration");
   if (!other.empty()) html += svg_chart("Logged by handlers", other, "iteration");
   html += "</div>\n<h2>Config</h2>\n<pre class=\"config\">" + html_escape(info.config_yaml) + "</pre>\n";
   html += "<h2>Model</h2>\n<pre class=\"model\">" + html_escape(info.model_summary) + "</pre>\n</body></html>\n";
