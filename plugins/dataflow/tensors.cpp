@@ -4,132 +4,19 @@
 // samples and must agree across a split's fields; the rest is one sample's shape. Fields
 // keep their dtype, except float64 (made float32, LibTorch's training type) and int32/int16
 // (made int64, what class indices and token ids are). Files are read whole into memory.
-#include <nlohmann/json.hpp>
-
 #include <cstring>
-#include <fstream>
+#include <runner/arrays.hpp>
 #include <runner/plugin.hpp>
-#include <sstream>
 
 namespace {
 
 using Arrays = std::map<std::string, torch::Tensor>;  // field -> [N, ...]
 
-std::string read_bytes(const std::string& path, const std::string& key) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw runner::ParamError(key, path + ": cannot be opened");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Training dtypes: float64 -> float32, int32/int16 -> int64; the rest as they are.
+// float64 -> float32 (LibTorch's training type), int16/int32 -> int64 (class indices, token ids).
 torch::Tensor normalise(torch::Tensor t) {
   if (t.scalar_type() == torch::kFloat64) return t.to(torch::kFloat32);
   if (t.scalar_type() == torch::kInt32 || t.scalar_type() == torch::kInt16) return t.to(torch::kInt64);
   return t;
-}
-
-torch::Tensor from_bytes(const char* data, size_t bytes, const std::vector<int64_t>& shape, torch::Dtype dtype,
-                         const std::string& what) {
-  int64_t numel = 1;
-  for (int64_t d : shape) numel *= d;
-  if (static_cast<size_t>(numel) * c10::elementSize(dtype) != bytes)
-    throw runner::Error(what + ": " + std::to_string(bytes) + " bytes of data, the shape needs " +
-                        std::to_string(static_cast<size_t>(numel) * c10::elementSize(dtype)));
-  torch::Tensor t = torch::empty(shape, torch::dtype(dtype));
-  std::memcpy(t.data_ptr(), data, bytes);
-  return normalise(t);
-}
-
-torch::Dtype npy_dtype(const std::string& descr, const std::string& what) {
-  static const std::map<std::string, torch::Dtype> known = {
-      {"<f4", torch::kFloat32}, {"<f8", torch::kFloat64}, {"<f2", torch::kFloat16},
-      {"<i8", torch::kInt64},   {"<i4", torch::kInt32},   {"<i2", torch::kInt16},
-      {"|u1", torch::kUInt8},   {"|i1", torch::kInt8},    {"|b1", torch::kBool}};
-  auto it = known.find(descr);
-  if (it == known.end())
-    throw runner::Error(what + ": dtype '" + descr +
-                        "' is not supported (little-endian float16/32/64, int8/16/32/64, "
-                        "uint8, bool)");
-  return it->second;
-}
-
-// A .npy file (format versions 1-3): magic, header length, a Python dict literal, data.
-torch::Tensor read_npy(const std::string& path, const std::string& key) {
-  const std::string b = read_bytes(path, key);
-  if (b.size() < 10 || b.compare(0, 6, "\x93NUMPY") != 0) throw runner::ParamError(key, path + ": not a .npy file");
-  const bool v1 = b[6] == 1;
-  const size_t len_bytes = v1 ? 2 : 4, start = 8 + len_bytes;
-  size_t header_len = 0;
-  for (size_t i = 0; i < len_bytes; ++i)
-    header_len |= static_cast<size_t>(static_cast<unsigned char>(b[8 + i])) << (8 * i);
-  if (start + header_len > b.size()) throw runner::ParamError(key, path + ": truncated .npy header");
-  const std::string h = b.substr(start, header_len);
-  auto value_of = [&](const std::string& name) {
-    const size_t k = h.find("'" + name + "'");
-    if (k == std::string::npos) throw runner::ParamError(key, path + ": .npy header has no '" + name + "'");
-    return h.substr(h.find(':', k) + 1);
-  };
-  std::string descr = value_of("descr");
-  descr = descr.substr(descr.find('\'') + 1);
-  descr = descr.substr(0, descr.find('\''));
-  if (value_of("fortran_order").find("True") < value_of("fortran_order").find(','))
-    throw runner::ParamError(key, path + ": Fortran-ordered arrays are not supported (save a C-contiguous array)");
-  std::string dims = value_of("shape");
-  dims = dims.substr(dims.find('(') + 1, dims.find(')') - dims.find('(') - 1);
-  std::vector<int64_t> shape;
-  std::stringstream ss(dims);
-  for (std::string d; std::getline(ss, d, ',');)
-    if (d.find_first_of("0123456789") != std::string::npos) shape.push_back(std::stoll(d));
-  try {
-    return from_bytes(b.data() + start + header_len, b.size() - start - header_len, shape, npy_dtype(descr, path),
-                      path);
-  } catch (const runner::Error& e) {
-    throw runner::ParamError(key, e.what());
-  }
-}
-
-torch::Dtype safetensors_dtype(const std::string& d, const std::string& what) {
-  static const std::map<std::string, torch::Dtype> known = {
-      {"F32", torch::kFloat32}, {"F64", torch::kFloat64}, {"F16", torch::kFloat16}, {"BF16", torch::kBFloat16},
-      {"I64", torch::kInt64},   {"I32", torch::kInt32},   {"I16", torch::kInt16},   {"I8", torch::kInt8},
-      {"U8", torch::kUInt8},    {"BOOL", torch::kBool}};
-  auto it = known.find(d);
-  if (it == known.end()) throw runner::Error(what + ": dtype '" + d + "' is not supported");
-  return it->second;
-}
-
-// A .safetensors file: an 8-byte little-endian header length, a JSON header (name ->
-// dtype, shape, data_offsets), then the data.
-Arrays read_safetensors(const std::string& path, const std::string& key) {
-  const std::string b = read_bytes(path, key);
-  uint64_t n = 0;
-  for (size_t i = 0; i < 8 && i < b.size(); ++i)
-    n |= static_cast<uint64_t>(static_cast<unsigned char>(b[i])) << (8 * i);
-  if (b.size() < 8 || n > b.size() - 8) throw runner::ParamError(key, path + ": not a .safetensors file");
-  Arrays out;
-  try {
-    const nlohmann::json header = nlohmann::json::parse(b.substr(8, n));
-    const char* data = b.data() + 8 + n;
-    const size_t data_bytes = b.size() - 8 - n;
-    for (const auto& [name, spec] : header.items()) {
-      if (name == "__metadata__") continue;
-      const auto offsets = spec.at("data_offsets").get<std::vector<size_t>>();
-      if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_bytes)
-        throw runner::Error(path + ": tensor '" + name + "' has data_offsets outside the file");
-      out[name] = from_bytes(data + offsets[0], offsets[1] - offsets[0], spec.at("shape").get<std::vector<int64_t>>(),
-                             safetensors_dtype(spec.at("dtype").get<std::string>(), path), path + ": " + name);
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw runner::ParamError(key, path + ": bad .safetensors header: " + e.what());
-  } catch (const runner::ParamError&) {
-    throw;
-  } catch (const runner::Error& e) {
-    throw runner::ParamError(key, e.what());
-  }
-  if (out.empty()) throw runner::ParamError(key, path + ": holds no tensor");
-  return out;
 }
 
 bool ends_with(const std::string& s, const std::string& tail) {
@@ -137,9 +24,17 @@ bool ends_with(const std::string& s, const std::string& tail) {
 }
 
 Arrays read_file(const std::string& path, const std::string& key) {
-  if (ends_with(path, ".npy")) return {{"", read_npy(path, key)}};
-  if (ends_with(path, ".safetensors")) return read_safetensors(path, key);
-  throw runner::ParamError(key, "'" + path + "': expected a .npy or .safetensors file");
+  if (!ends_with(path, ".npy") && !ends_with(path, ".safetensors"))
+    throw runner::ParamError(key, "'" + path + "': expected a .npy or .safetensors file");
+  Arrays out;
+  try {
+    out = ends_with(path, ".npy") ? Arrays{{"", runner::read_npy(path)}} : runner::read_safetensors(path);
+  } catch (const runner::Error& e) {
+    throw runner::ParamError(key, e.what());
+  }
+  if (out.empty()) throw runner::ParamError(key, path + ": holds no tensor");
+  for (auto& [name, t] : out) t = normalise(t);
+  return out;
 }
 
 // `key`: a .safetensors file (its tensors are the fields), or {field: file, ...}.

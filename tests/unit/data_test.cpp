@@ -5,6 +5,7 @@
 
 #include "data/loader.hpp"
 #include "data/prefetch.hpp"
+#include "runner/arrays.hpp"
 #include "runner/idx.hpp"
 #include "test_util.hpp"
 
@@ -157,6 +158,35 @@ TEST_SUITE("data") {
       CHECK(b.index == 2);
       CHECK_FALSE(p.next(b));
     }
+  }
+
+  TEST_CASE(".npy and .safetensors round-trip every dtype; broken files are errors naming the file") {
+    test::TempDir d;
+    const std::map<std::string, torch::Tensor> tensors = {
+        {"f32", torch::arange(6, torch::kFloat32).view({2, 3})},
+        {"i64", torch::tensor({-1, 5, 7}, torch::kInt64)},
+        {"u8", torch::tensor({0, 255}, torch::kUInt8)},
+        {"bool", torch::tensor({true, false})},
+        {"bf16", torch::tensor({1.5, -2.0}).to(torch::kBFloat16)},
+        {"nchw", torch::randn({2, 3, 4, 5}).contiguous(at::MemoryFormat::ChannelsLast)}};
+    const std::string st = (d.path / "t.safetensors").string();
+    runner::write_safetensors(st, tensors);
+    const auto back = runner::read_safetensors(st);
+    REQUIRE(back.size() == tensors.size());
+    for (const auto& [name, t] : tensors) {
+      CAPTURE(name);
+      CHECK((back.at(name).scalar_type() == t.scalar_type()));
+      CHECK(back.at(name).equal(t));  // values in logical (NCHW) order
+    }
+    for (const std::string name : {"f32", "i64", "u8", "bool"}) {
+      const std::string npy = (d.path / (name + ".npy")).string();
+      runner::write_npy(npy, tensors.at(name));
+      CHECK(runner::read_npy(npy).equal(tensors.at(name)));
+    }
+    const std::string bad = d.write("bad.npy", "not numpy");
+    CHECK_THROWS_WITH(runner::read_npy(bad), (bad + ": not a .npy file").c_str());
+    const std::string trunc = d.write("t2.safetensors", std::string("\x10\0\0\0\0\0\0\0{}", 10));
+    CHECK_THROWS_WITH(runner::read_safetensors(trunc), (trunc + ": not a .safetensors file").c_str());
   }
 
   TEST_CASE("IDX files round-trip, gzip and plain") {

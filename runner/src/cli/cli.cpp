@@ -12,6 +12,7 @@
 #include "device/cuda.hpp"
 #include "device/device.hpp"
 #include "dist/communicator.hpp"
+#include "cli/predict.hpp"
 #include "cli/sample.hpp"
 #include "cli/scaffold.hpp"
 #include "dist/sync.hpp"
@@ -35,6 +36,8 @@ struct Options {
   std::string kind;                     ///< new-plugin --kind
   std::string dir;                      ///< new-plugin --dir
   std::string output = "compare.html";  ///< compare --output
+  bool output_given = false;            ///< --output on the command line (predict needs it)
+  std::string input;                    ///< predict --input
   SampleRequest sample;                 ///< sample's options
   log::Verbosity verbosity = log::Verbosity::Normal;
 };
@@ -55,6 +58,7 @@ int cmd_new_plugin(const Options& o);
 int cmd_help(const Options& o);
 int cmd_compare(const Options& o);
 int cmd_sample(const Options& o);
+int cmd_predict(const Options& o);
 
 // The one table of subcommands; `runner --help` prints it.
 const std::vector<Command>& commands() {
@@ -72,6 +76,8 @@ const std::vector<Command>& commands() {
        "table of the runs' differing config keys and final/best metrics; writes compare.html (curves)", cmd_compare},
       {"sample", "sample RUN_DIR [--prompt TEXT] [--tokens N] [--checkpoint best|last|FILE]",
        "print text from a trained language model (--temperature, --top-k, --seed)", cmd_sample},
+      {"predict", "predict RUN_DIR --input X.npy --output Y.npy [--checkpoint best|last|FILE]",
+       "write a trained model's float32 outputs (logits) for the inputs in X.npy", cmd_predict},
       {"version", "version", "print versions of the runner, LibTorch and the plugin API", cmd_version},
       {"help", "help", "print this help", cmd_help},
   };
@@ -86,9 +92,11 @@ po::options_description option_table() {
       "kind", po::value<std::string>(), "new-plugin: the component kind to scaffold")(
       "dir", po::value<std::string>(), "new-plugin: where to write the project (default ./NAME)")(
       "output,o", po::value<std::string>(), "compare: the HTML file to write (default compare.html)")(
+      "input", po::value<std::string>(), "predict: the .npy array of inputs [N, ...]")(
       "prompt", po::value<std::string>(), "sample: the text to continue")("tokens", po::value<int64_t>(),
                                                                           "sample: tokens to generate (default 200)")(
-      "checkpoint", po::value<std::string>(), "sample: best (default), last, or a weights/checkpoint file")(
+      "checkpoint", po::value<std::string>(),
+      "sample, predict: best (default), last, or a weights/checkpoint/.safetensors file")(
       "temperature", po::value<double>(), "sample: softmax temperature (default 0.8; 0: most likely token)")(
       "top-k", po::value<int64_t>(), "sample: draw from the k most likely tokens only (default 0: all)")(
       "seed", po::value<uint64_t>(), "sample: random seed (default 0)")(
@@ -172,22 +180,42 @@ int cmd_print_config(const Options& o) {
   return 0;
 }
 
+// The config a run folder was trained with, its plugins loaded (sample, predict).
+RunConfig load_run_folder_config(const std::string& run_dir, const Options& o, Registry& registry,
+                                 const std::string& cmd) {
+  const std::string config_path = run_dir + "/config.yaml";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(config_path, ec))
+    throw ConfigError(cmd + ": " + run_dir + " is not a run folder (no config.yaml)");
+  log::init(0, log::Verbosity::Quiet);
+  config::Node root = load_config(config_path, {});
+  load_plugins(registry, config_plugin_paths(root), o);
+  return resolve_config(std::move(root), config_path, registry);
+}
+
+int cmd_predict(const Options& o) {
+  if (o.args.size() != 1 || o.input.empty() || !o.output_given)
+    throw ConfigError("usage: runner predict RUN_DIR --input X.npy --output Y.npy [--checkpoint best|last|FILE]");
+  PredictRequest request;
+  request.run_dir = o.args[0];
+  request.input = o.input;
+  request.output = o.output;
+  request.checkpoint = o.sample.checkpoint;
+  Registry registry;
+  const RunConfig rc = load_run_folder_config(request.run_dir, o, registry, "predict");
+  predict(request, rc, registry, std::cerr);
+  return 0;
+}
+
 int cmd_sample(const Options& o) {
   if (o.args.size() != 1) throw ConfigError("usage: runner sample RUN_DIR [--prompt TEXT] [--tokens N]");
   SampleRequest request = o.sample;
   request.run_dir = o.args[0];
-  const std::string config_path = request.run_dir + "/config.yaml";
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(config_path, ec))
-    throw ConfigError("sample: " + request.run_dir + " is not a run folder (no config.yaml)");
   if (request.tokens < 0) throw ConfigError("sample: --tokens must be >= 0");
   if (request.top_k < 0) throw ConfigError("sample: --top-k must be >= 0");
   if (!(request.temperature >= 0)) throw ConfigError("sample: --temperature must be >= 0");
-  log::init(0, log::Verbosity::Quiet);
   Registry registry;
-  config::Node root = load_config(config_path, {});
-  load_plugins(registry, config_plugin_paths(root), o);
-  const RunConfig rc = resolve_config(std::move(root), config_path, registry);
+  const RunConfig rc = load_run_folder_config(request.run_dir, o, registry, "sample");
   sample_text(request, rc, registry, std::cout);
   return 0;
 }
@@ -333,7 +361,8 @@ Options parse(int argc, char** argv) {
   if (vm.count("params")) o.params = vm["params"].as<std::vector<std::string>>();
   if (vm.count("kind")) o.kind = vm["kind"].as<std::string>();
   if (vm.count("dir")) o.dir = vm["dir"].as<std::string>();
-  if (vm.count("output")) o.output = vm["output"].as<std::string>();
+  if (vm.count("output")) o.output = vm["output"].as<std::string>(), o.output_given = true;
+  if (vm.count("input")) o.input = vm["input"].as<std::string>();
   if (vm.count("prompt")) o.sample.prompt = vm["prompt"].as<std::string>();
   if (vm.count("tokens")) o.sample.tokens = vm["tokens"].as<int64_t>();
   if (vm.count("checkpoint")) o.sample.checkpoint = vm["checkpoint"].as<std::string>();

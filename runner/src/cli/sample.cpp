@@ -9,7 +9,7 @@
 #include <map>
 #include <sstream>
 
-#include "checkpoint/checkpoint.hpp"
+#include "cli/run_weights.hpp"
 #include "engine/build.hpp"
 #include "runner/error.hpp"
 #include "util/files.hpp"
@@ -59,60 +59,6 @@ std::vector<std::string> characters(const std::string& s) {
   return out;
 }
 
-// The best model by the run's `best:` rule (the score is in the file name), else "".
-std::string best_model(const std::string& run_dir, const RunConfig& config) {
-  std::string chosen;
-  double chosen_score = 0;
-  std::error_code ec;
-  if (!fs::is_directory(run_dir + "/best", ec)) return "";
-  for (const auto& e : fs::directory_iterator(run_dir + "/best", ec)) {
-    const std::string name = e.path().filename().string();
-    const size_t eq = name.rfind('='), dot = name.rfind(".pt");
-    if (eq == std::string::npos || dot == std::string::npos || dot < eq) continue;
-    const double score = std::atof(name.substr(eq + 1, dot - eq - 1).c_str());
-    const bool better = config.best && !config.best->maximize() ? score < chosen_score : score > chosen_score;
-    if (chosen.empty() || better) chosen = e.path().string(), chosen_score = score;
-  }
-  return chosen;
-}
-
-std::string weights_file(const SampleRequest& r, const RunConfig& config) {
-  if (r.checkpoint == "best") {
-    const std::string best = best_model(r.run_dir, config);
-    if (!best.empty()) return best;
-  }
-  if (r.checkpoint == "best" || r.checkpoint == "last") {
-    const auto all = checkpoint::list(r.run_dir);
-    if (all.empty())
-      throw ConfigError("sample: " + r.run_dir + " has no " + (r.checkpoint == "best" ? "best model or " : "") +
-                        "checkpoint (best/*.pt, checkpoints/*.ckpt)");
-    return all.back();
-  }
-  std::error_code ec;
-  if (!fs::is_regular_file(r.checkpoint, ec))
-    throw ConfigError("sample: --checkpoint: '" + r.checkpoint + "' is not best, last or a file");
-  return r.checkpoint;
-}
-
-// A best-model file (a LibTorch archive of the model) or a checkpoint (its "model" part).
-void load_weights(torch::nn::Module& model, const std::string& path) {
-  const std::string bytes = util::read_file(path);
-  torch::serialize::InputArchive archive;
-  try {
-    if (bytes.rfind("RUNNERCKPT1", 0) == 0) {
-      const checkpoint::Contents c = checkpoint::decode(bytes, path);
-      torch::serialize::InputArchive all;
-      all.load_from(c.tensors.data(), c.tensors.size());
-      all.read("model", archive);
-    } else {
-      archive.load_from(bytes.data(), bytes.size());
-    }
-    model.load(archive);
-  } catch (const c10::Error& e) {
-    throw ConfigError("sample: " + path + ": not weights of this run's model: " + e.what_without_backtrace());
-  }
-}
-
 // The next token from logits [V]: greedy at temperature 0, else softmax(logits / t) over
 // the top k.
 int64_t draw(torch::Tensor logits, const SampleRequest& r, Rng& rng) {
@@ -143,8 +89,8 @@ void sample_text(const SampleRequest& r, const RunConfig& config, const Registry
     throw ConfigError("sample: " + r.run_dir + "/vocab.yaml has " + std::to_string(vocab.tokens.size()) +
                       " tokens, the run's dataflow now makes " + std::to_string(c.dataflow.num_classes) +
                       " (its text files changed?)");
-  const std::string weights = weights_file(r, config);
-  load_weights(*c.model, weights);
+  const std::string weights = weights_file(r.run_dir, r.checkpoint, config, "sample");
+  load_weights(*c.model, weights, "sample");
   std::cerr << "sample: weights " << weights << "\n";
 
   std::vector<int64_t> ids;

@@ -35,7 +35,7 @@ const FactoryT& factory_of(const ComponentConfig& c) {
 bool is_run_file(const std::string& name) {
   static const std::set<std::string> ours = {
       "config.yaml",  "model_summary.txt", "run.log", "metrics.jsonl", "summary.yaml", "report.html", "model.pt",
-      "ema_model.pt", "checkpoints",       "tb",      "profile",       "metrics.csv"};
+      "ema_model.pt", "model.safetensors", "checkpoints",       "tb",      "profile",       "metrics.csv"};
   return ours.count(name) > 0;
 }
 

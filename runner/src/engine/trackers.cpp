@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
+#include "runner/arrays.hpp"
 #include "runner/error.hpp"
 #include "runner/params.hpp"
 #include "util/files.hpp"
@@ -13,12 +15,28 @@ namespace fs = std::filesystem;
 
 namespace runner {
 
+namespace {
+// best/<name>.pt -> best/<name>.safetensors
+std::string safetensors_path(const std::string& pt) { return pt.substr(0, pt.size() - 3) + ".safetensors"; }
+}  // namespace
+
 void save_model_file(torch::nn::Module& model, const std::string& path) {
   torch::serialize::OutputArchive archive;
   model.save(archive);
   std::ostringstream bytes;
   archive.save_to(bytes);
   util::write_file_atomic(path, bytes.str());
+}
+
+void save_safetensors(const torch::nn::Module& model, const std::string& path) {
+  std::map<std::string, torch::Tensor> state;
+  for (const auto& p : model.named_parameters()) state[p.key()] = p.value();
+  for (const auto& b : model.named_buffers()) state[b.key()] = b.value();
+  const std::string tmp = path + ".tmp";
+  write_safetensors(tmp, state);
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw Error(path + ": cannot be written: " + ec.message());
 }
 
 std::string BestModels::update(int64_t epoch, double score, torch::nn::Module& model, const std::string& run_dir,
@@ -35,6 +53,7 @@ std::string BestModels::update(int64_t epoch, double score, torch::nn::Module& m
     fs::create_directories(dir, ec);
     if (ec) throw Error(dir + ": cannot create: " + ec.message());
     save_model_file(model, path);
+    save_safetensors(model, safetensors_path(path));
   }
   kept_.push_back({score, epoch, path});
   std::stable_sort(kept_.begin(), kept_.end(),
@@ -43,6 +62,7 @@ std::string BestModels::update(int64_t epoch, double score, torch::nn::Module& m
     if (write) {
       std::error_code ec;
       fs::remove(kept_.back().file, ec);
+      fs::remove(safetensors_path(kept_.back().file), ec);
     }
     kept_.pop_back();
   }

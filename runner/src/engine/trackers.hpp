@@ -14,6 +14,9 @@ namespace runner {
 /// Writes `model`'s parameters and buffers as a LibTorch archive (atomically): the format of
 /// best models and of ema_model.pt, loaded with torch::load(model, path).
 void save_model_file(torch::nn::Module& model, const std::string& path);
+/// The model's state dict (parameters and buffers by their dotted names, PyTorch's
+/// `state_dict()` keys: torchvision's for the ResNets) as a .safetensors file.
+void save_safetensors(const torch::nn::Module& model, const std::string& path);
 
 struct ScoreRule {
   std::string metric;  ///< e.g. "val/accuracy"

@@ -390,6 +390,10 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
   } else {
     RLOG_INFO("final weights hash {}", module_hash(*setup_->c.model));
   }
+  if (run_.dist.is_main()) {
+    save_safetensors(*setup_->c.model, run_.run_dir + "/model.safetensors");
+    RLOG_INFO("weights: {}/model.safetensors (state-dict names; loads with safetensors.torch.load_file)", run_.run_dir);
+  }
   if (ema_) export_ema();
   if (!recorder_) return;
   const tracking::Values summary = summary_values(e, result.samples_per_second, wait_share, wall);

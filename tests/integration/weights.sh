@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Weights PyTorch users load: the run's model.safetensors (and each best model's
+# .safetensors) carries torchvision's state-dict names, so torchvision's resnet18 loads it with
+# load_state_dict(strict=True); `runner predict` writes the same outputs as that PyTorch model
+# (within 1e-5); a .safetensors file with a missing or misshapen tensor is refused by name.
+source "$(dirname "$0")/lib.sh"
+cd "$TMP"
+cat > w.yaml <<YAML
+num_epochs: 2
+deterministic: true
+dataflow: {name: synthetic, shape: [3, 32, 32], num_classes: 10, train_size: 64, val_size: 32, batch_size: 16}
+model: resnet18
+optimizer: {name: sgd, lr: 0.01, momentum: 0.9}
+criterion: cross_entropy
+scheduler: constant
+best: {metric: val/loss, mode: min, n_saved: 1}
+YAML
+run_capture train.txt "$RUNNER" w.yaml output_path=w
+expect_success train.txt "resnet18 run"
+run=$(ls -d w/w/*)
+expect_contains "$(cat train.txt)" "weights: $run/model.safetensors" "the final weights line"
+[ -s "$run/model.safetensors" ] || fail "no model.safetensors"
+best_st=$(ls "$run"/best/*.safetensors 2>/dev/null | head -1)
+[ -n "$best_st" ] && [ -s "${best_st%.safetensors}.pt" ] || fail "the best model has no .safetensors beside its .pt"
+[ "$(ls "$run"/best/*.safetensors | wc -l)" -eq 1 ] || fail "best: n_saved 1 should keep one .safetensors"
+
+"$PYTHON" - "$run/model.safetensors" "$best_st" <<'PY' || fail "torchvision cannot load the weights"
+import sys, numpy as np, torch, torchvision
+from safetensors.torch import load_file, save_file
+torch.manual_seed(0)
+x = torch.randn(5, 3, 32, 32)
+np.save("x.npy", x.numpy())
+for path, out in ((sys.argv[1], "ref_final.npy"), (sys.argv[2], "ref_best.npy")):
+    m = torchvision.models.resnet18(num_classes=10)
+    state = load_file(path)
+    m.load_state_dict(state, strict=True)  # every name and shape, nothing left over
+    m.eval()
+    with torch.no_grad():
+        np.save(out, m(x).numpy())
+state = load_file(sys.argv[1])
+del state["fc.bias"]
+save_file(state, "missing.safetensors")
+state = load_file(sys.argv[1])
+state["fc.weight"] = torch.zeros(3, 512)
+save_file(state, "misshapen.safetensors")
+print("torchvision resnet18 loads model.safetensors and", sys.argv[2].split("/")[-1], f"({len(state)} tensors)")
+PY
+
+run_capture p1.txt "$RUNNER" predict "$run" --input x.npy --output final.npy --checkpoint "$run/model.safetensors"
+expect_success p1.txt "predict from model.safetensors"
+expect_contains "$(cat p1.txt)" "predict: 5 samples through $run/model.safetensors -> final.npy [5, 10]" "predict line"
+run_capture p2.txt "$RUNNER" predict "$run" --input x.npy --output best.npy
+expect_success p2.txt "predict from the best model (default)"
+run_capture p3.txt "$RUNNER" predict "$run" --input x.npy --output last.npy --checkpoint last
+expect_success p3.txt "predict from the last checkpoint"
+"$PYTHON" - <<'PY' || fail "runner predict differs from PyTorch"
+import numpy as np
+for ours, ref in (("final.npy", "ref_final.npy"), ("best.npy", "ref_best.npy"), ("last.npy", "ref_final.npy")):
+    a, b = np.load(ours), np.load(ref)
+    assert a.dtype == np.float32 and a.shape == b.shape == (5, 10), (a.dtype, a.shape, b.shape)
+    err = float(np.abs(a - b).max())
+    print(f"{ours} vs {ref}: max |difference| {err:.2e}")
+    assert err <= 1e-5, err
+PY
+
+echo "== bad input: one line, exit 2"
+check_error() {  # what expected command...
+  local what=$1 want=$2; shift 2
+  run_capture bad.txt "$@"
+  [ "$RC" -eq 2 ] || fail "$what: exit $RC, expected 2: $(cat bad.txt)"
+  expect_contains "$(cat bad.txt)" "$want" "$what"
+  [ "$(wc -l < bad.txt)" -eq 1 ] || fail "$what: more than one line: $(cat bad.txt)"
+}
+check_error "missing tensor" "predict: missing.safetensors: has no tensor 'fc.bias' (the model's is [10])" \
+  "$RUNNER" predict "$run" --input x.npy --output y.npy --checkpoint missing.safetensors
+check_error "misshapen tensor" "predict: misshapen.safetensors: 'fc.weight' is [3, 512], the model's is [10, 512]" \
+  "$RUNNER" predict "$run" --input x.npy --output y.npy --checkpoint misshapen.safetensors
+"$PYTHON" -c "import numpy as np; np.save('wrong.npy', np.zeros((2, 3, 28, 28), np.float32))"
+check_error "input shape" "predict: --input: wrong.npy has shape [2, 3, 28, 28]; the model takes [N, 3, 32, 32]" \
+  "$RUNNER" predict "$run" --input wrong.npy --output y.npy
+check_error "no output" "usage: runner predict RUN_DIR --input X.npy --output Y.npy" "$RUNNER" predict "$run" --input x.npy
+check_error "not a run" "predict: . is not a run folder (no config.yaml)" "$RUNNER" predict . --input x.npy --output y.npy
+[ ! -e y.npy ] || fail "a refused predict wrote its output"
+finish
