@@ -2,7 +2,8 @@
 # Weights PyTorch users load: the run's model.safetensors (and each best model's
 # .safetensors) carries torchvision's state-dict names, so torchvision's resnet18 loads it with
 # load_state_dict(strict=True); `runner predict` writes the same outputs as that PyTorch model
-# (within 1e-5); a .safetensors file with a missing or misshapen tensor is refused by name.
+# (within 1e-5); a .safetensors file with a missing or misshapen tensor is refused by name;
+# model.pretrained starts runner's resnet50 from torchvision's resnet50 weights (same logits).
 source "$(dirname "$0")/lib.sh"
 cd "$TMP"
 cat > w.yaml <<YAML
@@ -81,4 +82,56 @@ check_error "input shape" "predict: --input: wrong.npy has shape [2, 3, 28, 28];
 check_error "no output" "usage: runner predict RUN_DIR --input X.npy --output Y.npy" "$RUNNER" predict "$run" --input x.npy
 check_error "not a run" "predict: . is not a run folder (no config.yaml)" "$RUNNER" predict . --input x.npy --output y.npy
 [ ! -e y.npy ] || fail "a refused predict wrote its output"
+
+echo "== model.pretrained: a torchvision resnet50 saved from Python starts runner's resnet50"
+"$PYTHON" - <<'PY'
+import numpy as np, torch, torchvision
+from safetensors.torch import save_file
+torch.manual_seed(1)
+m = torchvision.models.resnet50()
+for mod in m.modules():  # statistics that matter in eval mode
+    if isinstance(mod, torch.nn.BatchNorm2d):
+        mod.running_mean.normal_(0, 0.1)
+        mod.running_var.uniform_(0.5, 2.0)
+state = {k: v.contiguous() for k, v in m.state_dict().items()}
+save_file(state, "r50.safetensors")
+m.eval()
+x = torch.randn(2, 3, 64, 64)
+np.save("x50.npy", x.numpy())
+with torch.no_grad():
+    np.save("ref50.npy", m(x).numpy())
+small = torchvision.models.resnet50(num_classes=10)
+save_file({k: v.contiguous() for k, v in small.state_dict().items()}, "r50_10.safetensors")
+print("torchvision resnet50:", len(state), "tensors")
+PY
+cat > p.yaml <<YAML
+num_epochs: 1
+dataflow: {name: synthetic, shape: [3, 64, 64], num_classes: 1000, train_size: 4, val_size: 2, batch_size: 2}
+model: {name: resnet50, pretrained: r50.safetensors}
+optimizer: {name: sgd, lr: 0.0, momentum: 0.0, weight_decay: 0.0}
+criterion: cross_entropy
+scheduler: constant
+YAML
+run_capture pre.txt "$RUNNER" p.yaml output_path=pre
+expect_success pre.txt "a run from pretrained weights"
+expect_contains "$(cat pre.txt)" "model: resnet50, 25557032 parameters, weights from r50.safetensors" "pretrained banner"
+prun=$(ls -d pre/p/*)
+run_capture p50.txt "$RUNNER" predict "$prun" --input x50.npy --output y50.npy --checkpoint r50.safetensors
+expect_success p50.txt "predict with torchvision's resnet50 weights"
+"$PYTHON" - "$prun/model.safetensors" <<'PY' || fail "runner's resnet50 does not match torchvision's"
+import sys, numpy as np
+from safetensors.numpy import load_file
+ours, ref = np.load("y50.npy"), np.load("ref50.npy")
+err = float(np.abs(ours - ref).max()) / max(1.0, float(np.abs(ref).max()))
+print(f"resnet50 logits [2, 1000]: max |difference| {err:.2e} of the largest")
+assert ours.shape == ref.shape == (2, 1000) and err <= 1e-5, (ours.shape, err)
+# lr 0: the run kept the pretrained parameters exactly (BatchNorm statistics moved in training)
+start, end = load_file("r50.safetensors"), load_file(sys.argv[1])
+same = [k for k in start if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+assert len(same) == 161 and all(np.array_equal(start[k], end[k]) for k in same), len(same)
+PY
+expect_one_line_errors p.yaml \
+  "model.pretrained=r50_10.safetensors|model.pretrained: r50_10.safetensors: 'fc.weight' is [10, 2048], the model's is [1000, 2048]" \
+  "model.pretrained=nope.safetensors|model.pretrained: nope.safetensors: cannot be opened" \
+  "model.pretrained=w.pth|model.pretrained: 'w.pth' is not a .safetensors file (convert a .pth: python -c"
 finish

@@ -1,10 +1,9 @@
 #include "cli/run_weights.hpp"
 
 #include <filesystem>
-#include <set>
 
 #include "checkpoint/checkpoint.hpp"
-#include "runner/arrays.hpp"
+#include "engine/trackers.hpp"
 #include "runner/error.hpp"
 #include "util/files.hpp"
 #include "util/strings.hpp"
@@ -31,35 +30,6 @@ std::string best_model(const std::string& run_dir, const RunConfig& config) {
   return chosen;
 }
 
-std::string shape_of(const torch::Tensor& t) {
-  std::string s;
-  for (int64_t d : t.sizes()) s += (s.empty() ? "" : ", ") + std::to_string(d);
-  return "[" + s + "]";
-}
-
-// Strict: every parameter and buffer of the model from the file, by name and shape.
-void load_state_dict(torch::nn::Module& model, const std::string& path) {
-  const std::map<std::string, torch::Tensor> state = read_safetensors(path);
-  torch::NoGradGuard no_grad;
-  std::set<std::string> used;
-  std::vector<std::string> names;
-  auto load = [&](const std::string& name, torch::Tensor t) {
-    names.push_back(name);
-    auto it = state.find(name);
-    if (it == state.end())
-      throw ConfigError(path + ": has no tensor '" + name + "' (the model's is " + shape_of(t) + ")");
-    if (it->second.sizes() != t.sizes())
-      throw ConfigError(path + ": '" + name + "' is " + shape_of(it->second) + ", the model's is " + shape_of(t));
-    t.copy_(it->second);
-    used.insert(name);
-  };
-  for (const auto& p : model.named_parameters()) load(p.key(), p.value());
-  for (const auto& b : model.named_buffers()) load(b.key(), b.value());
-  for (const auto& [name, t] : state)
-    if (!used.count(name))
-      throw ConfigError(path + ": tensor '" + name + "' is not in the model" + did_you_mean(name, names));
-}
-
 }  // namespace
 
 std::string weights_file(const std::string& run_dir, const std::string& which, const RunConfig& config,
@@ -84,7 +54,7 @@ std::string weights_file(const std::string& run_dir, const std::string& which, c
 void load_weights(torch::nn::Module& model, const std::string& path, const std::string& cmd) {
   if (path.size() > 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0) {
     try {
-      return load_state_dict(model, path);
+      return load_safetensors(model, path);
     } catch (const ConfigError& e) {
       throw ConfigError(cmd + ": " + e.what());
     } catch (const Error& e) {

@@ -188,6 +188,7 @@ void validate_component(Node& block, Kind kind, const std::string& path, const R
                       did_you_mean(name->scalar, known) + " (known: " + known_s + ")");
   std::vector<std::string> host_keys = {"name"};
   if (kind == Kind::Optimizer) host_keys.push_back("no_decay");  // engine/param_groups.hpp
+  if (kind == Kind::Model) host_keys.push_back("pretrained");    // engine/build.cpp
   block = validate_block(block, c->schema, path, kind_s + " '" + c->name + "'", host_keys);
   if (const Node* nd = block.find("no_decay"); nd && !nd->is_null()) {
     bool ok = nd->kind == Node::Kind::Seq && !nd->items.empty();
@@ -197,6 +198,16 @@ void validate_component(Node& block, Kind kind, const std::string& path, const R
                         ".no_decay: expected a list of parameter kinds (bias, norm, 1d), names or globs, such as "
                         "[bias, norm], found " +
                         describe_found(*nd));
+  }
+  if (const Node* pre = block.find("pretrained"); pre && !pre->is_null()) {
+    if (pre->kind != Node::Kind::Scalar || pre->scalar.empty())
+      throw ConfigError(pre->loc.str() + ": " + path + ".pretrained: expected a .safetensors file, found " +
+                        describe_found(*pre));
+    const std::string& f = pre->scalar;
+    if (f.size() < 12 || f.compare(f.size() - 12, 12, ".safetensors") != 0)
+      throw ConfigError(pre->loc.str() + ": " + path + ".pretrained: '" + f +
+                        "' is not a .safetensors file (convert a .pth: python -c \"import torch; from "
+                        "safetensors.torch import save_file; save_file(torch.load('w.pth'), 'w.safetensors')\")");
   }
 }
 

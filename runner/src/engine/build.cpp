@@ -3,6 +3,7 @@
 #include <set>
 
 #include "engine/param_groups.hpp"
+#include "engine/trackers.hpp"
 
 #include "logging/reports.hpp"
 #include "runner/error.hpp"
@@ -33,9 +34,10 @@ const FactoryT& factory_of(const ComponentConfig& c) {
 
 // The files the runner itself writes at the top of a run folder.
 bool is_run_file(const std::string& name) {
-  static const std::set<std::string> ours = {
-      "config.yaml",  "model_summary.txt", "run.log", "metrics.jsonl", "summary.yaml", "report.html", "model.pt",
-      "ema_model.pt", "model.safetensors", "checkpoints",       "tb",      "profile",       "metrics.csv"};
+  static const std::set<std::string> ours = {"config.yaml",       "model_summary.txt", "run.log",  "metrics.jsonl",
+                                             "summary.yaml",      "report.html",       "model.pt", "ema_model.pt",
+                                             "model.safetensors", "checkpoints",       "tb",       "profile",
+                                             "metrics.csv"};
   return ours.count(name) > 0;
 }
 
@@ -98,6 +100,13 @@ Components build_components(const RunConfig& config, const Registry& registry, c
   out.model = call_factory(mc, registry, [&] { return factory_of<ModelFactory>(mc)(mc.params, mctx); });
   if (!out.model) throw Error("model '" + mc.name + "' factory returned nothing");
   check_reads(fields, out.model->inputs(), "model '" + mc.name + "'", df);
+  if (const config::Node* pre = mc.node->find("pretrained"); pre && !pre->is_null()) {
+    try {
+      load_safetensors(*out.model, pre->scalar);
+    } catch (const ConfigError& e) {
+      throw ConfigError(pre->loc.str() + ": model.pretrained: " + e.what());
+    }
+  }
   if (!device.is_cpu()) out.model->to(device);
 
   const auto& oc = config.component(Kind::Optimizer);

@@ -4,12 +4,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "runner/arrays.hpp"
 #include "runner/error.hpp"
 #include "runner/params.hpp"
 #include "util/files.hpp"
+#include "util/strings.hpp"
 
 namespace fs = std::filesystem;
 
@@ -37,6 +39,41 @@ void save_safetensors(const torch::nn::Module& model, const std::string& path) {
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) throw Error(path + ": cannot be written: " + ec.message());
+}
+
+namespace {
+std::string shape_of(const torch::Tensor& t) {
+  std::string s;
+  for (int64_t d : t.sizes()) s += (s.empty() ? "" : ", ") + std::to_string(d);
+  return "[" + s + "]";
+}
+}  // namespace
+
+void load_safetensors(torch::nn::Module& model, const std::string& path) {
+  std::map<std::string, torch::Tensor> state;
+  try {
+    state = read_safetensors(path);
+  } catch (const Error& e) {
+    throw ConfigError(e.what());
+  }
+  torch::NoGradGuard no_grad;
+  std::set<std::string> used;
+  std::vector<std::string> names;
+  auto load = [&](const std::string& name, torch::Tensor t) {
+    names.push_back(name);
+    auto it = state.find(name);
+    if (it == state.end())
+      throw ConfigError(path + ": has no tensor '" + name + "' (the model's is " + shape_of(t) + ")");
+    if (it->second.sizes() != t.sizes())
+      throw ConfigError(path + ": '" + name + "' is " + shape_of(it->second) + ", the model's is " + shape_of(t));
+    t.copy_(it->second);
+    used.insert(name);
+  };
+  for (const auto& p : model.named_parameters()) load(p.key(), p.value());
+  for (const auto& b : model.named_buffers()) load(b.key(), b.value());
+  for (const auto& [name, t] : state)
+    if (!used.count(name))
+      throw ConfigError(path + ": tensor '" + name + "' is not in the model" + did_you_mean(name, names));
 }
 
 std::string BestModels::update(int64_t epoch, double score, torch::nn::Module& model, const std::string& run_dir,

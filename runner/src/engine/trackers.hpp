@@ -17,6 +17,10 @@ void save_model_file(torch::nn::Module& model, const std::string& path);
 /// The model's state dict (parameters and buffers by their dotted names, PyTorch's
 /// `state_dict()` keys: torchvision's for the ResNets) as a .safetensors file.
 void save_safetensors(const torch::nn::Module& model, const std::string& path);
+/// Loads a .safetensors state dict into `model`, strictly: every parameter and buffer by
+/// name and shape, nothing left over. Throws ConfigError "<path>: has no tensor 'fc.bias'
+/// (the model's is [10])", "... 'fc.weight' is [3, 512], the model's is [10, 512]", ...
+void load_safetensors(torch::nn::Module& model, const std::string& path);
 
 struct ScoreRule {
   std::string metric;  ///< e.g. "val/accuracy"

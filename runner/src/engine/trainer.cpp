@@ -328,7 +328,9 @@ void Trainer::print_banner() const {
   RLOG_INFO("batch: {} global{} -> {} iterations per epoch, {} in total", df.batch_size,
             dist.world_size > 1 ? " (" + std::to_string(df.batch_size / dist.world_size) + " per rank)" : "",
             setup_->iters_per_epoch, setup_->total_iters);
-  RLOG_INFO("model: {}, {} parameters", config_.component(Kind::Model).name, count_parameters(*setup_->c.model));
+  const config::Node* pretrained = config_.component(Kind::Model).node->find("pretrained");
+  RLOG_INFO("model: {}, {} parameters{}", config_.component(Kind::Model).name, count_parameters(*setup_->c.model),
+            pretrained && !pretrained->is_null() ? ", weights from " + pretrained->scalar : "");
   if (!setup_->c.no_decay.empty()) RLOG_INFO("optimizer.no_decay: {}", setup_->c.no_decay);
   RLOG_INFO("step: amp {} | memory layout {} | gradient clipping {} | {} micro-batch(es) per step", st.amp,
             st.channels_last ? "channels_last" : "contiguous (NCHW)",
