@@ -42,7 +42,7 @@ check 2 "error: command line 'optimizer.lr=fast': optimizer.lr: expected a numbe
 check 2 "error: command line 'num_epochs': expected an override of the form key.path=value" good.yaml num_epochs
 check 2 "error: command line 'seed=[1,': value is not valid YAML: end of sequence flow not found" good.yaml --params "seed=[1,"
 check 2 "error: unrecognised option '--paramz'; did you mean '--params'? (see runner --help)" good.yaml --paramz x
-check 2 "error: unknown command 'plugin'; did you mean 'plugins'? (commands: run, plugins, describe, print-config, new-plugin, compare, sample, predict, version, help; or give a config file path)" plugin
+check 2 "error: unknown command 'plugin'; did you mean 'plugins'? (commands: run, plugins, describe, print-config, new-plugin, compare, sample, eval, predict, version, help; or give a config file path)" plugin
 
 rc=0; "$RUNNER" 2> "$TMP/err" > /dev/null || rc=$?
 [ "$rc" -eq 2 ] || fail "no arguments: exit $rc, expected 2"

@@ -64,7 +64,21 @@ for ours, ref in (("final.npy", "ref_final.npy"), ("best.npy", "ref_best.npy"), 
     assert err <= 1e-5, err
 PY
 
-echo "== bad input: one line, exit 2"
+echo "== runner eval: the saved weights give the logged metrics again"
+run_capture ev.txt "$RUNNER" eval "$run"
+expect_success ev.txt "eval of the best model"
+run_capture evl.txt "$RUNNER" eval "$run" --checkpoint last --split train
+expect_success evl.txt "eval of the last checkpoint on the training set"
+expect_contains "$(cat evl.txt)" "train/accuracy " "eval --split train"
+"$PYTHON" - "$run/metrics.jsonl" ev.txt <<'PY' || fail "eval differs from the run's own validation"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if "val/loss" in l]
+best = min(rows, key=lambda r: r["val/loss"])  # best: val/loss, mode min
+got = dict(l.split() for l in open(sys.argv[2]) if l.startswith("val/"))
+for k in ("val/accuracy", "val/loss"):
+    assert abs(float(got[k]) - best[k]) < 1e-6, (k, got[k], best[k])
+print("eval of the best model:", got, "= epoch", best["epoch"])
+PY
 check_error() {  # what expected command...
   local what=$1 want=$2; shift 2
   run_capture bad.txt "$@"
@@ -72,6 +86,9 @@ check_error() {  # what expected command...
   expect_contains "$(cat bad.txt)" "$want" "$what"
   [ "$(wc -l < bad.txt)" -eq 1 ] || fail "$what: more than one line: $(cat bad.txt)"
 }
+check_error "eval split" "eval: --split: 'test' is not val or train" "$RUNNER" eval "$run" --split test
+
+echo "== bad input: one line, exit 2"
 check_error "missing tensor" "predict: missing.safetensors: has no tensor 'fc.bias' (the model's is [10])" \
   "$RUNNER" predict "$run" --input x.npy --output y.npy --checkpoint missing.safetensors
 check_error "misshapen tensor" "predict: misshapen.safetensors: 'fc.weight' is [3, 512], the model's is [10, 512]" \

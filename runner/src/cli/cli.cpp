@@ -12,6 +12,7 @@
 #include "device/cuda.hpp"
 #include "device/device.hpp"
 #include "dist/communicator.hpp"
+#include "cli/eval.hpp"
 #include "cli/predict.hpp"
 #include "cli/sample.hpp"
 #include "cli/scaffold.hpp"
@@ -38,6 +39,7 @@ struct Options {
   std::string output = "compare.html";  ///< compare --output
   bool output_given = false;            ///< --output on the command line (predict needs it)
   std::string input;                    ///< predict --input
+  std::string split = "val";            ///< eval --split
   SampleRequest sample;                 ///< sample's options
   log::Verbosity verbosity = log::Verbosity::Normal;
 };
@@ -59,6 +61,7 @@ int cmd_help(const Options& o);
 int cmd_compare(const Options& o);
 int cmd_sample(const Options& o);
 int cmd_predict(const Options& o);
+int cmd_eval(const Options& o);
 
 // The one table of subcommands; `runner --help` prints it.
 const std::vector<Command>& commands() {
@@ -76,6 +79,8 @@ const std::vector<Command>& commands() {
        "table of the runs' differing config keys and final/best metrics; writes compare.html (curves)", cmd_compare},
       {"sample", "sample RUN_DIR [--prompt TEXT] [--tokens N] [--checkpoint best|last|FILE]",
        "print text from a trained language model (--temperature, --top-k, --seed)", cmd_sample},
+      {"eval", "eval RUN_DIR [--checkpoint best|last|FILE] [--split val|train]",
+       "evaluate saved weights with the run's metrics (the best model by default)", cmd_eval},
       {"predict", "predict RUN_DIR --input X.npy --output Y.npy [--checkpoint best|last|FILE]",
        "write a trained model's float32 outputs (logits) for the inputs in X.npy", cmd_predict},
       {"version", "version", "print versions of the runner, LibTorch and the plugin API", cmd_version},
@@ -93,10 +98,11 @@ po::options_description option_table() {
       "dir", po::value<std::string>(), "new-plugin: where to write the project (default ./NAME)")(
       "output,o", po::value<std::string>(), "compare: the HTML file to write (default compare.html)")(
       "input", po::value<std::string>(), "predict: the .npy array of inputs [N, ...]")(
+      "split", po::value<std::string>(), "eval: val (default) or train")(
       "prompt", po::value<std::string>(), "sample: the text to continue")("tokens", po::value<int64_t>(),
                                                                           "sample: tokens to generate (default 200)")(
       "checkpoint", po::value<std::string>(),
-      "sample, predict: best (default), last, or a weights/checkpoint/.safetensors file")(
+      "sample, predict, eval: best (default), last, or a weights/checkpoint/.safetensors file")(
       "temperature", po::value<double>(), "sample: softmax temperature (default 0.8; 0: most likely token)")(
       "top-k", po::value<int64_t>(), "sample: draw from the k most likely tokens only (default 0: all)")(
       "seed", po::value<uint64_t>(), "sample: random seed (default 0)")(
@@ -204,6 +210,17 @@ int cmd_predict(const Options& o) {
   Registry registry;
   const RunConfig rc = load_run_folder_config(request.run_dir, o, registry, "predict");
   predict(request, rc, registry, std::cerr);
+  return 0;
+}
+
+int cmd_eval(const Options& o) {
+  if (o.args.size() != 1)
+    throw ConfigError("usage: runner eval RUN_DIR [--checkpoint best|last|FILE] [--split val|train]");
+  EvalRequest request{o.args[0], o.sample.checkpoint, o.split};
+  Registry registry;
+  const RunConfig rc = load_run_folder_config(request.run_dir, o, registry, "eval");
+  DistContext dist(nullptr, nullptr);
+  evaluate_run(request, rc, registry, std::cout);
   return 0;
 }
 
@@ -363,6 +380,7 @@ Options parse(int argc, char** argv) {
   if (vm.count("dir")) o.dir = vm["dir"].as<std::string>();
   if (vm.count("output")) o.output = vm["output"].as<std::string>(), o.output_given = true;
   if (vm.count("input")) o.input = vm["input"].as<std::string>();
+  if (vm.count("split")) o.split = vm["split"].as<std::string>();
   if (vm.count("prompt")) o.sample.prompt = vm["prompt"].as<std::string>();
   if (vm.count("tokens")) o.sample.tokens = vm["tokens"].as<int64_t>();
   if (vm.count("checkpoint")) o.sample.checkpoint = vm["checkpoint"].as<std::string>();
