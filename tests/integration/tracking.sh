@@ -62,6 +62,31 @@ assert "val/accuracy" in hp["experiment"]["metrics"] and "optimizer.lr" in hp["e
 assert hp["session_end_info"] == 1, "session end: success"
 print(f"{len(events)} events, {sum(map(len, scalars.values()))} scalars, tags {sorted(scalars)}")
 PY
+echo "== TensorBoard itself (the tensorboard package's reader) reads every scalar, the text and the hparams"
+"$PYTHON" - "$A/tb" "$A/metrics.jsonl" <<'PY' || fail "the tensorboard package reads the event file differently"
+import json, struct, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0, "tensors": 0})
+acc.Reload()
+rows = [json.loads(l) for l in open(sys.argv[2])]
+f32 = lambda x: struct.unpack("<f", struct.pack("<f", x))[0]
+keys = sorted({k for r in rows for k in r} - {"iteration", "epoch"})
+for key in keys:  # every scalar metrics.jsonl has, at the same steps, as float32
+    want = [(r["iteration"], f32(r[key])) for r in rows if key in r]
+    got = [(e.step, e.value) for e in acc.Scalars(key)]
+    assert got == want, (key, got[:3], want[:3])
+text = lambda tag: acc.Tensors(tag)[0].tensor_proto.string_val[0].decode()
+assert "num_epochs: 3" in text("config") and "Total params" in text("model_summary"), acc.Tags()["tensors"]
+hp = lambda tag: plugin_data_pb2.HParamsPluginData.FromString(acc.SummaryMetadata(tag).plugin_data.content)
+start, exp = hp("_hparams_/session_start_info").session_start_info, hp("_hparams_/experiment").experiment
+end = hp("_hparams_/session_end_info").session_end_info
+assert start.hparams["optimizer.lr"].number_value == 0.05 and start.hparams["model.name"].string_value == "mlp"
+assert "val/accuracy" in [m.name.tag for m in exp.metric_infos] and "optimizer.lr" in [h.name for h in exp.hparam_infos]
+assert end.status == api_pb2.Status.Value("STATUS_SUCCESS"), end
+print(f"tensorboard {__import__('tensorboard').__version__}: {len(keys)} scalar tags equal metrics.jsonl, "
+      f"text and hparams (lr {start.hparams['optimizer.lr'].number_value}, end {end.status})")
+PY
 head -c 2000 "$A"/tb/events.out.tfevents.* > cut.tfevents
 "$PYTHON" "$SOURCE_DIR/tests/integration/read_tfevents.py" cut.tfevents > /dev/null 2>&1 && fail "the reader accepts a truncated file"
 
@@ -112,11 +137,11 @@ for folder, name in [(sys.argv[1], os.path.basename(sys.argv[1])), (sys.argv[2],
         assert got == want, (key, got[:3], want[:3])
     assert os.path.exists(f"{run}/metrics/train/images_per_s")
     arts = sorted(os.path.relpath(os.path.join(d, f), f"{run}/artifacts") for d, _, fs in os.walk(f"{run}/artifacts") for f in fs)
-    for a in ["config.yaml", "metrics.csv", "model_summary.txt", "report.html", "summary.yaml"]:
+    for a in ["config.yaml", "metrics.csv", "model_summary.txt", "report.html", "summary.yaml", "model.safetensors"]:
         assert a in arts, (a, arts)
         assert open(f"{run}/artifacts/{a}", "rb").read() == open(f"{folder}/{a}", "rb").read(), a
-    best = [a for a in arts if a.startswith("best/best_epoch") and a.endswith(".pt")]
-    assert best == ["best/" + f for f in os.listdir(f"{folder}/best")], (best, arts)
+    best = [a for a in arts if a.startswith("best/")]  # the .pt and the .safetensors of each best model
+    assert best == sorted("best/" + f for f in os.listdir(f"{folder}/best")) and len(best) == 2, (best, arts)
 print("experiment", exp, "runs", runs)
 PY
 

@@ -159,7 +159,7 @@ void Recorder::finish(const std::string& status, const Facts& facts, const Value
     });
   if (mlflow_)
     guarded("MLflow", [&] {
-      for (const char* f : {"metrics.csv", "report.html", "summary.yaml"})
+      for (const char* f : {"metrics.csv", "report.html", "summary.yaml", "model.safetensors"})
         if (fs::exists(run_dir_ + "/" + f)) mlflow_->artifact(run_dir_ + "/" + f, f);
       std::error_code ec;
       if (fs::is_directory(run_dir_ + "/best", ec))
