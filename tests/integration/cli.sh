@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# runner --help / version / plugins / describe / print-config, run from another folder.
+# runner --help / version / plugins / describe / print-config, run from another folder; the
+# Hydra-style override forms (list index, +key, ~key, ${...} interpolation) and overrides.yaml.
 source "$(dirname "$0")/lib.sh"
 cd "$TMP"
 
@@ -45,4 +46,38 @@ expect_contains "$out" "milestones: [[0, 0.0], [1ep, 0.1], [3ep, 0.0]]" "print-c
 echo "$out" > resolved.yaml
 again=$("$RUNNER" print-config resolved.yaml)
 [ "$out" = "$again" ] || fail "print-config output does not resolve to itself"
+
+echo "== overrides as Hydra users write them"
+C="$SOURCE_DIR/configs/fashion_mnist_resnet8.yaml"
+out=$("$RUNNER" print-config "$C" 'scheduler.milestones.1=[1ep, 0.2]' +grad_clip_norm=2.0 '~channels_last' \
+  'output_path=${oc.env:HOME}/runs' 'optimizer.weight_decay=${optimizer.lr}' 'tracking.mlflow=${oc.env:NO_SUCH_VAR_X,null}')
+expect_contains "$out" "milestones: [[0, 0.0], [1ep, 0.2], [3ep, 0.0]]" "a list item by index"
+expect_contains "$out" "grad_clip_norm: 2.0" "+key adds a key"
+expect_contains "$out" "channels_last: false" "~key removes it (the default applies)"
+expect_contains "$out" "output_path: $HOME/runs" "\${oc.env:HOME}"
+grep -A7 "^optimizer:" <<< "$out" | grep -q "weight_decay: 0.1" || fail "\${optimizer.lr}: $(grep -A7 "^optimizer:" <<< "$out")"
+bad() {  # expected-message override...
+  local want=$1; shift
+  run_capture bad.txt "$RUNNER" print-config "$C" "$@"
+  [ "$RC" -eq 2 ] || fail "$*: exit $RC, expected 2"
+  expect_contains "$(cat bad.txt)" "$want" "$*"
+  [ "$(wc -l < bad.txt)" -eq 1 ] || fail "$*: more than one line: $(cat bad.txt)"
+}
+bad "command line 'scheduler.milestones.7=1': scheduler.milestones.7: the list has 3 items (indices 0..2)" scheduler.milestones.7=1
+bad "command line '+seed=3': seed is already set; change it with seed=..." +seed=3
+bad "command line '~nope': nope: there is no such key to remove" '~nope'
+bad "\${oc.env:NO_SUCH_VAR_X}: the environment variable NO_SUCH_VAR_X is not set (give a default: \${oc.env:NO_SUCH_VAR_X,VALUE})" 'output_path=${oc.env:NO_SUCH_VAR_X}'
+bad "\${optimizer.rl}: there is no such key in the config" 'seed=${optimizer.rl}'
+bad "'\${seed}': interpolations refer to each other in a cycle" 'seed=${seed}'
+run_capture bad.txt "$RUNNER" "$C" --optimizer.lr=0.1
+expect_contains "$(cat bad.txt)" "config overrides take no dashes: write optimizer.lr=0.1" "the Lightning-style hint"
+[ "$RC" -eq 2 ] || fail "--optimizer.lr=0.1: exit $RC"
+
+echo "== the run folder keeps the command line and the overrides"
+run_capture run.txt "$RUNNER" "$C" output_path=ov num_epochs=1 dataflow.max_train_samples=256 \
+  dataflow.max_val_samples=64 'scheduler=constant' 'tracking.report=false' -q
+expect_success run.txt "a short run"
+ov=$(cat ov/*/*/overrides.yaml)
+expect_contains "$ov" "command: $RUNNER $C output_path=ov num_epochs=1 dataflow.max_train_samples=256 dataflow.max_val_samples=64 scheduler=constant tracking.report=false -q" "overrides.yaml: command"
+expect_contains "$ov" "overrides: [output_path=ov, num_epochs=1, dataflow.max_train_samples=256, dataflow.max_val_samples=64, scheduler=constant, tracking.report=false]" "overrides.yaml: overrides"
 finish

@@ -41,6 +41,7 @@ struct Options {
   std::string input;                    ///< predict --input
   std::string split = "val";            ///< eval --split
   SampleRequest sample;                 ///< sample's options
+  std::string command_line;             ///< argv, shell-quoted
   log::Verbosity verbosity = log::Verbosity::Normal;
 };
 
@@ -176,7 +177,10 @@ RunConfig load_run_config(const Options& o, Registry& registry, const char* cmd)
   const std::string& path = o.args[0];
   config::Node root = load_config(path, overrides_of(o, 1));
   load_plugins(registry, config_plugin_paths(root), o);
-  return resolve_config(std::move(root), path, registry);
+  RunConfig rc = resolve_config(std::move(root), path, registry);
+  rc.overrides = overrides_of(o, 1);
+  rc.command_line = o.command_line;
+  return rc;
 }
 
 int cmd_print_config(const Options& o) {
@@ -354,6 +358,21 @@ int cmd_describe(const Options& o) {
   return 0;
 }
 
+// argv as one line a shell reads back: arguments quoted where they need it.
+std::string shell_quoted(int argc, char** argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool plain = !a.empty() && a.find_first_not_of(
+                                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789_-+=.,/:@%~") == std::string::npos;
+    std::string quoted = "'";
+    for (char c : a) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    line += (i ? " " : "") + (plain ? a : quoted + "'");
+  }
+  return line;
+}
+
 Options parse(int argc, char** argv) {
   po::options_description all = option_table();
   all.add_options()("args", po::value<std::vector<std::string>>(), "positional");
@@ -367,7 +386,11 @@ Options parse(int argc, char** argv) {
     std::vector<std::string> names;
     const po::options_description table = option_table();
     for (const auto& opt : table.options()) names.push_back("--" + opt->long_name());
-    throw ConfigError(std::string(e.what()) + did_you_mean(e.get_option_name(), names) + " (see runner --help)");
+    const std::string name = e.get_option_name();
+    if (name.find('.') != std::string::npos || name.find('=') != std::string::npos)  // --trainer.lr=0.1 (Lightning)
+      throw ConfigError(std::string(e.what()) + ": config overrides take no dashes: write " +
+                        name.substr(name.find_first_not_of('-')) + " (e.g. runner CONFIG optimizer.lr=0.1)");
+    throw ConfigError(std::string(e.what()) + did_you_mean(name, names) + " (see runner --help)");
   } catch (const po::error& e) {
     throw ConfigError(std::string(e.what()) + " (see runner --help)");
   }
@@ -419,7 +442,8 @@ Options parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   try {
-    const Options o = parse(argc, argv);
+    Options o = parse(argc, argv);
+    o.command_line = shell_quoted(argc, argv);
     for (const auto& c : commands())
       if (o.command == c.name) return c.run(o);
     return 2;

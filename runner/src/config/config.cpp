@@ -298,6 +298,7 @@ ComponentConfig component_config(const Node& block, Kind kind, const std::string
 config::Node load_config(const std::string& path, const std::vector<std::string>& overrides) {
   Node root = config::load_file(path);
   for (const auto& o : overrides) config::apply_override(root, o);
+  config::resolve_interpolations(root);
   return root;
 }
 

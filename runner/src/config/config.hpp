@@ -21,9 +21,11 @@ struct ComponentConfig {
 };
 
 struct RunConfig {
-  std::string path;   ///< the config file as given
-  std::string name;   ///< its stem, e.g. "fashion_mnist_resnet8"
-  config::Node tree;  ///< resolved: bases merged, overrides applied, defaults filled
+  std::string path;                    ///< the config file as given
+  std::string name;                    ///< its stem, e.g. "fashion_mnist_resnet8"
+  config::Node tree;                   ///< resolved: bases merged, overrides applied, defaults filled
+  std::vector<std::string> overrides;  ///< as given on the command line (for <run>/overrides.yaml)
+  std::string command_line;            ///< the whole command, shell-quoted ("" when not from the CLI)
 
   RunOptions run;
   CheckpointOptions checkpoint;

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <cstdlib>
 #include <sstream>
 
 #include "runner/error.hpp"
@@ -241,14 +242,13 @@ void merge(Node& dst, const Node& src) {
   if (dst.key_loc.file.empty()) dst.key_loc = key_loc;
 }
 
-void apply_override(Node& root, const std::string& assignment) {
-  Loc loc;
-  loc.file = "command line";
-  loc.detail = assignment;
-  const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw ConfigError(loc.str() + ": expected an override of the form key.path=value");
-  const std::string path = assignment.substr(0, eq);
+namespace {
+
+bool is_index(const std::string& part) {
+  return !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+}
+
+std::vector<std::string> key_path(const std::string& path, const Loc& loc) {
   std::vector<std::string> keys;
   std::stringstream ss(path);
   for (std::string part; std::getline(ss, part, '.');) {
@@ -257,14 +257,81 @@ void apply_override(Node& root, const std::string& assignment) {
       throw ConfigError(loc.str() + ": '" + path + "' is not a valid key path (expected names joined by '.')");
     keys.push_back(part);
   }
-  if (path.back() == '.') throw ConfigError(loc.str() + ": '" + path + "' is not a valid key path");
+  if (path.empty() || path.back() == '.') throw ConfigError(loc.str() + ": '" + path + "' is not a valid key path");
+  return keys;
+}
+
+// The node at keys[0..n) of `root`: maps by key, lists by index (`milestones.1`); null when
+// a map key is absent. A bad index is an error naming the list's length.
+Node* walk(Node& root, const std::vector<std::string>& keys, size_t n, const Loc& loc) {
+  Node* cur = &root;
+  for (size_t i = 0; i < n && cur; ++i) {
+    const std::string at = join_keys(keys, i + 1);
+    if (cur->kind == Node::Kind::Seq) {
+      if (!is_index(keys[i]) || std::stoull(keys[i]) >= cur->items.size())
+        throw ConfigError(loc.str() + ": " + at + ": the list has " + std::to_string(cur->items.size()) + " items" +
+                          (cur->items.empty() ? "" : " (indices 0.." + std::to_string(cur->items.size() - 1) + ")"));
+      cur = &cur->items[std::stoull(keys[i])];
+    } else {
+      cur = cur->is_map() ? cur->find(keys[i]) : nullptr;
+    }
+  }
+  return cur;
+}
+
+Node parse_value(const std::string& text, const Loc& loc) {
   Node value;
   try {
-    value = from_yaml(YAML::Load(assignment.substr(eq + 1)), "command line");
+    value = from_yaml(YAML::Load(text), "command line");
   } catch (const YAML::Exception& e) {
     throw ConfigError(loc.str() + ": value is not valid YAML: " + e.msg);
   }
   relocate(value, loc);  // every node of the override points at the override text
+  return value;
+}
+
+}  // namespace
+
+std::string join_keys(const std::vector<std::string>& keys, size_t n) {
+  std::string s;
+  for (size_t i = 0; i < n && i < keys.size(); ++i) s += (i ? "." : "") + keys[i];
+  return s;
+}
+
+// key=value (merged in), +key=value (adds a key the config does not have), ~key (removes
+// it: the base's or the schema's default applies), list items by index (list.1=value).
+void apply_override(Node& root, const std::string& assignment) {
+  Loc loc;
+  loc.file = "command line";
+  loc.detail = assignment;
+  const bool add = assignment.rfind('+', 0) == 0, remove = assignment.rfind('~', 0) == 0;
+  const std::string text = add || remove ? assignment.substr(1) : assignment;
+  const auto eq = text.find('=');
+  if (remove) {
+    if (eq != std::string::npos) throw ConfigError(loc.str() + ": ~key removes a key and takes no value");
+    const std::vector<std::string> keys = key_path(text, loc);
+    Node* parent = walk(root, keys, keys.size() - 1, loc);
+    if (!parent || !parent->is_map() || !parent->erase(keys.back()))
+      throw ConfigError(loc.str() + ": " + text + ": there is no such key to remove");
+    return;
+  }
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError(loc.str() +
+                      ": expected an override of the form key.path=value (+key=value adds a key, ~key "
+                      "removes one)");
+  const std::vector<std::string> keys = key_path(text.substr(0, eq), loc);
+  Node value = parse_value(text.substr(eq + 1), loc);
+  if (add && walk(root, keys, keys.size(), loc))
+    throw ConfigError(loc.str() + ": " + text.substr(0, eq) + " is already set; change it with " + text.substr(0, eq) +
+                      "=...");
+  bool indexed = false;
+  for (const auto& k : keys) indexed = indexed || is_index(k);
+  if (indexed) {  // into an existing list: replace the item in place
+    Node* target = walk(root, keys, keys.size(), loc);
+    if (!target) throw ConfigError(loc.str() + ": " + text.substr(0, eq) + ": there is no such key");
+    *target = std::move(value);
+    return;
+  }
   Node nested = std::move(value);
   for (auto it = keys.rbegin(); it != keys.rend(); ++it) {
     Node parent = Node::map_node(loc);
@@ -275,6 +342,67 @@ void apply_override(Node& root, const std::string& assignment) {
   normalize_components(nested);
   merge(root, nested);
 }
+
+namespace {
+
+const Node* find_path(const Node& root, const std::string& path) {
+  const Node* cur = &root;
+  std::stringstream ss(path);
+  for (std::string k; cur && std::getline(ss, k, '.');) {
+    if (cur->kind == Node::Kind::Seq)
+      cur = is_index(k) && std::stoull(k) < cur->items.size() ? &cur->items[std::stoull(k)] : nullptr;
+    else
+      cur = cur->is_map() ? cur->find(k) : nullptr;
+  }
+  return cur;
+}
+
+std::string env_value(const std::string& ref, const Loc& loc) {
+  const std::string spec = ref.substr(7);  // after "oc.env:"
+  const auto comma = spec.find(',');
+  const std::string var = spec.substr(0, comma);
+  if (const char* v = std::getenv(var.c_str())) return v;
+  if (comma != std::string::npos) return spec.substr(comma + 1);
+  throw ConfigError(loc.str() + ": ${" + ref + "}: the environment variable " + var +
+                    " is not set (give a default: ${oc.env:" + var + ",VALUE})");
+}
+
+std::string interpolate(const Node& root, const std::string& text, const Loc& loc, int depth) {
+  if (depth > 16) throw ConfigError(loc.str() + ": '" + text + "': interpolations refer to each other in a cycle");
+  std::string out;
+  size_t i = 0;
+  for (size_t p; (p = text.find("${", i)) != std::string::npos;) {
+    const size_t e = text.find('}', p);
+    if (e == std::string::npos) throw ConfigError(loc.str() + ": '" + text + "': '${' without its '}'");
+    out += text.substr(i, p - i);
+    const std::string ref = text.substr(p + 2, e - p - 2);
+    if (ref.rfind("oc.env:", 0) == 0) {
+      out += env_value(ref, loc);
+    } else {
+      const Node* target = find_path(root, ref);
+      if (!target || target->kind != Node::Kind::Scalar)
+        throw ConfigError(loc.str() + ": ${" + ref + "}: " +
+                          (target ? std::string("is not a single value") : "there is no such key in the config") +
+                          " (interpolation: ${path.to.key} or ${oc.env:VAR})");
+      out += interpolate(root, target->scalar, target->loc, depth + 1);
+    }
+    i = e + 1;
+  }
+  return out + text.substr(i);
+}
+
+void resolve_under(Node& n, const Node& root) {
+  if (n.kind == Node::Kind::Scalar && n.scalar.find("${") != std::string::npos) {
+    n.scalar = interpolate(root, n.scalar, n.loc, 0);
+    if (!n.quoted && (n.scalar == "null" || n.scalar == "~")) n.kind = Node::Kind::Null, n.scalar.clear();
+  }
+  for (auto& item : n.items) resolve_under(item, root);
+  for (auto& [key, value] : n.entries) resolve_under(value, root);
+}
+
+}  // namespace
+
+void resolve_interpolations(Node& root) { resolve_under(root, root); }
 
 std::vector<std::string> split_params(const std::string& params) {
   std::vector<std::string> out;

@@ -62,8 +62,17 @@ Node load_file(const std::string& path);
 /// kinds: `src` replaces `dst` whole (a resnet8's options do not carry over to mlp).
 void merge(Node& dst, const Node& src);
 
-/// Applies `a.b.c=value` (value parsed as YAML). Throws ConfigError if malformed.
+/// Applies an override: `a.b.c=value` (value parsed as YAML, merged in), `+a.b=value` (a key
+/// the config does not set yet), `~a.b` (removed: the base's or the default applies) and list
+/// items by index (`scheduler.milestones.1=[1ep, 0.2]`). Throws ConfigError if malformed.
 void apply_override(Node& root, const std::string& assignment);
+
+/// Resolves `${path.to.key}` (another value of the config) and `${oc.env:VAR}` /
+/// `${oc.env:VAR,default}` in every scalar; an unresolvable one is a ConfigError at its place.
+void resolve_interpolations(Node& root);
+
+/// "a.b" from the first n keys.
+std::string join_keys(const std::vector<std::string>& keys, size_t n);
 
 /// Splits the seeds' `--params "a=1;b.c=2"` form into assignments.
 std::vector<std::string> split_params(const std::string& params);

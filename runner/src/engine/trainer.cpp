@@ -222,6 +222,10 @@ void Trainer::open_run_folder() {
       run_.run_dir = create_run_folder(config_, run_.dist);
       util::write_text(run_.run_dir + "/config.yaml", config_yaml_);
       util::write_text(run_.run_dir + "/model_summary.txt", setup_->summary);
+      YAML::Emitter ov;  // how the run was started: the command and its overrides, as given
+      ov << YAML::BeginMap << YAML::Key << "command" << YAML::Value << config_.command_line << YAML::Key << "overrides"
+         << YAML::Value << YAML::Flow << config_.overrides << YAML::EndMap;
+      util::write_text(run_.run_dir + "/overrides.yaml", std::string(ov.c_str()) + "\n");
     }
     for (const auto& [name, text] : setup_->c.dataflow.files) util::write_text(run_.run_dir + "/" + name, text);
     log::add_file(run_.run_dir + "/run.log");
