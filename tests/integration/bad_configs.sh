@@ -39,7 +39,7 @@ check 2 "error: missing_data_root.yaml:2:39: dataflow.root: folder '/nonexistent
 check 2 "error: component_as_list.yaml:2:12: criterion: expected a component name or a map with \`name\`, found a list" component_as_list.yaml
 check 2 "error: no_such.yaml: cannot read config file (no such file or not readable)" no_such.yaml
 check 2 "error: command line 'optimizer.lr=fast': optimizer.lr: expected a number (learning rate (the scheduler's base value)), found 'fast'" good.yaml optimizer.lr=fast
-check 2 "error: command line 'num_epochs': expected an override of the form key.path=value" good.yaml num_epochs
+check 2 "error: command line 'num_epochs': expected an override of the form key.path=value (+key=value adds a key, ~key removes one)" good.yaml num_epochs
 check 2 "error: command line 'seed=[1,': value is not valid YAML: end of sequence flow not found" good.yaml --params "seed=[1,"
 check 2 "error: unrecognised option '--paramz'; did you mean '--params'? (see runner --help)" good.yaml --paramz x
 check 2 "error: unknown command 'plugin'; did you mean 'plugins'? (commands: run, plugins, describe, print-config, new-plugin, compare, sample, eval, predict, version, help; or give a config file path)" plugin

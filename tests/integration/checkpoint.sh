@@ -98,7 +98,8 @@ import json, os, sys
 val = [json.loads(l) for l in open(sys.argv[1]) if "val/accuracy" in l]
 assert 1 < len(val) < 8, f"early stopping should end before epoch 8, ran {len(val)} epochs"
 best = sorted(val, key=lambda r: -r["val/accuracy"])[:2]
-want = sorted(f"best_epoch{r['epoch']}_val-accuracy={r['val/accuracy']:.4f}.pt" for r in best)
+want = sorted(f"best_epoch{r['epoch']}_val-accuracy={r['val/accuracy']:.4f}.{ext}" for r in best
+              for ext in ("pt", "safetensors"))  # each best model in both formats
 got = sorted(os.listdir(sys.argv[2]))
 assert got == want, (got, want)
 print(f"stopped after {len(val)} epochs; kept {got}")

@@ -80,4 +80,21 @@ expect_success run.txt "a short run"
 ov=$(cat ov/*/*/overrides.yaml)
 expect_contains "$ov" "command: $RUNNER $C output_path=ov num_epochs=1 dataflow.max_train_samples=256 dataflow.max_val_samples=64 scheduler=constant tracking.report=false -q" "overrides.yaml: command"
 expect_contains "$ov" "overrides: [output_path=ov, num_epochs=1, dataflow.max_train_samples=256, dataflow.max_val_samples=64, scheduler=constant, tracking.report=false]" "overrides.yaml: overrides"
+
+echo "== a sweep: -m runs the grid one after another, then compares the runs"
+run_capture sw.txt "$RUNNER" "$C" -m output_path=sw num_epochs=1 dataflow.max_train_samples=256 \
+  dataflow.max_val_samples=64 scheduler=constant tracking.report=false 'optimizer.lr=0.1,0.02' 'seed=1,2' -q
+expect_success sw.txt "sweep"
+[ "$(ls -d sw/fashion_mnist_resnet8/*/ | wc -l)" -eq 4 ] || fail "a 2x2 sweep should make 4 run folders: $(ls sw/*)"
+for point in "optimizer.lr=0.1, seed=1" "optimizer.lr=0.1, seed=2" "optimizer.lr=0.02, seed=1" "optimizer.lr=0.02, seed=2"; do
+  grep -l "overrides: \[.*$point\]" sw/fashion_mnist_resnet8/*/overrides.yaml > /dev/null || fail "no run of $point"
+done
+expect_contains "$(cat sw.txt)" "sweep: run 4/4: output_path=sw num_epochs=1" "the sweep's progress lines"
+expect_contains "$(cat sw.txt)" "sweep: 4 runs, 4 run folders, all finished" "the sweep's last line"
+expect_contains "$(cat sw.txt)" "optimizer.lr" "the compare table shows the varied key"
+ls sw/fashion_mnist_resnet8/sweep-*.html > /dev/null 2>&1 || fail "no sweep HTML"
+run_capture bad.txt "$RUNNER" "$C" -m output_path=swbad 'optimizer.lr=0.1,fast'
+[ "$RC" -eq 2 ] || fail "a sweep with a bad point: exit $RC"
+expect_contains "$(cat bad.txt)" "error: sweep run 2: command line 'optimizer.lr=fast': optimizer.lr: expected a number" "a bad point fails first"
+[ ! -e swbad ] || fail "a refused sweep started runs"
 finish

@@ -16,6 +16,7 @@
 #include "cli/predict.hpp"
 #include "cli/sample.hpp"
 #include "cli/scaffold.hpp"
+#include "cli/sweep.hpp"
 #include "dist/sync.hpp"
 #include "engine/trainer.hpp"
 #include "logging/log.hpp"
@@ -42,6 +43,7 @@ struct Options {
   std::string split = "val";            ///< eval --split
   SampleRequest sample;                 ///< sample's options
   std::string command_line;             ///< argv, shell-quoted
+  bool multirun = false;                ///< -m: a sweep
   log::Verbosity verbosity = log::Verbosity::Normal;
 };
 
@@ -107,6 +109,7 @@ po::options_description option_table() {
       "temperature", po::value<double>(), "sample: softmax temperature (default 0.8; 0: most likely token)")(
       "top-k", po::value<int64_t>(), "sample: draw from the k most likely tokens only (default 0: all)")(
       "seed", po::value<uint64_t>(), "sample: random seed (default 0)")(
+      "multirun,m", "run: a sweep over comma-separated override values (a=1,2 b=x,y: 4 runs, one after another)")(
       "quiet,q", "console shows warnings and errors only (run.log keeps everything)")(
       "verbose,v", "console shows debug messages too");
   return d;
@@ -244,7 +247,35 @@ int cmd_sample(const Options& o) {
 // Every rank runs this. Failures every rank sees (bad config, missing data) are agreed
 // on by a collective and reported once by rank 0; a failure on some ranks only, in the
 // middle of training, is logged with its rank and ends the job with MPI_Abort.
+int cmd_sweep(const Options& o) {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
+    if (std::getenv(v))
+      throw ConfigError("sweep: -m starts its runs one after another itself; start it without mpirun/srun");
+  if (o.args.empty()) throw ConfigError("usage: runner CONFIG -m key=v1,v2 [key=v3,v4 ...]");
+  SweepPlan plan;
+  plan.config_path = o.args[0];
+  plan.points = sweep_grid(overrides_of(o, 1));
+  if (plan.points.size() < 2)
+    throw ConfigError("sweep: -m needs an override with comma-separated values, e.g. optimizer.lr=0.1,0.05");
+  Registry registry;
+  for (size_t i = 0; i < plan.points.size(); ++i) {  // every point validates before the first run starts
+    try {
+      config::Node root = load_config(plan.config_path, plan.points[i]);
+      if (i == 0) load_plugins(registry, config_plugin_paths(root), o);
+      const RunConfig rc = resolve_config(std::move(root), plan.config_path, registry);
+      if (i == 0) plan.runs_root = (std::filesystem::path(rc.run.output_path) / rc.name).string();
+    } catch (const ConfigError& e) {
+      throw ConfigError("sweep run " + std::to_string(i + 1) + ": " + first_line(e.what()));
+    }
+  }
+  for (const auto& p : o.plugin_paths) plan.extra_args.insert(plan.extra_args.end(), {"--plugin-path", p});
+  if (o.verbosity == log::Verbosity::Quiet) plan.extra_args.push_back("-q");
+  if (o.verbosity == log::Verbosity::Verbose) plan.extra_args.push_back("-v");
+  return run_sweep(plan, std::cout);
+}
+
 int cmd_run(const Options& o) {
+  if (o.multirun) return cmd_sweep(o);
   DistContext dist(nullptr, nullptr);
   log::init(dist.info().rank, o.verbosity);
   try {
@@ -410,6 +441,7 @@ Options parse(int argc, char** argv) {
   if (vm.count("temperature")) o.sample.temperature = vm["temperature"].as<double>();
   if (vm.count("top-k")) o.sample.top_k = vm["top-k"].as<int64_t>();
   if (vm.count("seed")) o.sample.seed = vm["seed"].as<uint64_t>();
+  if (vm.count("multirun")) o.multirun = true;
   if (vm.count("quiet")) o.verbosity = log::Verbosity::Quiet;
   if (vm.count("verbose")) o.verbosity = log::Verbosity::Verbose;
   if (vm.count("help")) {
