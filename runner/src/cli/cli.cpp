@@ -404,6 +404,28 @@ std::string shell_quoted(int argc, char** argv) {
   return line;
 }
 
+// The options' values (everything but the positional arguments).
+Options options_from(const po::variables_map& vm) {
+  Options o;
+  if (vm.count("plugin-path")) o.plugin_paths = vm["plugin-path"].as<std::vector<std::string>>();
+  if (vm.count("params")) o.params = vm["params"].as<std::vector<std::string>>();
+  if (vm.count("kind")) o.kind = vm["kind"].as<std::string>();
+  if (vm.count("dir")) o.dir = vm["dir"].as<std::string>();
+  if (vm.count("output")) o.output = vm["output"].as<std::string>(), o.output_given = true;
+  if (vm.count("input")) o.input = vm["input"].as<std::string>();
+  if (vm.count("split")) o.split = vm["split"].as<std::string>();
+  if (vm.count("prompt")) o.sample.prompt = vm["prompt"].as<std::string>();
+  if (vm.count("tokens")) o.sample.tokens = vm["tokens"].as<int64_t>();
+  if (vm.count("checkpoint")) o.sample.checkpoint = vm["checkpoint"].as<std::string>();
+  if (vm.count("temperature")) o.sample.temperature = vm["temperature"].as<double>();
+  if (vm.count("top-k")) o.sample.top_k = vm["top-k"].as<int64_t>();
+  if (vm.count("seed")) o.sample.seed = vm["seed"].as<uint64_t>();
+  if (vm.count("multirun")) o.multirun = true;
+  if (vm.count("quiet")) o.verbosity = log::Verbosity::Quiet;
+  if (vm.count("verbose")) o.verbosity = log::Verbosity::Verbose;
+  return o;
+}
+
 Options parse(int argc, char** argv) {
   po::options_description all = option_table();
   all.add_options()("args", po::value<std::vector<std::string>>(), "positional");
@@ -425,25 +447,9 @@ Options parse(int argc, char** argv) {
   } catch (const po::error& e) {
     throw ConfigError(std::string(e.what()) + " (see runner --help)");
   }
-  Options o;
+  Options o = options_from(vm);
   std::vector<std::string> args;
   if (vm.count("args")) args = vm["args"].as<std::vector<std::string>>();
-  if (vm.count("plugin-path")) o.plugin_paths = vm["plugin-path"].as<std::vector<std::string>>();
-  if (vm.count("params")) o.params = vm["params"].as<std::vector<std::string>>();
-  if (vm.count("kind")) o.kind = vm["kind"].as<std::string>();
-  if (vm.count("dir")) o.dir = vm["dir"].as<std::string>();
-  if (vm.count("output")) o.output = vm["output"].as<std::string>(), o.output_given = true;
-  if (vm.count("input")) o.input = vm["input"].as<std::string>();
-  if (vm.count("split")) o.split = vm["split"].as<std::string>();
-  if (vm.count("prompt")) o.sample.prompt = vm["prompt"].as<std::string>();
-  if (vm.count("tokens")) o.sample.tokens = vm["tokens"].as<int64_t>();
-  if (vm.count("checkpoint")) o.sample.checkpoint = vm["checkpoint"].as<std::string>();
-  if (vm.count("temperature")) o.sample.temperature = vm["temperature"].as<double>();
-  if (vm.count("top-k")) o.sample.top_k = vm["top-k"].as<int64_t>();
-  if (vm.count("seed")) o.sample.seed = vm["seed"].as<uint64_t>();
-  if (vm.count("multirun")) o.multirun = true;
-  if (vm.count("quiet")) o.verbosity = log::Verbosity::Quiet;
-  if (vm.count("verbose")) o.verbosity = log::Verbosity::Verbose;
   if (vm.count("help")) {
     o.command = "help";
     return o;
