@@ -52,6 +52,25 @@ cmp -s "$ref/metrics.jsonl" "$run/metrics.jsonl" || fail "one rank: metrics.json
 [ -n "$(final_hash "$ref")" ] && [ "$(final_hash "$ref")" = "$(final_hash "$run")" ] ||
   fail "one rank: final weights differ ($(final_hash "$ref") vs $(final_hash "$run"))"
 
+echo "== a stop on an epoch's last iteration validates that epoch first (one iteration per epoch)"
+cat > e1.yaml <<YAML
+_base_: [$SOURCE_DIR/configs/fashion_mnist_mlp.yaml]
+num_epochs: 300
+deterministic: true
+log_every_iters: 1
+dataflow: {batch_size: 640, max_train_samples: 640, max_val_samples: 128}
+model: {name: mlp, hidden: [64]}
+scheduler: constant
+tracking: {report: false, tensorboard: false}
+YAML
+"$RUNNER" e1.yaml output_path=e1ref -q || fail "1-iteration-epoch reference"
+run_capture e1.txt "$RUNNER" e1.yaml output_path=e1 max_time=1s
+[ "$RC" -eq 75 ] || fail "1-iteration epochs: max_time exit $RC, expected 75"
+run_capture e1r.txt "$RUNNER" e1.yaml output_path=e1 resume_from=auto -q
+expect_success e1r.txt "resume after a stop at an epoch's end"
+cmp -s "$(ls -d e1ref/e1/*)/metrics.jsonl" "$(ls -d e1/e1/*)/metrics.jsonl" ||
+  fail "a stop at an epoch's end lost that epoch's validation: $(diff "$(ls -d e1ref/e1/*)/metrics.jsonl" "$(ls -d e1/e1/*)/metrics.jsonl" | head -3)"
+
 echo "== two ranks: every rank stops at the same iteration"
 "${MPIRUN[@]}" -np 2 "$RUNNER" mt.yaml output_path=ref2 -q > /dev/null 2>&1 || fail "2-rank reference"
 run_capture two.txt "${MPIRUN[@]}" -np 2 "$RUNNER" mt.yaml output_path=two max_time=2s
