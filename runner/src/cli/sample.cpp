@@ -7,12 +7,10 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
-#include <sstream>
 
 #include "cli/run_weights.hpp"
 #include "engine/build.hpp"
 #include "runner/error.hpp"
-#include "util/files.hpp"
 
 namespace runner::cli {
 namespace fs = std::filesystem;
