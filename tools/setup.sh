@@ -28,6 +28,8 @@ PACKAGES=(
   libturbojpeg0-dev libpng-dev
   # the tensors dataflow reads .safetensors headers (JSON)
   nlohmann-json3-dev
+  # Gloo's headers, for LibTorch's ProcessGroupGloo under torchrun (the wheel lacks them)
+  libgloo-dev
   # TensorBoard event files (protobuf messages built from runner/proto/tensorboard.proto)
   libprotobuf-dev protobuf-compiler
   # the report test renders report.html in headless Chromium

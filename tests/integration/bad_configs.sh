@@ -57,12 +57,13 @@ check 2 "error: command line 'model=exploding': model: model 'exploding' (plugin
 check 2 "error: command line 'model=picky': model.depth: must be even, got 3 (the default value)" good.yaml model=picky --plugin-path "$FP/throwing"
 check 2 "error: --plugin-path: plugin path '/nonexistent/plugins' does not exist" good.yaml --plugin-path /nonexistent/plugins
 # the dist: block
-check 2 "error: command line 'dist.backend=gloo': dist.backend: expected one of auto, mpi, nccl, found 'gloo'" good.yaml dist.backend=gloo
+check 2 "error: command line 'dist.backend=ucc': dist.backend: expected one of auto, mpi, gloo, nccl, found 'ucc'; did you mean 'nccl'?" good.yaml dist.backend=ucc
+check 2 "error: command line 'dist.backend=gloo': dist.backend: gloo joins torchrun's store and this job was not started by torchrun; use mpi or auto (or launch with torchrun)" good.yaml dist.backend=gloo
 # dist.backend: nccl and device: cuda, by what this build and machine have
-if "$RUNNER" version | grep -q "dist backends: mpi, nccl"; then
+if "$RUNNER" version | grep -q "dist backends: gloo, mpi, nccl"; then
   check 2 "error: command line 'dist.backend=nccl': dist.backend: nccl all-reduces CUDA tensors and this run is on the CPU; use mpi or auto" good.yaml dist.backend=nccl device=cpu
 else
-  check 2 "error: command line 'dist.backend=nccl': dist.backend: 'nccl' is not in this build (it has: mpi; nccl needs LibTorch with CUDA and NCCL at build time)" good.yaml dist.backend=nccl
+  check 2 "error: command line 'dist.backend=nccl': dist.backend: 'nccl' is not in this build (it has: gloo, mpi; nccl needs LibTorch with CUDA and NCCL at build time)" good.yaml dist.backend=nccl
 fi
 why=$("$RUNNER" version | sed -n 's/^CUDA: .*available: no (\(.*\))$/\1/p; s/^CUDA: not compiled in$/not compiled in/p')
 if [ -n "$why" ]; then  # no usable GPU here: say why, exit 2, no run folder

@@ -9,7 +9,7 @@ for cmd in run plugins describe print-config version; do expect_contains "$out" 
 
 out=$("$RUNNER" version)
 expect_contains "$out" "plugin API 4" "version"
-expect_contains "$out" "dist backends: mpi" "version lists the dist backends"
+expect_contains "$out" "dist backends: gloo, mpi" "version lists the dist backends"
 
 out=$("$RUNNER" plugins)
 for c in fashion_mnist mnist synthetic cifar10 cifar100 imagefolder mlp resnet8 resnet18 resnet34 resnet50 resnet101 resnet20 resnet56 resnet9 sgd adam adamw cross_entropy piecewise_linear cosine step multistep constant; do

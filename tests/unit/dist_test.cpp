@@ -1,6 +1,9 @@
 // Gradient buckets and the data-parallel checks, with a fake communicator that
 // plays "world" identical ranks (an all-reduce multiplies by the world size).
+#include <map>
+
 #include "device/host_read.hpp"
+#include "dist/launch.hpp"
 #include "dist/reducer.hpp"
 #include "dist/sync.hpp"
 #include "engine/loss_meter.hpp"
@@ -8,6 +11,14 @@
 #include "test_util.hpp"
 
 namespace {
+
+// A launcher's environment, for detect_launch.
+runner::EnvLookup env_of(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const char* name) -> const char* {
+    auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  };
+}
 
 class FakeWork : public runner::Work {
  public:
@@ -40,6 +51,39 @@ class FakeComm : public runner::Communicator {
 }  // namespace
 
 TEST_SUITE("dist") {
+  TEST_CASE("the launch: MPI's world, torchrun's environment, and launchers that would start N copies") {
+    runner::DistInfo alone;
+    CHECK(runner::detect_launch(alone, env_of({})).launcher == "mpi");
+    runner::DistInfo mpi;  // mpirun -np 4: MPI's world wins over any other variable
+    mpi.world_size = 4;
+    mpi.rank = 3;
+    CHECK(runner::detect_launch(mpi, env_of({{"WORLD_SIZE", "2"}, {"SLURM_STEP_NUM_TASKS", "4"}})).rank == 3);
+    const auto tr = runner::detect_launch(alone, env_of({{"WORLD_SIZE", "4"}, {"RANK", "3"}, {"LOCAL_RANK", "1"},
+                                                          {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "node0"},
+                                                          {"MASTER_PORT", "29500"}, {"TORCHELASTIC_RUN_ID", "job7"},
+                                                          {"TORCHELASTIC_RESTART_COUNT", "2"}}));
+    CHECK(tr.launcher == "torchrun");
+    CHECK((tr.rank == 3 && tr.world_size == 4 && tr.local_rank == 1 && tr.local_size == 2 && tr.restart == 2));
+    CHECK(tr.launch_id == "torchrun job7");
+    const auto store = runner::torchrun_store(env_of({{"MASTER_ADDR", "node0"}, {"MASTER_PORT", "29500"},
+                                                      {"TORCHELASTIC_USE_AGENT_STORE", "True"}}));
+    CHECK((store.host == "node0" && store.port == 29500 && store.agent_hosts_it));
+    CHECK(runner::detect_launch(alone, env_of({{"WORLD_SIZE", "1"}, {"RANK", "0"}})).launcher == "mpi");
+    CHECK_THROWS_WITH_AS(runner::detect_launch(alone, env_of({{"WORLD_SIZE", "2"}, {"RANK", "0"}})),
+                         doctest::Contains("WORLD_SIZE=2 but MASTER_ADDR, MASTER_PORT not set"), runner::ConfigError);
+    CHECK_THROWS_WITH_AS(
+        runner::detect_launch(alone, env_of({{"WORLD_SIZE", "2"}, {"RANK", "2"}, {"MASTER_ADDR", "a"},
+                                             {"MASTER_PORT", "1"}})),
+        doctest::Contains("RANK=2 / LOCAL_RANK=0 do not fit WORLD_SIZE=2"), runner::ConfigError);
+    CHECK_THROWS_WITH_AS(runner::detect_launch(alone, env_of({{"SLURM_STEP_NUM_TASKS", "8"}})),
+                         doctest::Contains("srun started 8 tasks that MPI does not join"), runner::ConfigError);
+    CHECK_THROWS_WITH_AS(runner::detect_launch(alone, env_of({{"OMPI_COMM_WORLD_SIZE", "2"}})),
+                         doctest::Contains("each would train alone"), runner::ConfigError);
+    CHECK_THROWS_WITH_AS(runner::detect_launch(alone, env_of({{"WORLD_SIZE", "two"}})),
+                         doctest::Contains("WORLD_SIZE='two' is not a whole number"), runner::ConfigError);
+    CHECK(runner::detect_launch(alone, env_of({{"SLURM_STEP_NUM_TASKS", "1"}, {"PMI_SIZE", "1"}})).world_size == 1);
+  }
+
   TEST_CASE("buckets follow reverse parameter order and the size limit; grads are bucket views") {
     FakeComm comm(1);
     // 4 parameters of 100, 200, 300, 400 floats; buckets of at most 2,000 bytes (500 floats).

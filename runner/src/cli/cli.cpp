@@ -248,9 +248,9 @@ int cmd_sample(const Options& o) {
 // on by a collective and reported once by rank 0; a failure on some ranks only, in the
 // middle of training, is logged with its rank and ends the job with MPI_Abort.
 int cmd_sweep(const Options& o) {
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "TORCHELASTIC_RUN_ID"})
     if (std::getenv(v))
-      throw ConfigError("sweep: -m starts its runs one after another itself; start it without mpirun/srun");
+      throw ConfigError("sweep: -m starts its runs one after another itself; start it without mpirun/srun/torchrun");
   if (o.args.empty()) throw ConfigError("usage: runner CONFIG -m key=v1,v2 [key=v3,v4 ...]");
   SweepPlan plan;
   plan.config_path = o.args[0];
@@ -279,7 +279,11 @@ int cmd_run(const Options& o) {
   DistContext dist(nullptr, nullptr);
   log::init(dist.info().rank, o.verbosity);
   try {
-    auto comm = make_communicator(dist.info(), CommOptions{"mpi", 60, false, "", -1});
+    // Host values go over the launch's own channel (MPI, or Gloo under torchrun); tensors
+    // over the backend the config and the device ask for, which may be the same one.
+    auto host = make_communicator(dist.info(), CommOptions{"auto", 300, false, "", -1});
+    Communicator* comm = host.get();
+    std::unique_ptr<Communicator> tensors;
     Registry registry;
     RunConfig rc;
     collectively(*comm, [&] { rc = load_run_config(o, registry, "run"); });
@@ -287,14 +291,13 @@ int cmd_run(const Options& o) {
     collectively(*comm, [&] {
       placement = device::place(rc.step.device, dist.info().local_rank, dist.info().local_size,
                                 rc.tree.find("device")->loc.str());
-      const std::string where = rc.tree.find("dist")->find("backend")->loc.str();
-      if (rc.dist.backend == "mpi" && placement.is_cuda() && dist.info().world_size > 1)
-        throw ConfigError(where + ": dist.backend: mpi all-reduces host tensors and this run is on " +
-                          placement.device.str() + "; use nccl or auto");
-      if (rc.dist.backend == "nccl" || (rc.dist.backend == "auto" && placement.is_cuda()))
-        comm = make_communicator(
-            dist.info(), CommOptions{rc.dist.backend, rc.dist.timeout, placement.is_cuda(),
-                                     rc.tree.find("dist")->find("backend")->loc.str(), placement.device.index()});
+      const CommOptions wanted{rc.dist.backend, rc.dist.timeout, placement.is_cuda(),
+                               rc.tree.find("dist")->find("backend")->loc.str(), placement.device.index(), host.get()};
+      if (resolve_backend(dist.info(), wanted) != host->backend()) {
+        tensors = make_communicator(dist.info(), wanted);
+        comm = tensors.get();
+      }
+      host->set_timeout(rc.dist.timeout);
       comm->set_timeout(rc.dist.timeout);
     });
     check_same_config(*comm, rc.tree);

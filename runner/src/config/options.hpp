@@ -187,8 +187,9 @@ struct DistOptions {
   double timeout = 60;
   template <class F>
   void fields(F&& f) {
-    f("backend", backend, "collective backend: auto (nccl for CUDA tensors, else mpi), mpi or nccl")
-        .one_of({"auto", "mpi", "nccl"});
+    f("backend", backend,
+      "collective backend: auto (nccl for CUDA tensors, else mpi, or gloo under torchrun), mpi, gloo or nccl")
+        .one_of({"auto", "mpi", "gloo", "nccl"});
     f("bucket_mb", bucket_mb, "gradient bucket size in MB (all-reduced as soon as backward fills one)").greater_than(0);
     f("sync_batchnorm", sync_batchnorm,
       "BatchNorm statistics over the global batch (models built with runner::nn::BatchNorm2d)");

@@ -15,10 +15,10 @@ class Bootstrap {
   virtual std::string broadcast(const std::string& bytes, int root) = 0;
 };
 
-/// The bootstrap over MPI_COMM_WORLD, through `host`'s host-value broadcast.
-class MpiBootstrap : public Bootstrap {
+/// The bootstrap through `host`'s host-value broadcast.
+class HostBootstrap : public Bootstrap {
  public:
-  explicit MpiBootstrap(Communicator& host) : host_(host) {}
+  explicit HostBootstrap(Communicator& host) : host_(host) {}
   std::string broadcast(const std::string& bytes, int root) override { return host_.broadcast(bytes, root); }
 
  private:

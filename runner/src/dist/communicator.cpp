@@ -31,23 +31,41 @@ std::vector<std::string> available_backends() {
   return names;
 }
 
-std::unique_ptr<Communicator> make_communicator(const DistInfo& info, const CommOptions& options) {
+std::string resolve_backend(const DistInfo& info, const CommOptions& options) {
   std::string name = options.backend;
-  if (name == "auto") name = options.cuda && backend_table().count("nccl") ? "nccl" : "mpi";
-  auto it = backend_table().find(name);
+  const bool torchrun = info.launcher == "torchrun";
+  const std::string host_backend = torchrun ? "gloo" : "mpi";
+  if (name == "auto") name = options.cuda && backend_table().count("nccl") ? "nccl" : host_backend;
+  const bool built = backend_table().count(name) > 0;
   const std::string at = options.where.empty() ? std::string() : options.where + ": ";
-  if (name == "nccl" && it != backend_table().end() && !options.cuda)
-    throw ConfigError(at + "dist.backend: nccl all-reduces CUDA tensors and this run is on the CPU; use mpi or auto");
-  if (it == backend_table().end())
-    throw ConfigError((options.where.empty() ? std::string() : options.where + ": ") + "dist.backend: '" + name +
-                      "' is not in this build (it has: " + join(available_backends()) +
+  if (!built)
+    throw ConfigError(at + "dist.backend: '" + name + "' is not in this build (it has: " + join(available_backends()) +
                       (name == "nccl" ? "; nccl needs LibTorch with CUDA and NCCL at build time" : "") + ")");
-  return it->second(info, options);
+  if (name == "nccl" && !options.cuda)
+    throw ConfigError(at + "dist.backend: nccl all-reduces CUDA tensors and this run is on the CPU; use " +
+                      host_backend + " or auto");
+  if (name != "nccl" && options.cuda && info.world_size > 1)
+    throw ConfigError(at + "dist.backend: " + name +
+                      " all-reduces host tensors and this run is on CUDA; use nccl or auto");
+  if (name == "mpi" && torchrun)
+    throw ConfigError(at +
+                      "dist.backend: mpi needs an MPI launch (mpirun, srun --mpi=pmix) and torchrun started "
+                      "this job; use gloo or auto");
+  if (name == "gloo" && !torchrun)
+    throw ConfigError(at +
+                      "dist.backend: gloo joins torchrun's store and this job was not started by torchrun; "
+                      "use mpi or auto (or launch with torchrun)");
+  return name;
+}
+
+std::unique_ptr<Communicator> make_communicator(const DistInfo& info, const CommOptions& options) {
+  return backend_table().at(resolve_backend(info, options))(info, options);
 }
 
 // ---------------------------------------------------------------- watchdog
 
-Communicator::Communicator(const DistInfo& info, double timeout_seconds) : info_(info), timeout_(timeout_seconds) {
+Communicator::Communicator(const DistInfo& info, double timeout_seconds, Communicator* host)
+    : info_(info), host_(host), timeout_(timeout_seconds) {
   if (info_.world_size > 1) watchdog_ = std::thread([this] { watchdog_loop(); });
 }
 
@@ -89,9 +107,14 @@ void Communicator::watchdog_loop() {
                   "killed; aborting all %d ranks",
                   info_.rank, op.c_str(), limit, info_.world_size);
     log::error(msg);
-    MPI_Abort(MPI_COMM_WORLD, kExitWatchdog);
-    _exit(kExitWatchdog);  // MPI_Abort does not return; this is belt and braces
+    abort_job(kExitWatchdog);
   }
+}
+
+void Communicator::abort_job(int code) {
+  if (host_) host_->abort_job(code);
+  MPI_Abort(MPI_COMM_WORLD, code);
+  _exit(code);  // MPI_Abort does not return; this is belt and braces
 }
 
 // ---------------------------------------------------------------- host values
@@ -104,28 +127,50 @@ void Communicator::allreduce(const std::vector<torch::Tensor>& tensors) {
 
 void Communicator::barrier() {
   if (info_.world_size == 1) return;
+  if (host_) return host_->barrier();
   Watch w(*this, "barrier");
-  RUNNER_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+  host_barrier();
 }
 
 std::vector<double> Communicator::allreduce_sum(std::vector<double> values) {
   if (info_.world_size == 1 || values.empty()) return values;
+  if (host_) return host_->allreduce_sum(std::move(values));
   Watch w(*this, "allreduce of host values");
-  RUNNER_MPI_CHECK(
-      MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
-  return values;
+  return host_allreduce(std::move(values), false);
 }
 
 double Communicator::allreduce_max(double value) {
   if (info_.world_size == 1) return value;
+  if (host_) return host_->allreduce_max(value);
   Watch w(*this, "allreduce of host values");
-  RUNNER_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
-  return value;
+  return host_allreduce({value}, true)[0];
 }
 
 std::string Communicator::broadcast(const std::string& value, int root) {
   if (info_.world_size == 1) return value;
+  if (host_) return host_->broadcast(value, root);
   Watch w(*this, "broadcast of host values");
+  return host_broadcast(value, root);
+}
+
+std::vector<std::string> Communicator::allgather(const std::string& value) {
+  if (info_.world_size == 1) return {value};
+  if (host_) return host_->allgather(value);
+  Watch w(*this, "allgather of host values");
+  return host_allgather(value);
+}
+
+// ---------------------------------------------------------------- host values over MPI
+
+void Communicator::host_barrier() { RUNNER_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
+
+std::vector<double> Communicator::host_allreduce(std::vector<double> values, bool max) {
+  RUNNER_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE,
+                                 max ? MPI_MAX : MPI_SUM, MPI_COMM_WORLD));
+  return values;
+}
+
+std::string Communicator::host_broadcast(const std::string& value, int root) {
   long long n = static_cast<long long>(value.size());
   RUNNER_MPI_CHECK(MPI_Bcast(&n, 1, MPI_LONG_LONG, root, MPI_COMM_WORLD));
   std::string out = info_.rank == root ? value : std::string(static_cast<size_t>(n), '\0');
@@ -133,9 +178,7 @@ std::string Communicator::broadcast(const std::string& value, int root) {
   return out;
 }
 
-std::vector<std::string> Communicator::allgather(const std::string& value) {
-  if (info_.world_size == 1) return {value};
-  Watch w(*this, "allgather of host values");
+std::vector<std::string> Communicator::host_allgather(const std::string& value) {
   const int n = static_cast<int>(value.size());
   std::vector<int> sizes(info_.world_size), offsets(info_.world_size);
   RUNNER_MPI_CHECK(MPI_Allgather(&n, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD));

@@ -1,6 +1,8 @@
 #pragma once
-// Process bootstrap over MPI. Every runner process is an MPI process: started
-// alone it is a singleton (world size 1); under mpirun/srun it is one of N ranks.
+// Process bootstrap. Every runner process is an MPI process: started alone it is a
+// singleton (world size 1); under mpirun/srun it is one of N ranks. Under torchrun each
+// process is an MPI singleton and the world comes from torchrun's environment
+// (dist/launch.hpp); its ranks meet over c10d's TCPStore and Gloo.
 #include <string>
 
 namespace runner {
@@ -11,13 +13,17 @@ struct DistInfo {
   int local_rank = 0;  ///< rank among the processes of this node
   int local_size = 1;
   std::string backend = "mpi";
+  std::string launcher = "mpi";  ///< mpi (mpirun, srun, or alone) | torchrun
+  int restart = 0;               ///< torchrun: TORCHELASTIC_RESTART_COUNT (a restarted job continues its run)
+  std::string launch_id;         ///< torchrun: the same on every attempt of one job (rank 0's value counts)
   bool is_main() const { return rank == 0; }
 };
 
 /// Exit code of a job whose collective watchdog gave up on a peer (dist.timeout).
 constexpr int kExitWatchdog = 3;
 
-/// MPI_Init_thread once per process; MPI_Finalize when destroyed.
+/// MPI_Init_thread once per process, then the launch (detect_launch); MPI_Finalize
+/// when destroyed. Throws ConfigError (after MPI_Finalize) for a launch it refuses.
 class DistContext {
  public:
   DistContext(int* argc, char*** argv);
@@ -26,7 +32,8 @@ class DistContext {
   DistContext& operator=(const DistContext&) = delete;
   const DistInfo& info() const { return info_; }
   /// Ends every rank at once after a fatal error on this one (no hang): MPI_Abort
-  /// when the world has more than one rank, a plain exit code otherwise.
+  /// when MPI's world has more than one rank, a plain exit code otherwise (torchrun's
+  /// agent then stops the other ranks).
   [[noreturn]] void abort_all(int code);
 
  private:

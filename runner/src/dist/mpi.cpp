@@ -2,6 +2,7 @@
 #include <string>
 
 #include "dist/dist.hpp"
+#include "dist/launch.hpp"
 #include "dist/mpi_check.hpp"
 
 namespace runner {
@@ -27,6 +28,12 @@ DistContext::DistContext(int* argc, char*** argv) {
   RUNNER_MPI_CHECK(MPI_Comm_rank(local, &info_.local_rank));
   RUNNER_MPI_CHECK(MPI_Comm_size(local, &info_.local_size));
   MPI_Comm_free(&local);
+  try {
+    info_ = detect_launch(info_, [](const char* name) -> const char* { return std::getenv(name); });
+  } catch (...) {
+    MPI_Finalize();
+    throw;
+  }
 }
 
 DistContext::~DistContext() {
@@ -36,7 +43,7 @@ DistContext::~DistContext() {
 }
 
 void DistContext::abort_all(int code) {
-  if (info_.world_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  if (info_.world_size > 1 && info_.launcher == "mpi") MPI_Abort(MPI_COMM_WORLD, code);
   MPI_Finalize();
   std::exit(code);
 }

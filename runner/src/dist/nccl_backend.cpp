@@ -44,11 +44,11 @@ class NcclWork : public Work {
 class NcclCommunicator : public Communicator {
  public:
   NcclCommunicator(const DistInfo& info, const CommOptions& o)
-      : Communicator(info, o.timeout_seconds),
+      : Communicator(info, o.timeout_seconds, o.host),
         device_(static_cast<c10::DeviceIndex>(o.device_index)),
         comm_stream_(c10::cuda::getStreamFromPool(/*isHighPriority=*/true, device_)) {
     if (o.device_index < 0) throw Error("dist.backend nccl: no CUDA device chosen for this rank");
-    MpiBootstrap bootstrap(*this);
+    HostBootstrap bootstrap(*this);  // host values go to o.host when there is one
     tnccl::ncclUniqueId id{};
     if (info.rank == 0) tnccl::get_unique_id(id);
     const std::string bytes = bootstrap.broadcast(std::string(id.internal, sizeof id.internal), 0);

@@ -100,20 +100,24 @@ bool newest_valid(const std::string& run_dir, Found* out) {
   return false;
 }
 
+std::vector<std::string> runs_newest_first(const fs::path& root) {
+  std::vector<std::string> runs;
+  std::error_code ec;
+  if (fs::is_directory(root, ec))
+    for (const auto& e : fs::directory_iterator(root, ec))
+      if (e.is_directory()) runs.push_back(e.path().string());
+  std::sort(runs.rbegin(), runs.rend());  // names start with the time stamp: newest first
+  return runs;
+}
+
 Found locate(const ResumeRequest& request) {
   const std::string& from = request.from;
   Found found;
   std::error_code ec;
   if (from == "auto") {
-    const fs::path root = request.runs_root;
-    std::vector<std::string> runs;
-    if (fs::is_directory(root, ec))
-      for (const auto& e : fs::directory_iterator(root, ec))
-        if (e.is_directory()) runs.push_back(e.path().string());
-    std::sort(runs.rbegin(), runs.rend());  // names start with the time stamp: newest first
-    for (const auto& r : runs)
+    for (const auto& r : runs_newest_first(request.runs_root))
       if (newest_valid(r, &found)) return found;
-    throw ConfigError("resume_from: auto: no valid checkpoint in any run folder under " + root.string());
+    throw ConfigError("resume_from: auto: no valid checkpoint in any run folder under " + request.runs_root);
   }
   if (fs::is_directory(from, ec)) {
     if (newest_valid(from, &found)) return found;
@@ -286,6 +290,24 @@ void check_device_change(const std::string& saved, const std::string& here, cons
       "resume: the checkpoint was written on {}, this run is on {} (device is in resume_allow_changes): the "
       "weights and optimizer state move over; random numbers on the device start afresh",
       saved, here);
+}
+
+std::string find_launch_run(const std::string& runs_root, const std::string& launch_id) {
+  for (const auto& r : runs_newest_first(runs_root)) {
+    try {
+      const YAML::Node launch = YAML::LoadFile(r + "/launch.yaml");
+      if (launch["id"] && launch["id"].as<std::string>() == launch_id && !checkpoint::list(r).empty()) return r;
+    } catch (const std::exception&) {  // no launch.yaml, or not one of ours: another run's folder
+    }
+  }
+  return {};
+}
+
+std::string launch_yaml(const std::string& launcher, const std::string& launch_id, int world_size) {
+  YAML::Emitter out;
+  out << YAML::BeginMap << YAML::Key << "launcher" << YAML::Value << launcher << YAML::Key << "id" << YAML::Value
+      << launch_id << YAML::Key << "world_size" << YAML::Value << world_size << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
 }
 
 Resumed resume(Communicator& comm, const ResumeRequest& request, TrainingObjects objects) {

@@ -66,6 +66,14 @@ struct ResumeRequest {
   const config::Node* config = nullptr;    ///< the resolved config of this run
 };
 
+/// The run folder under `runs_root` that a launch with `launch_id` made (its launch.yaml
+/// says so) and that holds a checkpoint, newest first; empty if there is none. A
+/// restarted torchrun job continues there by itself.
+std::string find_launch_run(const std::string& runs_root, const std::string& launch_id);
+
+/// The launch.yaml of a new run folder: who started it, for find_launch_run.
+std::string launch_yaml(const std::string& launcher, const std::string& launch_id, int world_size);
+
 /// Collective. Finds the checkpoint `request.from` names (rank 0; for a folder or `auto`,
 /// the newest valid file, reporting damaged ones and falling back), sends it to every
 /// rank, refuses a config that differs in keys not allowed to change, and restores

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <ctime>
+#include <optional>
 #include <filesystem>
 #include <memory>
 
@@ -77,6 +78,7 @@ class Trainer {
   void build();
   void synchronise_model();
   void open_run_folder();
+  std::optional<std::string> restarted_run(const std::string& runs_root);
   void attach_handlers();
   template <class H, class... Args>
   H& add(Args&&... args);
@@ -202,16 +204,35 @@ void Trainer::synchronise_model() {
         std::make_unique<GradReducer>(setup_->c.trainable, comm_, static_cast<int64_t>(config_.dist.bucket_mb * 1e6));
 }
 
+// A restarted torchrun job (TORCHELASTIC_RESTART_COUNT > 0): the run folder its first
+// attempt made, found by rank 0 through launch.yaml, or none (nothing checkpointed yet).
+std::optional<std::string> Trainer::restarted_run(const std::string& runs_root) {
+  std::string dir;
+  collectively(comm_, [&] {
+    if (!run_.dist.is_main()) return;
+    dir = find_launch_run(runs_root, run_.dist.launch_id);
+    if (dir.empty())
+      RLOG_WARN("{} restart {}: no run folder of this job holds a checkpoint yet; starting from the beginning",
+                run_.dist.launcher, run_.dist.restart);
+    else
+      RLOG_INFO("{} restart {}: continuing {} from its last checkpoint", run_.dist.launcher, run_.dist.restart, dir);
+  });
+  dir = comm_.broadcast(dir, 0);
+  if (dir.empty()) return std::nullopt;
+  return dir;
+}
+
 // Resume (the same state on every rank, from the checkpoint rank 0 found), then the run
 // folder (rank 0 writes it; a resumed run continues in its own), then the config's handlers.
 void Trainer::open_run_folder() {
   Components& c = setup_->c;
   const CheckpointOptions& ck = config_.checkpoint;
-  if (ck.resume_from)
+  const std::string runs_root = (fs::path(config_.run.output_path) / config_.name).string();
+  std::optional<std::string> from = ck.resume_from;
+  if (!from && run_.dist.restart > 0) from = restarted_run(runs_root);
+  if (from)
     resumed_ = std::make_unique<Resumed>(resume(
-        comm_,
-        ResumeRequest{*ck.resume_from, (fs::path(config_.run.output_path) / config_.name).string(),
-                      ck.resume_allow_changes, &config_.tree},
+        comm_, ResumeRequest{*from, runs_root, ck.resume_allow_changes, &config_.tree},
         TrainingObjects{*c.model, *c.optimizer, *setup_->scheduler, run_.placement, ema_.get(), &c.dataflow.files}));
   collectively(comm_, [&] {
     if (!run_.dist.is_main()) return;
@@ -226,6 +247,9 @@ void Trainer::open_run_folder() {
       ov << YAML::BeginMap << YAML::Key << "command" << YAML::Value << config_.command_line << YAML::Key << "overrides"
          << YAML::Value << YAML::Flow << config_.overrides << YAML::EndMap;
       util::write_text(run_.run_dir + "/overrides.yaml", std::string(ov.c_str()) + "\n");
+      if (run_.dist.launcher != "mpi")
+        util::write_text(run_.run_dir + "/launch.yaml",
+                         launch_yaml(run_.dist.launcher, run_.dist.launch_id, run_.dist.world_size));
     }
     for (const auto& [name, text] : setup_->c.dataflow.files) util::write_text(run_.run_dir + "/" + name, text);
     log::add_file(run_.run_dir + "/run.log");
