@@ -208,7 +208,7 @@ TEST_SUITE("engine") {
     CHECK(s.find("threads")->type == runner::ParamType::Int);
     const runner::Schema& d = runner::schema_of<runner::DistOptions>();
     CHECK(d.find("bucket_mb")->type == runner::ParamType::Float);
-    CHECK(d.find("backend")->choices == std::vector<std::string>{"auto", "mpi", "nccl"});
+    CHECK(d.find("backend")->choices == std::vector<std::string>{"auto", "mpi", "gloo", "nccl"});
 
     const auto node = runner::config::parse("backend: mpi\nbucket_mb: 2.5\nsync_batchnorm: true\ntimeout: 0\n", "t");
     const auto dist = runner::read_block<runner::DistOptions>(node);
