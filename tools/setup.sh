@@ -30,6 +30,8 @@ PACKAGES=(
   nlohmann-json3-dev
   # Gloo's headers, for LibTorch's ProcessGroupGloo under torchrun (the wheel lacks them)
   libgloo-dev
+  # the MLflow tracking-server client (REST over HTTP)
+  libcurl4-openssl-dev
   # TensorBoard event files (protobuf messages built from runner/proto/tensorboard.proto)
   libprotobuf-dev protobuf-compiler
   # the report test renders report.html in headless Chromium

@@ -445,10 +445,14 @@ void CheckpointOptions::check(const Node& top) {
 
 void MlflowOptions::check(const Node& block) const {
   const std::string scheme = uri.substr(0, uri.find(':') + 1);
-  if (scheme != "file:" && uri.find("://") != std::string::npos)
+  const bool server = scheme == "http:" || scheme == "https:";
+  if (server && uri.find("://") != scheme.size() - 1)
     throw ConfigError(block.find("uri")->loc.str() + ": tracking.mlflow.uri: '" + uri +
-                      "' is a tracking server; runner writes MLflow's file store: give file:PATH (see the README, "
-                      "\"MLflow\", for serving or importing it)");
+                      "' is not a server address; expected http://HOST:PORT or https://HOST");
+  if (!server && scheme != "file:" && uri.find("://") != std::string::npos)
+    throw ConfigError(block.find("uri")->loc.str() + ": tracking.mlflow.uri: '" + uri +
+                      "': runner logs to MLflow's file store (file:PATH) or to a tracking server (http://HOST:PORT, "
+                      "https://HOST); not to " + scheme.substr(0, scheme.size() - 1));
   if (experiment && experiment->empty())
     throw ConfigError(block.find("experiment")->loc.str() + ": tracking.mlflow.experiment: expected a non-empty name");
 }

@@ -197,18 +197,20 @@ struct DistOptions {
   }
 };
 
-/// `tracking.mlflow:` an MLflow file store.
+/// `tracking.mlflow:` an MLflow file store or tracking server.
 struct MlflowOptions {
   std::string uri = "file:./mlruns";
   std::optional<std::string> experiment;
   std::optional<std::string> run_name;
   template <class F>
   void fields(F&& f) {
-    f("uri", uri, "the file store: file:PATH or a folder (relative to the working folder)");
+    f("uri", uri,
+      "the file store (file:PATH or a folder, relative to the working folder) or a tracking server "
+      "(http://HOST:PORT)");
     f("experiment", experiment, "experiment name (created if missing; default: the config's name)");
     f("run_name", run_name, "run name shown by mlflow ui (default: the run folder's name)");
   }
-  /// Refuses a server URI and an empty experiment name.
+  /// Refuses a URI of another kind and an empty experiment name.
   void check(const config::Node& block) const;
 };
 
@@ -221,7 +223,7 @@ struct TrackingOptions {
   void fields(F&& f) {
     f("tensorboard", tensorboard, "TensorBoard event files in <run>/tb (rank 0)");
     f("report", report, "<run>/report.html with curves, refreshed at each validation");
-    f("mlflow", mlflow, "MLflow file store: {uri: file:./mlruns, experiment: NAME, run_name: NAME}");
+    f("mlflow", mlflow, "MLflow: {uri: file:./mlruns or http://HOST:PORT, experiment: NAME, run_name: NAME}");
   }
 };
 

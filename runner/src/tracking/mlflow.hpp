@@ -10,7 +10,24 @@
 
 namespace runner::tracking {
 
-class MlflowRun {
+/// Where a run's MLflow record goes: the file store (MlflowRun, below) or a tracking
+/// server over its REST API (MlflowServerRun, tracking/mlflow_server.hpp).
+class MlflowSink {
+ public:
+  virtual ~MlflowSink() = default;
+  /// What <run>/mlflow_run and summary.yaml name: the run's folder, or its page on the server.
+  virtual const std::string& run_path() const = 0;
+  virtual void param(const std::string& key, const std::string& value) = 0;
+  virtual void tag(const std::string& key, const std::string& value) = 0;
+  virtual void metric(const std::string& key, double value, int64_t step, int64_t timestamp_ms) = 0;
+  /// Stores a file as artifacts/<dest> (folders in `dest` are created).
+  virtual void artifact(const std::string& file, const std::string& dest) = 0;
+  /// Ends the run: FINISHED, FAILED or KILLED, with its end time.
+  enum class Status { Finished = 3, Failed = 4, Killed = 5 };
+  virtual void finish(Status status) = 0;
+};
+
+class MlflowRun : public MlflowSink {
  public:
   /// Creates a run in experiment `experiment` of the store at `root` (a path; the store
   /// and the experiment are created when missing, under a lock). Throws Error.
@@ -19,16 +36,13 @@ class MlflowRun {
   /// with step > `keep_through_step`.
   MlflowRun(const std::string& run_path, int64_t keep_through_step);
 
-  const std::string& run_path() const { return run_; }
+  const std::string& run_path() const override { return run_; }
 
-  void param(const std::string& key, const std::string& value);
-  void tag(const std::string& key, const std::string& value);
-  void metric(const std::string& key, double value, int64_t step, int64_t timestamp_ms);
-  /// Copies a file to artifacts/<dest> (folders in `dest` are created).
-  void artifact(const std::string& file, const std::string& dest);
-  /// Ends the run: FINISHED, FAILED or KILLED, with its end time.
-  enum class Status { Finished = 3, Failed = 4, Killed = 5 };
-  void finish(Status status);
+  void param(const std::string& key, const std::string& value) override;
+  void tag(const std::string& key, const std::string& value) override;
+  void metric(const std::string& key, double value, int64_t step, int64_t timestamp_ms) override;
+  void artifact(const std::string& file, const std::string& dest) override;
+  void finish(Status status) override;
 
  private:
   void write_meta(int status, int64_t end_time_ms);

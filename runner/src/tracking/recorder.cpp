@@ -9,6 +9,7 @@
 #include "runner/error.hpp"
 #include "runner/params.hpp"
 #include "tracking/mlflow.hpp"
+#include "tracking/mlflow_server.hpp"
 #include "tracking/tensorboard.hpp"
 #include "util/files.hpp"
 #include "util/strings.hpp"
@@ -22,8 +23,10 @@ double unix_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// <run>/mlflow_run holds the MLflow run folder, so a resumed run continues it.
+// <run>/mlflow_run holds the MLflow run folder (or its page on a tracking server), so a
+// resumed run continues it.
 constexpr const char* kMlflowLink = "mlflow_run";
+constexpr const char* kMlflowUnsent = "mlflow_unsent.txt";
 
 std::string mlflow_root(const std::string& uri) {
   return uri.rfind("file:", 0) == 0 ? uri.substr(uri.rfind("file://", 0) == 0 ? 7 : 5) : uri;
@@ -56,12 +59,18 @@ Recorder::Recorder(const TrackingOptions& options, RunInfo info, const std::stri
     const std::string link = run_dir + "/" + kMlflowLink;
     std::string previous;
     if (resume_iteration >= 0 && fs::exists(link)) std::getline(std::ifstream(link), previous);
-    if (!previous.empty() && fs::exists(previous + "/meta.yaml")) {
+    const std::string unsent = run_dir + "/" + kMlflowUnsent;
+    if (MlflowServerRun::is_server(previous)) {
+      mlflow_ = std::make_unique<MlflowServerRun>(previous, unsent);
+    } else if (!previous.empty() && fs::exists(previous + "/meta.yaml")) {
       mlflow_ = std::make_unique<MlflowRun>(previous, resume_iteration);
     } else {
       const MlflowOptions& m = *options.mlflow;
       const std::string name = m.run_name.value_or(fs::path(run_dir).filename().string());
-      mlflow_ = std::make_unique<MlflowRun>(mlflow_root(m.uri), m.experiment.value_or(""), name);
+      if (MlflowServerRun::is_server(m.uri))
+        mlflow_ = std::make_unique<MlflowServerRun>(m.uri, m.experiment.value_or(""), name, unsent);
+      else
+        mlflow_ = std::make_unique<MlflowRun>(mlflow_root(m.uri), m.experiment.value_or(""), name);
       for (const auto& [k, v] : params) mlflow_->param(k, v);
       mlflow_->tag("runner.run_folder", fs::absolute(run_dir).string());
       mlflow_->tag("mlflow.note.content",
@@ -165,9 +174,9 @@ void Recorder::finish(const std::string& status, const Facts& facts, const Value
       if (fs::is_directory(run_dir_ + "/best", ec))
         for (const auto& e : fs::directory_iterator(run_dir_ + "/best", ec))
           if (e.is_regular_file()) mlflow_->artifact(e.path().string(), "best/" + e.path().filename().string());
-      mlflow_->finish(status == "finished"  ? MlflowRun::Status::Finished
-                      : status == "stopped" ? MlflowRun::Status::Killed
-                                            : MlflowRun::Status::Failed);
+      mlflow_->finish(status == "finished"  ? MlflowSink::Status::Finished
+                      : status == "stopped" ? MlflowSink::Status::Killed
+                                            : MlflowSink::Status::Failed);
     });
 }
 

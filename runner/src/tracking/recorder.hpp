@@ -16,7 +16,7 @@
 namespace runner::tracking {
 
 class EventWriter;
-class MlflowRun;
+class MlflowSink;
 
 using Facts = std::vector<std::pair<std::string, std::string>>;
 
@@ -60,7 +60,7 @@ class Recorder {
   Series images_per_s_;
   Values step_parts_;
   std::unique_ptr<EventWriter> tb_;
-  std::unique_ptr<MlflowRun> mlflow_;
+  std::unique_ptr<MlflowSink> mlflow_;
   std::string mlflow_path_;
   bool finished_ = false;
 };
