@@ -38,6 +38,9 @@ PACKAGES=(
   chromium
   # the multi-node test's two network namespaces (ip netns, veth)
   iproute2
+  # the Slurm test's one-node cluster (tools/slurm/local_cluster.sh); Slurm's srun --mpi=pmix
+  # plugin loads the unversioned libpmix.so, which only libpmix-dev provides
+  slurm-wlm munge libpmix-dev
   # the default job's data: /usr/share/datasets/fashion-mnist/*.gz
   dataset-fashion-mnist
   # configs/text_gpt.yaml's text: 2.5 MB of fortune cookies in /usr/share/games/fortunes

@@ -56,7 +56,8 @@ RC=0
 wait "$job" || RC=$?
 [ "$RC" -eq 0 ] || { tail -20 rs.txt; fail "the restarted job did not finish (exit $RC)"; }
 expect_contains "$(cat rs.txt)" "failed (exitcode: -9) local_rank: 1" "torchrun saw the killed rank"
-expect_contains "$(cat rs.txt)" "torchrun restart 1: continuing rs/long/" "the restart continues the run folder"
+expect_contains "$(cat rs.txt)" "restart 1 of torchrun agent " "the restart says so"
+expect_contains "$(cat rs.txt)" ": continuing rs/long/" "the restart continues the run folder"
 expect_contains "$(cat rs.txt)" "resumed from rs/long/" "the restart resumes from a checkpoint"
 [ "$(ls rs/long | wc -l)" -eq 1 ] || fail "the restart made another run folder: $(ls rs/long)"
 rs=$(ls -d rs/long/*)

@@ -82,6 +82,11 @@ TEST_SUITE("dist") {
     CHECK_THROWS_WITH_AS(runner::detect_launch(alone, env_of({{"WORLD_SIZE", "two"}})),
                          doctest::Contains("WORLD_SIZE='two' is not a whole number"), runner::ConfigError);
     CHECK(runner::detect_launch(alone, env_of({{"SLURM_STEP_NUM_TASKS", "1"}, {"PMI_SIZE", "1"}})).world_size == 1);
+    // A (requeued) Slurm job: its id and restart count, under srun's MPI world or alone.
+    const auto job = runner::detect_launch(mpi, env_of({{"SLURM_JOB_ID", "812"}, {"SLURM_RESTART_COUNT", "1"}}));
+    CHECK((job.launcher == "mpi" && job.launch_id == "slurm job 812" && job.restart == 1 && job.world_size == 4));
+    CHECK(runner::detect_launch(alone, env_of({{"SLURM_JOB_ID", "9"}})).launch_id == "slurm job 9");
+    CHECK(runner::detect_launch(alone, env_of({})).launch_id.empty());
   }
 
   TEST_CASE("buckets follow reverse parameter order and the size limit; grads are bucket views") {

@@ -14,8 +14,8 @@ struct DistInfo {
   int local_size = 1;
   std::string backend = "mpi";
   std::string launcher = "mpi";  ///< mpi (mpirun, srun, or alone) | torchrun
-  int restart = 0;               ///< torchrun: TORCHELASTIC_RESTART_COUNT (a restarted job continues its run)
-  std::string launch_id;         ///< torchrun: the same on every attempt of one job (rank 0's value counts)
+  int restart = 0;               ///< TORCHELASTIC_RESTART_COUNT or SLURM_RESTART_COUNT: > 0 continues the run
+  std::string launch_id;         ///< the same on every attempt of one job (rank 0's counts); empty: none
   bool is_main() const { return rank == 0; }
 };
 

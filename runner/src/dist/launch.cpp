@@ -52,10 +52,20 @@ DistInfo torchrun_info(const EnvLookup& env, long world) {
   return info;
 }
 
+// A Slurm job (sbatch, salloc, srun): its id is the same on every run of a requeued job,
+// whose SLURM_RESTART_COUNT counts the requeues.
+DistInfo with_slurm_job(DistInfo info, const EnvLookup& env) {
+  const char* job = env("SLURM_JOB_ID");
+  if (!job || !*job) return info;
+  info.launch_id = "slurm job " + std::string(job);
+  info.restart = static_cast<int>(env_int(env, "SLURM_RESTART_COUNT", 0));
+  return info;
+}
+
 }  // namespace
 
 DistInfo detect_launch(const DistInfo& mpi, const EnvLookup& env) {
-  if (mpi.world_size > 1) return mpi;  // mpirun or srun --mpi=pmix: MPI knows the world
+  if (mpi.world_size > 1) return with_slurm_job(mpi, env);  // mpirun or srun --mpi=pmix: MPI knows the world
   const long world = env_int(env, "WORLD_SIZE", 1);
   if (world > 1) return torchrun_info(env, world);
   const struct {
@@ -77,7 +87,7 @@ DistInfo detect_launch(const DistInfo& mpi, const EnvLookup& env) {
                       "); each would train alone. Launch with mpirun -np N, srun --mpi=pmix -n N, or torchrun "
                       "--no-python --nproc_per_node=N runner CONFIG");
   }
-  return mpi;
+  return with_slurm_job(mpi, env);
 }
 
 StoreAddress torchrun_store(const EnvLookup& env) {

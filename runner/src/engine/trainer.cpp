@@ -204,18 +204,20 @@ void Trainer::synchronise_model() {
         std::make_unique<GradReducer>(setup_->c.trainable, comm_, static_cast<int64_t>(config_.dist.bucket_mb * 1e6));
 }
 
-// A restarted torchrun job (TORCHELASTIC_RESTART_COUNT > 0): the run folder its first
-// attempt made, found by rank 0 through launch.yaml, or none (nothing checkpointed yet).
+// A restarted torchrun job (TORCHELASTIC_RESTART_COUNT > 0) or requeued Slurm job
+// (SLURM_RESTART_COUNT > 0): the run folder its first attempt made, found by rank 0
+// through launch.yaml, or none (nothing checkpointed yet).
 std::optional<std::string> Trainer::restarted_run(const std::string& runs_root) {
   std::string dir;
   collectively(comm_, [&] {
     if (!run_.dist.is_main()) return;
     dir = find_launch_run(runs_root, run_.dist.launch_id);
     if (dir.empty())
-      RLOG_WARN("{} restart {}: no run folder of this job holds a checkpoint yet; starting from the beginning",
-                run_.dist.launcher, run_.dist.restart);
+      RLOG_WARN("restart {} of {}: no run folder of this job holds a checkpoint yet; starting from the beginning",
+                run_.dist.restart, run_.dist.launch_id);
     else
-      RLOG_INFO("{} restart {}: continuing {} from its last checkpoint", run_.dist.launcher, run_.dist.restart, dir);
+      RLOG_INFO("restart {} of {}: continuing {} from its last checkpoint", run_.dist.restart, run_.dist.launch_id,
+                dir);
   });
   dir = comm_.broadcast(dir, 0);
   if (dir.empty()) return std::nullopt;
@@ -247,7 +249,7 @@ void Trainer::open_run_folder() {
       ov << YAML::BeginMap << YAML::Key << "command" << YAML::Value << config_.command_line << YAML::Key << "overrides"
          << YAML::Value << YAML::Flow << config_.overrides << YAML::EndMap;
       util::write_text(run_.run_dir + "/overrides.yaml", std::string(ov.c_str()) + "\n");
-      if (run_.dist.launcher != "mpi")
+      if (!run_.dist.launch_id.empty())
         util::write_text(run_.run_dir + "/launch.yaml",
                          launch_yaml(run_.dist.launcher, run_.dist.launch_id, run_.dist.world_size));
     }
