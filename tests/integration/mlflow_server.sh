@@ -12,12 +12,13 @@ cd "$TMP"
 PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 URI=http://127.0.0.1:$PORT
 server_pid=""
-start_server() {
+start_server() {  # log_suffix [extra server arguments]
+  local log=$1; shift
   "$MLFLOW" server --backend-store-uri "sqlite:///$TMP/mlflow.db" --artifacts-destination "$TMP/artifacts" \
-    --host 127.0.0.1 --port "$PORT" --workers 1 > "server$1.log" 2>&1 &
+    --host 127.0.0.1 --port "$PORT" --workers 1 "$@" > "server$log.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 120); do curl -sf "$URI/health" > /dev/null && return 0; sleep 0.5; done
-  cat "server$1.log" >&2
+  cat "server$log.log" >&2
   fail "mlflow server did not start"
   exit 1
 }
@@ -164,6 +165,19 @@ run_capture no.txt "$RUNNER" m.yaml output_path=none num_epochs=1
 [ "$RC" -eq 1 ] || fail "no server: exit $RC"
 expect_contains "$(cat no.txt)" "error: MLflow server $URI: cannot look up experiment 'served'" "no server at the start"
 
+echo "== a server with authentication: MLFLOW_TRACKING_USERNAME/PASSWORD are sent; without them, one error line"
+rm -f "$TMP/mlflow.db"
+MLFLOW_AUTH_ADMIN_PASSWORD=runner-test-pass MLFLOW_FLASK_SERVER_SECRET_KEY=runner-test start_server 4 --app-name basic-auth
+run_capture noauth.txt "$RUNNER" m.yaml output_path=noauth num_epochs=1
+[ "$RC" -eq 1 ] || fail "no credentials: exit $RC"
+expect_contains "$(cat noauth.txt)" "cannot look up experiment 'served': HTTP 401: You are not authenticated" "401 said"
+export MLFLOW_TRACKING_USERNAME=admin MLFLOW_TRACKING_PASSWORD=runner-test-pass
+run_capture auth.txt "$RUNNER" m.yaml output_path=auth
+expect_success auth.txt "run with basic auth"
+check_run "$(ls -d auth/m/*)" FINISHED || fail "the run on the server with authentication"
+unset MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD
+stop_server
+
 echo "== the file store, read by MLflow's own client (MLFLOW_ALLOW_FILE_STORE=true)"
 run_capture f.txt "$RUNNER" m.yaml output_path=fs tracking.mlflow.uri=file:./mlruns
 expect_success f.txt "file store run"
@@ -182,5 +196,12 @@ assert got == want, (got, want)
 assert run.data.params["optimizer.lr"] == "0.05"
 print(f"file store: FINISHED, val/accuracy {len(want)} points equal, {len(run.data.params)} params")
 PY
+# `mlflow ui --backend-store-uri ./mlruns` is this server; the README's command, over its REST API:
+MLFLOW_ALLOW_FILE_STORE=true "$MLFLOW" ui --backend-store-uri ./mlruns --host 127.0.0.1 --port "$PORT" \
+  > ui.log 2>&1 &
+server_pid=$!
+for _ in $(seq 1 120); do curl -sf "$URI/health" > /dev/null && break; sleep 0.5; done
+found=$(curl -sf "$URI/api/2.0/mlflow/experiments/get-by-name?experiment_name=served" || true)
+expect_contains "$found" '"name": "served"' "mlflow ui serves the file store's experiment"
 
 finish
