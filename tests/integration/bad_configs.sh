@@ -85,7 +85,7 @@ check 2 "error: command line 'grad_clip_norm=0': grad_clip_norm: must be > 0 (cl
 # the tracking: block
 check 2 "error: command line 'tracking.tensorbord=false': tracking.tensorbord: unknown key for tracking; did you mean 'tensorboard'? (known keys: tensorboard, report, mlflow)" good.yaml tracking.tensorbord=false
 check 2 "error: command line 'tracking.mlflow={experment: x}': tracking.mlflow.experment: unknown key for tracking.mlflow; did you mean 'experiment'? (known keys: uri, experiment, run_name)" good.yaml 'tracking.mlflow={experment: x}'
-check 2 "error: command line 'tracking.mlflow=true': tracking.mlflow: expected map (MLflow file store: {uri: file:./mlruns, experiment: NAME, run_name: NAME}), found 'true'" good.yaml tracking.mlflow=true
+check 2 "error: command line 'tracking.mlflow=true': tracking.mlflow: expected map (MLflow: {uri: file:./mlruns or http://HOST:PORT, experiment: NAME, run_name: NAME}), found 'true'" good.yaml tracking.mlflow=true
 check 2 "error: command line 'tracking.mlflow.uri=databricks://prof': tracking.mlflow.uri: 'databricks://prof': runner logs to MLflow's file store (file:PATH) or to a tracking server (http://HOST:PORT, https://HOST); not to databricks" good.yaml tracking.mlflow.uri=databricks://prof
 check 2 "error: command line 'tracking.mlflow.uri=http:host': tracking.mlflow.uri: 'http:host' is not a server address; expected http://HOST:PORT or https://HOST" good.yaml tracking.mlflow.uri=http:host
 
