@@ -25,7 +25,7 @@ for f in bin/runner bin/mpirun libexec/runner lib/librunner_sdk.so lib/runner/pl
   [ -e "$B/$f" ] || fail "bundle lacks $f"
 done
 expect_contains "$(cat "$B/MANIFEST")" "lib/libmpi.so.40	/" "MANIFEST names each file's source"
-if grep -E '^lib/(libtorch|libc10|libcu|libnccl|libcudnn|libgomp|libc\.so|libm\.so|ld-linux)' "$B/MANIFEST"; then
+if grep -E '^lib/(libtorch|libc10|libcu[^r]|libnccl|libcudnn|libgomp|libc\.so|libm\.so|ld-linux)' "$B/MANIFEST"; then
   fail "LibTorch, NVIDIA or C libraries bundled"
 fi
 kib=$(du -sk "$B" | cut -f1)
@@ -51,7 +51,7 @@ nvidia_dirs=$(ldd "$torch_lib"/libtorch_cuda.so 2> /dev/null | awk '$3 ~ /\/nvid
 mkdir -p "$R"/{bin,lib64,lib/x86_64-linux-gnu,dev/shm,proc,sys,tmp,work,srv/runner,opt/torch/torch/lib}
 cp "$(readlink -f /bin/sh)" "$R/bin/sh"
 cp "$(readlink -f /lib64/ld-linux-x86-64.so.2)" "$R/lib64/ld-linux-x86-64.so.2"
-for l in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libutil.so.1; do
+for l in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libutil.so.1 libresolv.so.2; do
   cp "$(readlink -f "/lib/x86_64-linux-gnu/$l")" "$R/lib/x86_64-linux-gnu/$l"
 done
 touch "$R"/dev/{null,zero,random,urandom} "$R/opt/torch/torch/version.py"
