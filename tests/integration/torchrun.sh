@@ -60,6 +60,11 @@ expect_contains "$(cat rs.txt)" "restart 1 of torchrun agent " "the restart says
 expect_contains "$(cat rs.txt)" ": continuing rs/long/" "the restart continues the run folder"
 expect_contains "$(cat rs.txt)" "resumed from rs/long/" "the restart resumes from a checkpoint"
 [ "$(ls rs/long | wc -l)" -eq 1 ] || fail "the restart made another run folder: $(ls rs/long)"
+# The gradient hooks work on the resumed parameters: every bucket still overlaps backward.
+overlap=$(grep -o '[0-9]* of [0-9]* bucket launches overlapped' rs.txt | tail -1)
+read -r done_ _ total _ <<< "$overlap"
+[ -n "$overlap" ] && [ "$done_" -gt 0 ] && [ "$done_" -eq "$total" ] ||
+  fail "after the restart: '$overlap' (expected all launches overlapped with backward)"
 rs=$(ls -d rs/long/*)
 [ "$(weights_hash "$rs")" = "$(weights_hash "$(ls -d ref/long/*)")" ] ||
   fail "killed + restarted ($(weights_hash "$rs")) differs from uninterrupted ($(weights_hash "$(ls -d ref/long/*)"))"

@@ -96,6 +96,7 @@ void GradReducer::on_grad_ready(size_t k) {
 void GradReducer::launch_ready_in_order(bool from_hook) {
   while (next_launch_ < buckets_.size() && buckets_[next_launch_].pending == 0) {
     launch(buckets_[next_launch_++]);
+    ++launched_;
     if (from_hook) ++launched_in_backward_;
   }
 }

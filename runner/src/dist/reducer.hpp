@@ -42,6 +42,8 @@ class GradReducer {
   double wait_seconds() const { return wait_seconds_; }
   /// Buckets launched from a hook during backward (cumulative), i.e. overlapped.
   int64_t launched_in_backward() const { return launched_in_backward_; }
+  /// Buckets launched in all, by this process (cumulative: a resumed run counts from the resume).
+  int64_t launched() const { return launched_; }
 
  private:
   struct Slot {
@@ -69,7 +71,7 @@ class GradReducer {
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  ///< kept alive: they hold our hooks
   std::vector<uintptr_t> hook_keys_;
   double wait_seconds_ = 0;
-  int64_t launched_in_backward_ = 0;
+  int64_t launched_in_backward_ = 0, launched_ = 0;
 };
 
 }  // namespace runner

@@ -78,6 +78,7 @@ class Trainer {
   void build();
   void synchronise_model();
   void open_run_folder();
+  void make_reducer();
   std::optional<std::string> restarted_run(const std::string& runs_root);
   void attach_handlers();
   template <class H, class... Args>
@@ -156,6 +157,7 @@ TrainResult Trainer::run() {
   build();
   synchronise_model();
   open_run_folder();
+  make_reducer();
   print_banner();
   step_ = std::make_unique<TrainStep>(config_.step, run_.placement.device, setup_->c, reducer_.get(), comm_, run_);
   batches_ = std::make_unique<DevicePrefetcher>(*setup_->train_loader, device::make_transfer(run_.placement.device));
@@ -188,7 +190,7 @@ void Trainer::build() {
   if (config_.step.channels_last) to_channels_last(*setup_->c.model);
 }
 
-// The same start on every rank (rank 0's parameters and buffers), SyncBN, the reducer.
+// The same start on every rank (rank 0's parameters and buffers), SyncBN, the weight average.
 void Trainer::synchronise_model() {
   Model& model = *setup_->c.model;
   if (log::verbose() && run_.dist.world_size > 1)
@@ -199,6 +201,12 @@ void Trainer::synchronise_model() {
       sync_bn_ = enable_sync_batchnorm(comm_, model, config_.tree.find("dist")->find("sync_batchnorm")->loc.str());
     });
   if (config_.ema) ema_ = std::make_unique<Ema>(model, config_.ema->decay);  // after placement, layout, broadcast
+}
+
+// The gradient buckets and their hooks, on the parameters as they train: after a resume
+// loaded them (hooks added before that never fired again: every bucket then went at the
+// end of backward, none overlapped with it).
+void Trainer::make_reducer() {
   if (run_.dist.world_size > 1)
     reducer_ =
         std::make_unique<GradReducer>(setup_->c.trainable, comm_, static_cast<int64_t>(config_.dist.bucket_mb * 1e6));
@@ -415,8 +423,7 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
     RLOG_INFO(
         "gradient all-reduce: {:.1f} s waited per rank ({:.1f}% of training), {} of {} bucket launches "
         "overlapped with backward",
-        wait, train_s > 0 ? 100 * wait / train_s : 0, reducer_->launched_in_backward(),
-        static_cast<int64_t>(reducer_->num_buckets()) * e.state.iteration);
+        wait, train_s > 0 ? 100 * wait / train_s : 0, reducer_->launched_in_backward(), reducer_->launched());
     const std::string hash = check_same_weights(comm_, *setup_->c.model);
     RLOG_INFO("weights identical on all {} ranks (hash {})", dist.world_size, hash);
   } else {
