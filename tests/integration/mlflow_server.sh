@@ -97,7 +97,9 @@ expect_success r.txt "resume"
 [ "$(cat "$C/mlflow_run")" = "$page" ] || fail "the resume opened another MLflow run"
 # metrics.jsonl drops the redone steps; MLflow keeps both values of a redone step, the later
 # one last: compare only the last value per step.
-"$PYTHON" - "$URI" "$C" <<'PY' || fail "the resumed run on the server"
+check_resumed_run() {  # run_dir
+  "$PYTHON" - "$URI" "$1" <<'PY'
+
 import json, sys
 from mlflow.tracking import MlflowClient
 uri, folder = sys.argv[1:3]
@@ -111,6 +113,8 @@ got = {m.step: m.value for m in hist}
 assert got == want, "the last value of each step is not metrics.jsonl's"
 print(f"one MLflow run across crash and resume: {len(want)} steps, FINISHED")
 PY
+}
+check_resumed_run "$C" || fail "the resumed run on the server"
 
 echo "== SIGTERM ends the run KILLED"
 "$RUNNER" m.yaml output_path=sig num_epochs=20 dataflow.max_train_samples=60000 -q > sig.txt 2>&1 &
@@ -158,6 +162,26 @@ while read -r method path body; do
   curl -sf -X "$method" -H 'Content-Type: application/json' -d "$body" "$URI$path" > /dev/null
 done < "$G/mlflow_unsent.txt" || fail "replaying mlflow_unsent.txt"
 check_run "$G" FINISHED || fail "after the replay the server has every value and the status"
+
+echo "== the server away when a run fails: the resume sends what that run kept, then continues"
+"$RUNNER" m.yaml output_path=kept num_epochs=4 dataflow.max_train_samples=12800 threads=1 crash_iteration=500 \
+  > kept.txt 2>&1 &
+pid=$!
+for _ in $(seq 200); do [ -s kept/m/*/metrics.jsonl ] 2> /dev/null && break; sleep 0.05; done
+stop_server
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq 1 ] || { tail -5 kept.txt; fail "the crashing run: exit $rc"; }
+K=$(ls -d kept/m/*)
+grep -q 'runs/update .*"FAILED"' "$K/mlflow_unsent.txt" || fail "the FAILED status is kept in mlflow_unsent.txt"
+start_server 5
+run_capture kr.txt "$RUNNER" m.yaml output_path=kept num_epochs=4 dataflow.max_train_samples=12800 threads=1 \
+  resume_from=auto
+expect_success kr.txt "the resume with requests kept"
+expect_contains "$(cat kr.txt)" "request(s) kept in $K/mlflow_unsent.txt by the previous run sent" "the resume sends them"
+grep -q "MLflow: \([0-9]*\) of \1 request" kr.txt || fail "not every kept request was sent: $(grep 'request(s) kept' kr.txt)"
+[ ! -e "$K/mlflow_unsent.txt" ] || fail "mlflow_unsent.txt should be gone once sent"
+check_resumed_run "$K" || fail "the kept requests and the resumed run on the server"
 
 echo "== a server that is not there at the start is one line and exit 1"
 stop_server

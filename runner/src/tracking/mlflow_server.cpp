@@ -2,8 +2,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "logging/log.hpp"
 #include "runner/error.hpp"
@@ -78,8 +80,31 @@ MlflowServerRun::MlflowServerRun(const std::string& run_page, const std::string&
   const json& info = got.at("run").at("info");
   experiment_id_ = info.at("experiment_id").get<std::string>();
   artifact_root_ = info.value("artifact_uri", "");
+  replay_unsent();
   call(http_, "POST", "runs/update", json{{"run_id", run_id_}, {"status", "RUNNING"}});
   start_sender();
+}
+
+// What an earlier run of this folder could not send (the server was away at its end) goes
+// first, in order; what still does not pass stays in the file.
+void MlflowServerRun::replay_unsent() {
+  std::ifstream in(unsent_file_);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  if (lines.empty()) return;
+  size_t sent = 0;
+  for (; sent < lines.size(); ++sent) {
+    const std::string& l = lines[sent];
+    const size_t a = l.find(' '), b = a == std::string::npos ? a : l.find(' ', a + 1);
+    if (b == std::string::npos) break;
+    if (!http_.request(l.substr(0, a), l.substr(a + 1, b - a - 1), l.substr(b + 1)).ok()) break;
+  }
+  std::ofstream out(unsent_file_, std::ios::trunc);
+  for (size_t i = sent; i < lines.size(); ++i) out << lines[i] << '\n';
+  out.close();
+  if (sent == lines.size()) std::remove(unsent_file_.c_str());
+  RLOG_INFO("MLflow: {} of {} request(s) kept in {} by the previous run sent", sent, lines.size(), unsent_file_);
 }
 
 MlflowServerRun::~MlflowServerRun() { stop_sender(); }

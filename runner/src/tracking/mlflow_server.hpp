@@ -6,7 +6,8 @@
 // (mlflow-artifacts:), and the status set at the end. When the server stops answering,
 // training goes on: what is not sent stays queued and goes when it answers again (the run
 // log says so once each way); what is still unsent when the run ends is written to
-// <run>/mlflow_unsent.txt, one request per line, to replay (README, "MLflow").
+// <run>/mlflow_unsent.txt, one request per line, which a resume of the run sends first (or
+// replay it with curl: README, "MLflow").
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -25,7 +26,8 @@ class MlflowServerRun : public MlflowSink {
   /// Error, one line, when the server does not answer or refuses.
   MlflowServerRun(const std::string& uri, const std::string& experiment, const std::string& run_name,
                   const std::string& unsent_file);
-  /// Continues the run whose page is `run_page` (a resumed training run): RUNNING again.
+  /// Continues the run whose page is `run_page` (a resumed training run): first sends what
+  /// `unsent_file` kept from the run before, then RUNNING again.
   MlflowServerRun(const std::string& run_page, const std::string& unsent_file);
   ~MlflowServerRun() override;
 
@@ -52,6 +54,7 @@ class MlflowServerRun : public MlflowSink {
   void sender_loop();
   std::string next_batch(size_t* taken) const;  ///< a log-batch body of the queue's head (lock held)
   void went_down(const std::string& why);
+  void replay_unsent();
   void save_unsent(const std::string& method, const std::string& path, const std::string& body);
 
   HttpClient http_;
