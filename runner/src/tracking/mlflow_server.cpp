@@ -177,6 +177,7 @@ void MlflowServerRun::stop_sender() {
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(taken));
     ++lines;
   }
+  if (refused_ > 1) RLOG_WARN("MLflow server {} refused {} requests of values in all", http_.base(), refused_);
   if (lines)
     RLOG_WARN(
         "MLflow server {} did not answer by the end of the run: {} request(s) kept in {} (README: MLflow, "
@@ -220,8 +221,13 @@ void MlflowServerRun::sender_loop() {
     lock.unlock();
     const HttpResponse r = http_.request("POST", std::string(kApi) + "runs/log-batch", body);
     lock.lock();
-    if (r.ok() || (r.status >= 400 && r.status < 500)) {  // a 4xx will not pass on a retry either
-      if (!r.ok()) RLOG_WARN("MLflow server {} refused {} values: {}", http_.base(), taken, r.describe());
+    // Sent, or refused for good (a 4xx other than "too many requests" or "timeout" will not
+    // pass on a retry either): dropped from the queue. Otherwise the server is away.
+    const bool retry = r.status == 0 || r.status >= 500 || r.status == 429 || r.status == 408;
+    if (!retry) {
+      if (!r.ok() && refused_++ == 0)
+        RLOG_WARN("MLflow server {} refused {} values: {} (further refusals are counted in run.log at the end)",
+                  http_.base(), taken, r.describe());
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(taken));
       if (down_) RLOG_INFO("MLflow server {} answers again; the buffered metrics are sent", http_.base());
       down_ = false;

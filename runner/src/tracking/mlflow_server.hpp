@@ -63,6 +63,7 @@ class MlflowServerRun : public MlflowSink {
   std::condition_variable cv_;
   std::deque<Entry> queue_;
   bool stop_ = false, down_ = false, artifacts_warned_ = false;
+  int64_t refused_ = 0;  ///< log-batch requests the server refused (4xx): not retried
   std::thread sender_;
 };
 
