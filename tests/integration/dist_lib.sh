@@ -34,3 +34,7 @@ assert worst <= rel, f"batch loss differs by {worst:.3g} relative (limit {rel})"
 assert abs(va[-1] - vb[-1]) <= acc, f"val/accuracy {va[-1]} vs {vb[-1]}"
 PY
 }
+
+# The hash of the weights every rank holds at the end of run $1 (run.log's last check).
+weights_hash() { grep -ho 'weights identical on all [0-9]* ranks (hash [0-9a-f]*' "$1"/run.log | tail -1 |
+  grep -o '[0-9a-f]\{16\}'; }

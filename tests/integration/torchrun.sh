@@ -8,9 +8,6 @@ TORCHRUN=$(dirname "$PYTHON")/torchrun
 [ -x "$TORCHRUN" ] || { echo "FAIL: no torchrun beside $PYTHON (tools/setup.sh installs torch in the venv)"; exit 1; }
 cd "$TMP"
 write_equivalence_config eq.yaml
-# The hash of the weights every rank holds at the end (run.log's last check).
-weights_hash() { grep -ho 'weights identical on all [0-9]* ranks (hash [0-9a-f]*' "$1"/run.log | tail -1 |
-  grep -o '[0-9a-f]\{16\}'; }
 # torchrun with a free port of its own, so tests running side by side do not meet.
 torchrun_n() {  # nproc args...
   local n=$1; shift
