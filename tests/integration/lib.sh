@@ -33,6 +33,8 @@ expect_one_line_errors() {  # config spec...
   done
   [ ! -e bad ] || fail "a refused config left a run folder"
 }
+# A TCP port nobody listens on now, for a server or launcher a test starts.
+free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 finish() {
   if [ "$failures" -ne 0 ]; then echo "$failures check(s) failed" >&2; exit 1; fi
   echo "all checks passed"

@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 MLFLOW=$(dirname "$PYTHON")/mlflow
 [ -x "$MLFLOW" ] || { echo "FAIL: no mlflow beside $PYTHON (tools/setup.sh installs it in the venv)"; exit 1; }
 cd "$TMP"
-PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 URI=http://127.0.0.1:$PORT
 server_pid=""
 start_server() {  # log_suffix [extra server arguments]

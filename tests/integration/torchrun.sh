@@ -13,7 +13,6 @@ torchrun_n() {  # nproc args...
   local n=$1; shift
   timeout 300 "$TORCHRUN" --no-python --nproc_per_node="$n" --master_port="$(free_port)" "$@"
 }
-free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 echo "== one job: torchrun --nproc_per_node=2 gives 2 ranks, one run folder, the same training as mpirun -np 2"
 run_capture tr.txt torchrun_n 2 "$RUNNER" eq.yaml -q

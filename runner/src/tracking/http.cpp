@@ -108,22 +108,29 @@ void perform(CURL* c, curl_slist* headers, HttpResponse& response) {
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
 }
 
+// The request's headers: the bearer token when there is one, then the content type.
+std::unique_ptr<curl_slist, ListDeleter> headers_for(const std::string& token, const std::string& content_type) {
+  std::unique_ptr<curl_slist, ListDeleter> headers;
+  if (!token.empty()) headers.reset(curl_slist_append(headers.release(), ("Authorization: Bearer " + token).c_str()));
+  if (!content_type.empty())
+    headers.reset(curl_slist_append(headers.release(), ("Content-Type: " + content_type).c_str()));
+  return headers;
+}
+
 }  // namespace
 
 HttpResponse HttpClient::request(const std::string& method, const std::string& path, const std::string& body,
                                  const std::string& content_type, long timeout_seconds) const {
   HttpResponse response;
   auto curl = prepare(base_ + path, user_, password_, ca_path_, insecure_, timeout_seconds, response);
-  std::unique_ptr<curl_slist, ListDeleter> headers;
-  auto add = [&](const std::string& h) { headers.reset(curl_slist_append(headers.release(), h.c_str())); };
-  if (!token_.empty()) add("Authorization: Bearer " + token_);
-  if (method == "GET") {
+  const bool get = method == "GET";
+  auto headers = headers_for(token_, get ? "" : content_type);
+  if (get) {
     curl_easy_setopt(curl.get(), CURLOPT_HTTPGET, 1L);
   } else {
     curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
     curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.c_str());
     curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    add("Content-Type: " + content_type);
   }
   perform(curl.get(), headers.get(), response);
   return response;
@@ -140,9 +147,7 @@ HttpResponse HttpClient::put_file(const std::string& path, const std::string& fi
   const long size = std::ftell(f.get());
   std::fseek(f.get(), 0, SEEK_SET);
   auto curl = prepare(base_ + path, user_, password_, ca_path_, insecure_, timeout_seconds, response);
-  std::unique_ptr<curl_slist, ListDeleter> headers;
-  if (!token_.empty()) headers.reset(curl_slist_append(headers.release(), ("Authorization: Bearer " + token_).c_str()));
-  headers.reset(curl_slist_append(headers.release(), "Content-Type: application/octet-stream"));
+  auto headers = headers_for(token_, "application/octet-stream");
   curl_easy_setopt(curl.get(), CURLOPT_UPLOAD, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_READDATA, f.get());
   curl_easy_setopt(curl.get(), CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
