@@ -73,6 +73,10 @@ const CudaStatus& cuda_status() {
 namespace detail {
 
 Placement cuda_placement(int index) {
+  // What Python's torch.cuda does on first use: the caching allocator, generators and hooks.
+  // Without it the allocator knows no device yet, and resetPeakStats (cuda_configure) throws
+  // "Invalid device argument" (seen on an H200 before any tensor was made).
+  at::globalContext().lazyInitDevice(c10::DeviceType::CUDA);
   c10::cuda::set_device(idx(index));
   const cudaDeviceProp* prop = at::cuda::getDeviceProperties(idx(index));
   Placement p;
