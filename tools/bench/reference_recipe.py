@@ -21,6 +21,8 @@ avx512_bf16, torch 2.11.0 from the project venv):
   * no DataLoader: augmentation on whole uint8 batches with torch ops in the training process
     (`--workers 0`; `--workers N` runs the same batch augmentation in N DataLoader workers);
   * channels_last for resnet8 (model and every batch; `--channels-last 0` turns it off);
+  * on a GPU (`--device cuda`): the whole data set on the GPU and the same batch augmentation
+    there, cuDNN autotuning on (runner autotunes too), no host read but the per-epoch accuracy;
   * no torch.compile (not "plain"; its compile time would also count in the whole-process wall);
   * glibc malloc keeping freed memory, as runner does (`--malloc kept`, two mallopt calls through
     ctypes before torch loads; `--malloc glibc` for glibc's defaults). Measured after runner's
@@ -89,21 +91,21 @@ def load(root):
 class Augment:
     """Crop+flip+normalise on a whole uint8 batch [B, 28, 28] with torch ops (no per-sample loop)."""
 
-    def __init__(self, h=28, w=28):
-        self.h, self.w = h, w
-        self.ar_h = torch.arange(h)
-        self.ar_w = torch.arange(w)
-        self.lut = (torch.arange(256, dtype=torch.float32) / 255 - MEAN) / STD
+    def __init__(self, h=28, w=28, device="cpu"):
+        self.h, self.w, self.device = h, w, device
+        self.ar_h = torch.arange(h, device=device)
+        self.ar_w = torch.arange(w, device=device)
+        self.lut = ((torch.arange(256, dtype=torch.float32) / 255 - MEAN) / STD).to(device)
 
     def __call__(self, x, gen=None):
-        b = x.shape[0]
+        b, dev = x.shape[0], self.device
         padded = F.pad(x, (PAD, PAD, PAD, PAD))  # zero bytes, as runner's fill 0
-        dy = torch.randint(0, 2 * PAD + 1, (b, 1), generator=gen)
-        dx = torch.randint(0, 2 * PAD + 1, (b, 1), generator=gen)
-        flip = torch.rand(b, 1, generator=gen) < 0.5
+        dy = torch.randint(0, 2 * PAD + 1, (b, 1), generator=gen, device=dev)
+        dx = torch.randint(0, 2 * PAD + 1, (b, 1), generator=gen, device=dev)
+        flip = torch.rand(b, 1, generator=gen, device=dev) < 0.5
         rows = dy + self.ar_h                                              # [B, H]
         cols = dx + torch.where(flip, self.w - 1 - self.ar_w, self.ar_w)   # [B, W]
-        out = padded[torch.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
+        out = padded[torch.arange(b, device=dev)[:, None, None], rows[:, :, None], cols[:, None, :]]
         return self.lut[out.long()].unsqueeze(1)                           # [B, 1, H, W] float
 
 
@@ -126,7 +128,7 @@ class BatchSet(torch.utils.data.Dataset):
 
 
 def batches_inline(images, labels, batch, aug):
-    perm = torch.randperm(len(images))
+    perm = torch.randperm(len(images), device=images.device)
     for i in range(0, len(images), batch):
         idx = perm[i:i + batch]
         yield aug(images[idx]), labels[idx]
@@ -149,7 +151,7 @@ def evaluate(model, images, labels, amp, channels_last, batch=1000):
         x = normalise(images[i:i + batch])
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp == "bf16"):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
             correct += (model(x).argmax(1) == labels[i:i + batch]).sum().item()
     model.train()
     return correct / len(images)
@@ -171,17 +173,24 @@ def main():
                     help="kept: glibc malloc keeps freed memory (as runner); glibc: its defaults")
     ap.add_argument("--seed", type=int, default=543)
     ap.add_argument("--root", default=ROOT)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="cuda: the whole data set on the GPU, augmented there, cuDNN autotuning on")
+    ap.add_argument("--fused", type=int, default=0, choices=[0, 1],
+                    help="torch.optim.SGD(fused=True): one fused kernel (runner's optimizer.fused: true)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    xtr, ytr, xte, yte = load(a.root)
-    model = make_model(a.model)
+    xtr, ytr, xte, yte = (t.to(a.device) for t in load(a.root))
+    if a.device == "cuda":
+        torch.backends.cudnn.benchmark = True  # runner autotunes too unless deterministic
+    model = make_model(a.model).to(a.device)
     cl = bool(a.channels_last) and a.model == "resnet8"
     if cl:
         model = model.to(memory_format=torch.channels_last)
     model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, nesterov=True, weight_decay=5e-4,
+                          fused=bool(a.fused) or None)
     steps_per_epoch = (len(xtr) + a.batch - 1) // a.batch
     total = steps_per_epoch * a.epochs
 
@@ -190,7 +199,9 @@ def main():
             return a.lr * it / steps_per_epoch
         return a.lr * max(0.0, (total - it) / (total - steps_per_epoch))
 
-    aug = Augment()
+    aug = Augment(device=a.device)
+    if a.workers and a.device == "cuda":
+        raise SystemExit("--workers needs --device cpu (on cuda the data set and its augmentation live on the GPU)")
     if a.workers:
         loader = torch.utils.data.DataLoader(
             BatchSet(xtr, ytr), batch_size=None, num_workers=a.workers, persistent_workers=True,
@@ -205,7 +216,7 @@ def main():
                 x = x.contiguous(memory_format=torch.channels_last)
             for g in opt.param_groups:
                 g["lr"] = lr_at(it)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.amp == "bf16"):
+            with torch.autocast(a.device, dtype=torch.bfloat16, enabled=a.amp == "bf16"):
                 loss = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -215,6 +226,8 @@ def main():
             acc = evaluate(model, xte, yte, a.amp, cl)
             print(f"epoch {epoch + 1}: loss {loss.item():.4f} test accuracy {acc:.4f} "
                   f"({time.perf_counter() - start:.1f} s)", flush=True)
+    if a.device == "cuda":
+        torch.cuda.synchronize()
     train_s = time.perf_counter() - start
     print(f"reference {a.model} {a.amp} wall_s={time.perf_counter() - _T0:.2f} train_s={train_s:.2f} "
           f"test_acc={acc:.4f}", flush=True)

@@ -6,13 +6,19 @@
 # interleaved (ABAB...), REPS times each, for resnet8 fp32, resnet8 bf16 and mlp fp32; prints the
 # medians, the speed-up (reference / runner) and the test accuracies beside the issue's targets.
 #   tools/bench/vs_pytorch.sh [REPS=3] [extra runner overrides...]
-# Takes about 3 minutes per repetition on 2 cores (9-10 minutes at REPS=3). RUNNER=path/to/runner and PYTHON=... override.
+# Takes about 3 minutes per repetition on 2 cores (9-10 minutes at REPS=3). RUNNER=path/to/runner and PYTHON=... override;
+# DEVICE=cuda runs both on the GPU (runner device=cuda, the reference --device cuda), DATA_ROOT=DIR
+# reads Fashion-MNIST from DIR instead of /usr/share/datasets/fashion-mnist, REF_ARGS="..." adds
+# arguments to every reference run (e.g. REF_ARGS=--fused=1 beside runner's optimizer.fused=true).
 # The synthetic-data samples/s comparison is tools/bench/vs_pytorch_synthetic.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNNER=${RUNNER:-$( [ -x build/bin/runner ] && echo build/bin/runner || command -v runner)}
 PY=${PYTHON:-/opt/runner/venv-torch2.11.0/bin/python}
 REPS=${1:-3}; shift || true
+DEVICE=${DEVICE:-cpu}
+DATA=(); REF_DATA=()
+[ -n "${DATA_ROOT:-}" ] && DATA=(dataflow.root="$DATA_ROOT") && REF_DATA=(--root "$DATA_ROOT")
 OUT=$(mktemp -d /tmp/runner-vs-XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(lscpu | grep -ow 'avx512f\|avx512_bf16\|avx512_vnni\|amx_bf16\|amx_tile\|amx_int8' | sort -u | tr '\n' ' ')"
@@ -29,7 +35,7 @@ run_runner() {  # model amp rep; retried once (the binary may be relinked meanwh
   local model=$1 amp=$2 log="$OUT/runner-$1-$2-$3.log"; shift 3
   for try in 1 2; do
     rm -rf "$OUT/runs"
-    if wall "$OUT/runner-$model-$amp.s" "$log" "$RUNNER" "tools/bench/recipe_$model.yaml" amp=$amp output_path="$OUT/runs" "$@"; then
+    if wall "$OUT/runner-$model-$amp.s" "$log" "$RUNNER" "tools/bench/recipe_$model.yaml" amp=$amp device=$DEVICE "${DATA[@]}" output_path="$OUT/runs" "$@"; then
       grep '^test accuracy:' "$log" | awk '{print $3}' >> "$OUT/runner-$model-$amp.acc"; return 0
     fi
     echo "runner $model $amp failed (try $try):"; tail -3 "$log"
@@ -38,7 +44,7 @@ run_runner() {  # model amp rep; retried once (the binary may be relinked meanwh
 }
 run_ref() {  # model amp rep
   local log="$OUT/ref-$1-$2-$3.log"
-  wall "$OUT/ref-$1-$2.s" "$log" "$PY" tools/bench/reference_recipe.py --model $1 --amp $2 ||
+  wall "$OUT/ref-$1-$2.s" "$log" "$PY" tools/bench/reference_recipe.py --model $1 --amp $2 --device $DEVICE "${REF_DATA[@]}" ${REF_ARGS:-} ||
     { tail -3 "$log"; exit 1; }
   sed -n 's/.*test_acc=\([0-9.]*\).*/\1/p' "$log" >> "$OUT/ref-$1-$2.acc"
 }
