@@ -16,8 +16,9 @@ inline void add_adam_params(Schema& s, double default_weight_decay) {
   s.add("weight_decay", ParamType::Float, "weight decay").def(default_weight_decay).min(0);
   s.add("amsgrad", ParamType::Bool, "use the AMSGrad variant").def(false);
   s.add("fused", ParamType::Bool,
-        "step with one fused kernel (ATen's _fused_adam(w)_) instead of per parameter (opt-in: see README)")
-      .def(false);
+        "step with one fused kernel (ATen's _fused_adam(w)_) instead of per parameter; null (default): "
+        "fused on CUDA, per parameter on the CPU (see README)")
+      .allow_null();
 }
 
 inline std::tuple<double, double> read_betas(const Params& p) {
@@ -31,7 +32,7 @@ inline std::tuple<double, double> read_betas(const Params& p) {
   return {b[0], b[1]};
 }
 
-/// An Adam-family optimizer from its parameters: LibTorch's `Plain`, or `Fused` with fused: true.
+/// An Adam-family optimizer from its parameters: LibTorch's `Plain`, or `Fused` (use_fused).
 template <class Options, class Plain, class Fused>
 std::unique_ptr<torch::optim::Optimizer> make_adam(const Params& p, const ParameterList& params) {
   const auto options = Options(p.get<double>("lr"))
@@ -39,7 +40,7 @@ std::unique_ptr<torch::optim::Optimizer> make_adam(const Params& p, const Parame
                            .eps(p.get<double>("eps"))
                            .weight_decay(p.get<double>("weight_decay"))
                            .amsgrad(p.get<bool>("amsgrad"));
-  if (p.get<bool>("fused")) return std::make_unique<Fused>(params, options);
+  if (runner::plugins::use_fused(p, params)) return std::make_unique<Fused>(params, options);
   return std::make_unique<Plain>(params, options);
 }
 

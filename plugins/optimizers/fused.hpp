@@ -12,6 +12,9 @@
 #include <ATen/ops/_fused_sgd.h>
 #include <torch/torch.h>
 
+#include <runner/params.hpp>
+
+#include <algorithm>
 #include <map>
 #include <tuple>
 #include <unordered_map>
@@ -19,6 +22,16 @@
 #include <vector>
 
 namespace runner::plugins {
+
+/// `fused` of the built-in sgd, adam and adamw: as the config gives it, or, when null (the
+/// default), fused where every parameter is on CUDA (where tools/gpu/check.sh compares it with
+/// the per-parameter step) and per parameter on the CPU (README, Performance: the drift that
+/// keeps it opt-in there).
+inline bool use_fused(const runner::Params& p, const std::vector<torch::Tensor>& params) {
+  if (!p.is_null("fused")) return p.get<bool>("fused");
+  return !params.empty() &&
+         std::all_of(params.begin(), params.end(), [](const torch::Tensor& t) { return t.is_cuda(); });
+}
 
 /// Indices of `params` grouped by (device, dtype): a fused kernel takes one of each.
 inline std::map<std::pair<std::string, int>, std::vector<size_t>> by_device_dtype(

@@ -13,8 +13,9 @@ runner::Schema schema() {
   s.add("nesterov", runner::ParamType::Bool, "Nesterov momentum (needs momentum > 0, dampening 0)").def(false);
   s.add("weight_decay", runner::ParamType::Float, "L2 penalty on all parameters").def(0.0).min(0);
   s.add("fused", runner::ParamType::Bool,
-        "step with one fused kernel (ATen's _fused_sgd_) instead of per parameter (opt-in: see README)")
-      .def(false);
+        "step with one fused kernel (ATen's _fused_sgd_) instead of per parameter; null (default): "
+        "fused on CUDA, per parameter on the CPU (see README)")
+      .allow_null();
   return s;
 }
 
@@ -28,7 +29,7 @@ std::unique_ptr<torch::optim::Optimizer> make(const runner::Params& p, const run
                            .dampening(dampening)
                            .nesterov(nesterov)
                            .weight_decay(p.get<double>("weight_decay"));
-  if (p.get<bool>("fused")) return std::make_unique<runner::plugins::FusedSGD>(params, options);
+  if (runner::plugins::use_fused(p, params)) return std::make_unique<runner::plugins::FusedSGD>(params, options);
   return std::make_unique<torch::optim::SGD>(params, options);
 }
 

@@ -451,12 +451,39 @@ TEST_SUITE("components") {
         }
       }
     }
-    // The built-in optimizers offer it as `fused` (opt-in until the drift in README, Performance, is understood).
+    // The built-in optimizers offer it as `fused`: null (the default) fuses on CUDA only, where
+    // tools/gpu/check.sh compares it with the per-parameter step (opt-in on the CPU until the
+    // drift in README, Performance, is understood); true and false are obeyed anywhere.
     const auto& reg = test::builtin_registry();
+    const YAML::Node sgd_values =
+        YAML::Load("{lr: 0.1, momentum: 0.9, dampening: 0, nesterov: false, weight_decay: 0}");
     for (const char* name : {"sgd", "adam", "adamw"}) {
-      const runner::ParamSpec* fused = reg.find(runner::Kind::Optimizer, name)->schema.find("fused");
+      CAPTURE(name);
+      const runner::Component* c = reg.find(runner::Kind::Optimizer, name);
+      const runner::ParamSpec* fused = c->schema.find("fused");
       REQUIRE(fused != nullptr);
-      CHECK_FALSE(fused->default_value.as<bool>());
+      CHECK(fused->default_value.IsNull());
+      CHECK(fused->nullable);
+      for (const torch::Device& dev : devices) {
+        for (const char* given : {"~", "true", "false"}) {
+          CAPTURE(dev.str());
+          CAPTURE(given);
+          YAML::Node values = std::string(name) == "sgd" ? YAML::Clone(sgd_values) : YAML::Load("{lr: 0.01}");
+          if (std::string(name) != "sgd") {
+            values["betas"] = std::vector<double>{0.9, 0.999};
+            values["eps"] = 1e-8;
+            values["weight_decay"] = 0.0;
+            values["amsgrad"] = false;
+          }
+          values["fused"] = YAML::Load(given);
+          const std::vector<torch::Tensor> params{torch::zeros({3}, torch::TensorOptions(dev).requires_grad(true))};
+          auto opt = std::get<runner::OptimizerFactory>(c->factory)(runner::Params(values, "optimizer"), params);
+          const bool is_fused = dynamic_cast<rp::FusedSGD*>(opt.get()) || dynamic_cast<rp::FusedAdam*>(opt.get()) ||
+                                dynamic_cast<rp::FusedAdamW*>(opt.get());
+          const bool expected = std::string(given) == "~" ? dev.is_cuda() : std::string(given) == "true";
+          CHECK(is_fused == expected);
+        }
+      }
     }
   }
 
