@@ -452,8 +452,8 @@ TEST_SUITE("components") {
       }
     }
     // The built-in optimizers offer it as `fused`: null (the default) fuses on CUDA only, where
-    // tools/gpu/check.sh compares it with the per-parameter step (opt-in on the CPU until the
-    // drift in README, Performance, is understood); true and false are obeyed anywhere.
+    // tools/gpu/check.sh compares it with the per-parameter step (opt-in on the CPU, PyTorch's
+    // default there; README, Performance, says why); true and false are obeyed anywhere.
     const auto& reg = test::builtin_registry();
     const YAML::Node sgd_values =
         YAML::Load("{lr: 0.1, momentum: 0.9, dampening: 0, nesterov: false, weight_decay: 0}");
