@@ -9,7 +9,7 @@ run_capture "$TMP/check.txt" env RUNNER="$RUNNER" PYTHON="$PYTHON" RESULTS="$TMP
   tools/gpu/check.sh --dry-run-cpu
 [ "$RC" -eq 0 ] || fail "check.sh --dry-run-cpu: exit $RC: $(tail -20 "$TMP/check.txt")"
 for row in "1. CPU vs CPU (dry run), mlp" "1. CPU vs CPU (dry run), resnet8" "2. resnet8" "3. crash at 75 + resume" \
-  "4. mpi world size 2 vs 1" "5. PyTorch eager images/s" "6. profile on cpu, resnet8" "7. optimizer.fused on cpu, mlp, sgd" \
+  "4. mpi world size 2 vs 1" "5. PyTorch eager images/s" "6. profile on cpu, resnet8, amp none" "6. profile on cpu, resnet8, amp bf16" "7. optimizer.fused on cpu, mlp, sgd" \
   "7. optimizer.fused on cpu, mlp, adamw"; do
   grep -qF "| $row" "$TMP/results.md" || fail "results table has no row '$row'"
 done
