@@ -3,6 +3,8 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "device/cuda.hpp"
@@ -52,6 +54,30 @@ void set_rng_state(const Placement& p, const std::string& state) {
 
 void synchronize(const Placement& p) {
   if (p.is_cuda()) detail::cuda_synchronize(p.device.index());
+}
+
+double matmul_peak_gflops(const Placement& p, torch::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = p.is_cuda() ? 8192 : 2048;
+  const auto opts = torch::TensorOptions().device(p.device).dtype(dtype);
+  const torch::Tensor a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
+  torch::Tensor c = torch::mm(a, b);  // warm-up: kernel choice, the pool's threads, the workspace
+  synchronize(p);
+  double best = 0;
+  for (int round = 0; round < 2; ++round) {
+    const auto t0 = std::chrono::steady_clock::now();
+    int64_t reps = 0;
+    double seconds = 0;
+    while (seconds < 0.2) {
+      torch::mm_out(c, a, b);
+      ++reps;
+      if (p.is_cuda() && reps % 8 != 0) continue;  // queue a few before each wait
+      synchronize(p);
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    best = std::max(best, 2.0 * static_cast<double>(n * n * n) * static_cast<double>(reps) / seconds / 1e9);
+  }
+  return best;
 }
 
 namespace {

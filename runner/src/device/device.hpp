@@ -40,6 +40,11 @@ void set_rng_state(const Placement& p, const std::string& state);
 
 /// Waits until every queued kernel of the device finished (a barrier before timing).
 void synchronize(const Placement& p);
+/// The device's attainable matrix-multiply rate for `dtype`, in GFLOP/s: the best of two
+/// rounds of square torch::mm (2048 on the CPU, on this rank's threads; 8192 on CUDA, with
+/// the run's TF32 setting) of about 0.2 s each (tools/bench/peak_gflops.py does the same
+/// from Python). The yardstick `profile:`'s achieved GFLOP/s is divided by (the MFU).
+double matmul_peak_gflops(const Placement& p, torch::ScalarType dtype);
 
 /// Copies batches of several tensors onto the device. On CUDA each copy is issued
 /// non-blocking on a side stream (from pinned host memory it overlaps the compute

@@ -107,7 +107,8 @@ class Trainer {
   std::unique_ptr<Setup> setup_;
   std::unique_ptr<SyncBatchNormScope> sync_bn_;
   std::unique_ptr<GradReducer> reducer_;
-  std::unique_ptr<Ema> ema_;  ///< `ema:`
+  std::unique_ptr<Ema> ema_;       ///< `ema:`
+  double matmul_peak_gflops_ = 0;  ///< with `profile:`: the device's measured matmul rate (the MFU's yardstick)
   std::unique_ptr<Resumed> resumed_;
   std::unique_ptr<tracking::Recorder> recorder_;  ///< rank 0: metrics.jsonl/csv, tb/, MLflow, report.html
   std::vector<NamedHandler> plugin_handlers_;
@@ -407,12 +408,21 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
             config_.run.num_epochs, e.state.iteration, train_s, result.samples_per_second,
             dist.world_size > 1 ? " over " + std::to_string(dist.world_size) + " ranks" : "", 100 * wait_share, wall);
   RLOG_INFO("step time: {} (parts {:.1f} s of {:.1f} s training)", run_.times.shares(), run_.times.total(), train_s);
-  if (profiler_ && profiler_->figures())
+  if (profiler_ && profiler_->figures()) {
+    // The yardstick, measured after training on the rank's device and threads in the step's
+    // precision (not part of the run's times).
+    const std::string& amp = config_.step.amp;
+    const torch::ScalarType dtype = amp == "bf16" ? torch::kBFloat16 : amp == "fp16" ? torch::kHalf : torch::kFloat;
+    matmul_peak_gflops_ = device::matmul_peak_gflops(run_.placement, dtype);
+    const double achieved = achieved_gflops(*profiler_->figures(), result.samples_per_second);
     RLOG_INFO(
         "achieved: {:.1f} GFLOP/s per rank over the training loop ({:.3f} GFLOP per iteration, as profiled; the "
-        "traced iterations ran at {:.1f} with the profiler's overhead)",
-        achieved_gflops(*profiler_->figures(), result.samples_per_second), profiler_->figures()->gflop_per_iteration(),
-        profiler_->figures()->gflops());
+        "traced iterations ran at {:.1f} with the profiler's overhead); MFU {:.2f}: this {}'s {} matrix multiply "
+        "reaches {:.1f} GFLOP/s",
+        achieved, profiler_->figures()->gflop_per_iteration(), profiler_->figures()->gflops(),
+        achieved / matmul_peak_gflops_, run_.placement.is_cuda() ? "GPU" : "CPU", c10::toString(dtype),
+        matmul_peak_gflops_);
+  }
   RLOG_INFO("device: {} | peak memory {:.1f} MiB | {} device-to-host reads in training", run_.placement.describe(),
             static_cast<double>(device::peak_memory_bytes(run_.placement)) / 1048576.0, device::host_reads());
   if (const double bad = comm_.allreduce_max(static_cast<double>(Loader::bad_samples())); bad > 0)
@@ -467,7 +477,10 @@ tracking::Values Trainer::summary_values(const Engine& e, double samples_per_sec
     summary.emplace_back("profile_iterations", static_cast<double>(p.iterations));
     summary.emplace_back("profile_gflop_per_iteration", std::round(p.gflop_per_iteration() * 1e4) / 1e4);
     summary.emplace_back("profile_gflops_traced", std::round(p.gflops() * 10) / 10);
-    summary.emplace_back("achieved_gflops", std::round(achieved_gflops(p, samples_per_second) * 10) / 10);
+    const double achieved = achieved_gflops(p, samples_per_second);
+    summary.emplace_back("achieved_gflops", std::round(achieved * 10) / 10);
+    summary.emplace_back("matmul_peak_gflops", std::round(matmul_peak_gflops_ * 10) / 10);
+    summary.emplace_back("mfu", matmul_peak_gflops_ > 0 ? std::round(achieved / matmul_peak_gflops_ * 1000) / 1000 : 0);
   }
   summary.emplace_back("wall_seconds", std::round(wall * 1000) / 1000);
   return summary;
