@@ -89,6 +89,7 @@ class Trainer {
   tracking::Facts facts(const Engine& e) const;
   void print_banner() const;
   void print_summary(const Engine& e, TrainResult& result);
+  void print_achieved(double samples_per_second);
   void print_final_lines(const TrainResult& result, double wall) const;
   void export_ema();
   void record_finish(const std::string& status, const Engine& e, const tracking::Values& summary);
@@ -391,6 +392,23 @@ void Trainer::print_banner() const {
               setup_->iters_per_epoch);
 }
 
+// With `profile:`: the FLOP rate over the training loop and its share of the device's matmul
+// rate, measured here on the rank's device and threads in the step's precision (after
+// training: not part of the run's times).
+void Trainer::print_achieved(double samples_per_second) {
+  const std::string& amp = config_.step.amp;
+  const torch::ScalarType dtype = amp == "bf16" ? torch::kBFloat16 : amp == "fp16" ? torch::kHalf : torch::kFloat;
+  matmul_peak_gflops_ = device::matmul_peak_gflops(run_.placement, dtype);
+  const Profiler::Figures& p = *profiler_->figures();
+  const double achieved = achieved_gflops(p, samples_per_second);
+  RLOG_INFO(
+      "achieved: {:.1f} GFLOP/s per rank over the training loop ({:.3f} GFLOP per iteration, as profiled; the "
+      "traced iterations ran at {:.1f} with the profiler's overhead); MFU {:.2f}: this {}'s {} matrix multiply "
+      "reaches {:.1f} GFLOP/s",
+      achieved, p.gflop_per_iteration(), p.gflops(), achieved / matmul_peak_gflops_,
+      run_.placement.is_cuda() ? "GPU" : "CPU", c10::toString(dtype), matmul_peak_gflops_);
+}
+
 // The end of a finished run: throughput of the whole job (every rank's samples over the
 // slowest rank's time), the weights every rank agrees on, summary.yaml and the last lines.
 void Trainer::print_summary(const Engine& e, TrainResult& result) {
@@ -408,21 +426,7 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
             config_.run.num_epochs, e.state.iteration, train_s, result.samples_per_second,
             dist.world_size > 1 ? " over " + std::to_string(dist.world_size) + " ranks" : "", 100 * wait_share, wall);
   RLOG_INFO("step time: {} (parts {:.1f} s of {:.1f} s training)", run_.times.shares(), run_.times.total(), train_s);
-  if (profiler_ && profiler_->figures()) {
-    // The yardstick, measured after training on the rank's device and threads in the step's
-    // precision (not part of the run's times).
-    const std::string& amp = config_.step.amp;
-    const torch::ScalarType dtype = amp == "bf16" ? torch::kBFloat16 : amp == "fp16" ? torch::kHalf : torch::kFloat;
-    matmul_peak_gflops_ = device::matmul_peak_gflops(run_.placement, dtype);
-    const double achieved = achieved_gflops(*profiler_->figures(), result.samples_per_second);
-    RLOG_INFO(
-        "achieved: {:.1f} GFLOP/s per rank over the training loop ({:.3f} GFLOP per iteration, as profiled; the "
-        "traced iterations ran at {:.1f} with the profiler's overhead); MFU {:.2f}: this {}'s {} matrix multiply "
-        "reaches {:.1f} GFLOP/s",
-        achieved, profiler_->figures()->gflop_per_iteration(), profiler_->figures()->gflops(),
-        achieved / matmul_peak_gflops_, run_.placement.is_cuda() ? "GPU" : "CPU", c10::toString(dtype),
-        matmul_peak_gflops_);
-  }
+  if (profiler_ && profiler_->figures()) print_achieved(result.samples_per_second);
   RLOG_INFO("device: {} | peak memory {:.1f} MiB | {} device-to-host reads in training", run_.placement.describe(),
             static_cast<double>(device::peak_memory_bytes(run_.placement)) / 1048576.0, device::host_reads());
   if (const double bad = comm_.allreduce_max(static_cast<double>(Loader::bad_samples())); bad > 0)
