@@ -17,6 +17,7 @@
 #include <map>
 #include <runner/error.hpp>
 #include <runner/plugin.hpp>
+#include <runner/utf8.hpp>
 #include <set>
 #include <sstream>
 
@@ -87,21 +88,7 @@ std::u32string decode(const std::string& bytes, const std::string& path) {
 
 std::string encode(char32_t cp) {
   std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    s += static_cast<char>(0xE0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    s += static_cast<char>(0xF0 | (cp >> 18));
-    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
+  runner::append_utf8(s, cp);
   return s;
 }
 

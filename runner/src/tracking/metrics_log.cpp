@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "runner/error.hpp"
+#include "runner/utf8.hpp"
 #include "util/files.hpp"
 #include "util/strings.hpp"
 
@@ -61,24 +62,6 @@ struct Cursor {
   }
 };
 
-void put_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xf0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
-}
-
 bool hex4(Cursor& c, uint32_t* out) {
   if (c.i + 4 > c.s.size()) return false;
   uint32_t v = 0;
@@ -97,7 +80,7 @@ bool unicode_escape(Cursor& c, std::string& out) {
     if (!hex4(c, &low) || low < 0xdc00 || low >= 0xe000) return false;
     cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
   }
-  put_utf8(out, cp);
+  append_utf8(out, static_cast<char32_t>(cp));
   return true;
 }
 
