@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU path, proved in one command (issue 16): seven checks on one GPU in under 10 minutes,
+# The GPU path, proved in one command (issue 16): eight checks on one GPU in under 10 minutes,
 # a markdown table on the console and in docs/gpu-results.md (with the date, GPU, driver,
 # LibTorch/PyTorch and runner versions).
 #   1. CPU vs CUDA: float32 (tf32 off), deterministic, SGD at a constant lr 0.02, 50 iterations
@@ -24,6 +24,10 @@
 #      differences where gradients are near zero; on the CPU the two agree exactly for 5
 #      iterations, 1e-7 at 6, 2e-3 by 50). The unit test of the fused kernels on random
 #      gradients (runner_unit_tests -tc='fused*', CPU and CUDA) is the exact check.
+#   8. the rest of the step on the GPU: resnet8 with bf16, ema, no_decay, gradient clipping and
+#      accumulation (fused SGD, the CUDA default), crash at 75 + resume: metrics.jsonl
+#      byte-identical and the same weights; then `runner eval` of its last checkpoint gives the
+#      run's last validation figures again (within 1e-5)
 #
 #   tools/gpu/check.sh                 on a machine with a GPU
 #   tools/gpu/check.sh --dry-run-cpu   the same commands on device=cpu with tiny sizes (the
@@ -38,8 +42,8 @@
 #   RESULTS    where the table goes (default docs/gpu-results.md; dry run: $TMPDIR)
 #   WORK       folder for the runs (default: a temporary one, removed unless a check failed)
 #   STEP_TIMEOUT  seconds any one command may take (default 300)
-#   CHECKS     which checks to run (default "1 2 3 4 5 6 7"; e.g. CHECKS=4,5)
-# Exit status: 0 when checks 1-4, 6 and 7 pass and check 5 ran; 1 otherwise; 2 bad usage or set-up.
+#   CHECKS     which checks to run (default "1 2 3 4 5 6 7 8"; e.g. CHECKS=4,5)
+# Exit status: 0 when checks 1-4 and 6-8 pass and check 5 ran; 1 otherwise; 2 bad usage or set-up.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -75,9 +79,9 @@ if [ -z "${DATA_ROOT:-}" ] || ! has_fmnist "$DATA_ROOT"; then
 fi
 DATA_ROOT=$(cd "$DATA_ROOT" && pwd)
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}
-CHECKS=${CHECKS:-1 2 3 4 5 6 7}
+CHECKS=${CHECKS:-1 2 3 4 5 6 7 8}
 CHECKS=${CHECKS//,/ }
-for c in $CHECKS; do [[ $c == [1-7] ]] || die "CHECKS: '$c' is not a check (1 to 7)"; done
+for c in $CHECKS; do [[ $c == [1-8] ]] || die "CHECKS: '$c' is not a check (1 to 8)"; done
 if [ -z "${MPIRUN:-}" ]; then
   for m in "$(dirname "$RUNNER")/mpirun" ${BUNDLE:+"$BUNDLE/bin/mpirun"}; do
     [ -x "$m" ] && { MPIRUN=$m; break; }
@@ -200,6 +204,12 @@ elif cmd == "trace":  # run device: the profiled run's trace and step-time break
           f"(matmul peak {s.get('matmul_peak_gflops', '?')} GFLOP/s)")
     ok = len(steps) == 5 and abs(parts - train) <= 0.05 * train and (a[1] != "cuda" or len(kernels) > 0)
     sys.exit(0 if ok else 1)
+elif cmd == "eval":  # run eval-output: the last validation's figures again, within 1e-5
+    last = [json.loads(l) for l in open(a[0] + "/metrics.jsonl") if '"val/loss"' in l][-1]
+    got = dict(l.split()[:2] for l in open(a[1]) if l.startswith("val/"))
+    worst = max(abs(float(got[k]) - last[k]) for k in ("val/accuracy", "val/loss"))
+    print(f"val/accuracy {got['val/accuracy']} (run: {last['val/accuracy']:.4f}), max difference {worst:.2g}")
+    sys.exit(0 if worst <= 1e-5 else 1)
 elif cmd == "calc":  # a python expression of numbers
     print(eval(a[0], {"__builtins__": {}}, {}))
 PY
@@ -464,6 +474,33 @@ check7() {
     fi
     row "7. optimizer.fused on $GDEV, mlp, $name, first $first of 50 iterations: max relative loss difference" "$fig" "<= 1e-4" $res
   done
+}
+
+# ---------------------------------------------------------------- 8. the rest of the step
+C8=("${C3[@]}" amp=bf16 'ema={decay: 0.99}' 'optimizer.no_decay=[bias, norm]' grad_clip_norm=1.0
+  grad_accumulation_steps=2)
+check8() {
+  step "8. bf16 + ema + no_decay + clipping + accumulation on $GDEV, resnet8: crash at 75 + resume, then runner eval"
+  fig="-" res=FAIL
+  if run c8-ref "$CFG_R8" "${C8[@]}" && ref=$RUN &&
+     EXPECT=1 run c8 "$CFG_R8" "${C8[@]}" crash_iteration=75 && crashed=$RUN && [ -n "$crashed" ] &&
+     run c8 "$CFG_R8" "${C8[@]}" resume_from="$crashed"; then
+    if cmp -s "$ref/metrics.jsonl" "$RUN/metrics.jsonl"; then fig="metrics.jsonl identical"; else fig="metrics.jsonl differs"; fi
+    h1=$(final_hash "$ref") h2=$(final_hash "$RUN")
+    if [ -n "$h1" ] && [ "$h1" = "$h2" ]; then fig="$fig, weights identical"; else fig="$fig, weights $h1 vs $h2"; fi
+    [[ $fig == "metrics.jsonl identical, weights identical" ]] && res=PASS
+  fi
+  row "8. bf16, ema, no_decay, clipping, accumulation: crash at 75 + resume" "$fig" "byte-identical" $res
+  fig="-" res=FAIL
+  if [ -n "${ref:-}" ]; then
+    show "$RUNNER" eval "$ref" --checkpoint last
+    if "${TIMEOUT[@]}" "$RUNNER" eval "$ref" --checkpoint last > "$WORK/c8-eval.log" 2>&1; then
+      fig=$(py eval "$ref" "$WORK/c8-eval.log") && res=PASS
+    else
+      tail -5 "$WORK/c8-eval.log" | sed 's/^/   | /'
+    fi
+  fi
+  row "8. runner eval of that run's last checkpoint on $GDEV" "$fig" "its last validation, 1e-5" $res
 }
 
 for c in $CHECKS; do "check$c"; done
