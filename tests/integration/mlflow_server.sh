@@ -189,6 +189,12 @@ run_capture no.txt "$RUNNER" m.yaml output_path=none num_epochs=1
 [ "$RC" -eq 1 ] || fail "no server: exit $RC"
 expect_contains "$(cat no.txt)" "error: MLflow server $URI: cannot look up experiment 'served'" "no server at the start"
 
+echo "== without libcurl (runner loads it only for a server): one line that says so, exit 1"
+run_capture nocurl.txt env RUNNER_LIBCURL=/nonexistent/libcurl.so.4 "$RUNNER" m.yaml output_path=nocurl num_epochs=1
+[ "$RC" -eq 1 ] || fail "no libcurl: exit $RC"
+expect_contains "$(cat nocurl.txt)" "error: MLflow server $URI: the tracking server's client needs libcurl, which could not be loaded (/nonexistent/libcurl.so.4" "no libcurl"
+[ "$(grep -c . nocurl.txt)" -eq 1 ] || fail "no libcurl: more than one line: $(cat nocurl.txt)"
+
 echo "== a server with authentication: MLFLOW_TRACKING_USERNAME/PASSWORD are sent; without them, one error line"
 rm -f "$TMP/mlflow.db"
 MLFLOW_AUTH_ADMIN_PASSWORD=runner-test-pass MLFLOW_FLASK_SERVER_SECRET_KEY=runner-test start_server 4 --app-name basic-auth

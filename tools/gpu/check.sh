@@ -310,7 +310,7 @@ check2() {
   done
   if [ "$DRY" = 0 ] && [ "${TRAIN_SAMPLES:-0}" -lt 60000 ]; then
     echo "   note: check 2's threshold assumes all 60000 training images; this data has ${TRAIN_SAMPLES:-?}"
-    echo "         (tools/bundle.sh --with-data --train 60000 --test 10000 packs them all: 67.3 MiB)"
+    echo "         (tools/bundle.sh --with-data --train 60000 --test 10000 packs them all: 51.5 MiB)"
   fi
 }
 

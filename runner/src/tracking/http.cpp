@@ -1,16 +1,64 @@
 #include "tracking/http.hpp"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <mutex>
+#include <type_traits>
 
 #include "runner/error.hpp"
 
 namespace runner::tracking {
 namespace {
+
+// libcurl's functions, loaded when the first HttpClient is made: an MLflow tracking server is
+// its only user, so runner does not link it (a bundle then carries none of libcurl's TLS,
+// Kerberos and LDAP libraries, and a machine without libcurl runs everything else).
+struct CurlApi {
+  decltype(&curl_global_init) global_init;
+  decltype(&curl_easy_init) easy_init;
+  decltype(&curl_easy_setopt) easy_setopt;
+  decltype(&curl_easy_perform) easy_perform;
+  decltype(&curl_easy_getinfo) easy_getinfo;
+  decltype(&curl_easy_cleanup) easy_cleanup;
+  decltype(&curl_easy_strerror) easy_strerror;
+  decltype(&curl_slist_append) slist_append;
+  decltype(&curl_slist_free_all) slist_free_all;
+};
+
+CurlApi load_curl() {
+  const char* env = std::getenv("RUNNER_LIBCURL");
+  const std::string lib = env && *env ? env : "libcurl.so.4";
+  void* h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  const char* why = h ? nullptr : dlerror();
+  CurlApi api{};
+  auto sym = [&](auto& fn, const char* name) {
+    if (!h) return;
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(h, name));
+    if (!fn && !why) why = dlerror();
+  };
+  sym(api.global_init, "curl_global_init");
+  sym(api.easy_init, "curl_easy_init");
+  sym(api.easy_setopt, "curl_easy_setopt");
+  sym(api.easy_perform, "curl_easy_perform");
+  sym(api.easy_getinfo, "curl_easy_getinfo");
+  sym(api.easy_cleanup, "curl_easy_cleanup");
+  sym(api.easy_strerror, "curl_easy_strerror");
+  sym(api.slist_append, "curl_slist_append");
+  sym(api.slist_free_all, "curl_slist_free_all");
+  if (why)
+    throw Error("the tracking server's client needs libcurl, which could not be loaded (" + std::string(why) +
+                "): install libcurl4 (apt install libcurl4) or set RUNNER_LIBCURL to the path of libcurl.so.4");
+  api.global_init(CURL_GLOBAL_DEFAULT);
+  return api;
+}
+
+const CurlApi& lib() {
+  static const CurlApi api = load_curl();  // a failed load throws, and the next call tries again
+  return api;
+}
 
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
@@ -23,10 +71,10 @@ size_t append_body(char* data, size_t size, size_t n, void* out) {
 }
 
 struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+  void operator()(CURL* c) const { lib().easy_cleanup(c); }
 };
 struct ListDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+  void operator()(curl_slist* l) const { lib().slist_free_all(l); }
 };
 struct FileCloser {
   void operator()(FILE* f) const { std::fclose(f); }
@@ -49,8 +97,11 @@ HttpClient::HttpClient(std::string base)
       password_(env_or_empty("MLFLOW_TRACKING_PASSWORD")),
       ca_path_(env_or_empty("MLFLOW_TRACKING_SERVER_CERT_PATH")),
       insecure_(env_or_empty("MLFLOW_TRACKING_INSECURE_TLS") == "true") {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  try {
+    lib();  // loads libcurl (or says why not) before any request
+  } catch (const Error& e) {
+    throw Error("MLflow server " + base_ + ": " + e.what());
+  }
   while (!base_.empty() && base_.back() == '/') base_.pop_back();
 }
 
@@ -75,45 +126,45 @@ namespace {
 std::unique_ptr<CURL, CurlDeleter> prepare(const std::string& url, const std::string& user, const std::string& password,
                                            const std::string& ca_path, bool insecure, long timeout,
                                            HttpResponse& response) {
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  std::unique_ptr<CURL, CurlDeleter> curl(lib().easy_init());
   if (!curl) throw Error("MLflow: curl_easy_init failed");
   CURL* c = curl.get();
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
+  lib().easy_setopt(c, CURLOPT_URL, url.c_str());
+  lib().easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  lib().easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+  lib().easy_setopt(c, CURLOPT_TIMEOUT, timeout);
+  lib().easy_setopt(c, CURLOPT_WRITEFUNCTION, append_body);
+  lib().easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
   if (!user.empty()) {
-    curl_easy_setopt(c, CURLOPT_USERNAME, user.c_str());
-    curl_easy_setopt(c, CURLOPT_PASSWORD, password.c_str());
+    lib().easy_setopt(c, CURLOPT_USERNAME, user.c_str());
+    lib().easy_setopt(c, CURLOPT_PASSWORD, password.c_str());
   }
-  if (!ca_path.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, ca_path.c_str());
+  if (!ca_path.empty()) lib().easy_setopt(c, CURLOPT_CAINFO, ca_path.c_str());
   if (insecure) {
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    lib().easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    lib().easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
   }
   return curl;
 }
 
 // Fills `response`, whose body the transfer is already writing into (prepare()).
 void perform(CURL* c, curl_slist* headers, HttpResponse& response) {
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  const CURLcode rc = curl_easy_perform(c);
+  lib().easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  const CURLcode rc = lib().easy_perform(c);
   if (rc != CURLE_OK) {
     response.status = 0;
-    response.error = curl_easy_strerror(rc);
+    response.error = lib().easy_strerror(rc);
     return;
   }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
+  lib().easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
 }
 
 // The request's headers: the bearer token when there is one, then the content type.
 std::unique_ptr<curl_slist, ListDeleter> headers_for(const std::string& token, const std::string& content_type) {
   std::unique_ptr<curl_slist, ListDeleter> headers;
-  if (!token.empty()) headers.reset(curl_slist_append(headers.release(), ("Authorization: Bearer " + token).c_str()));
+  if (!token.empty()) headers.reset(lib().slist_append(headers.release(), ("Authorization: Bearer " + token).c_str()));
   if (!content_type.empty())
-    headers.reset(curl_slist_append(headers.release(), ("Content-Type: " + content_type).c_str()));
+    headers.reset(lib().slist_append(headers.release(), ("Content-Type: " + content_type).c_str()));
   return headers;
 }
 
@@ -126,11 +177,11 @@ HttpResponse HttpClient::request(const std::string& method, const std::string& p
   const bool get = method == "GET";
   auto headers = headers_for(token_, get ? "" : content_type);
   if (get) {
-    curl_easy_setopt(curl.get(), CURLOPT_HTTPGET, 1L);
+    lib().easy_setopt(curl.get(), CURLOPT_HTTPGET, 1L);
   } else {
-    curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    lib().easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
+    lib().easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.c_str());
+    lib().easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   }
   perform(curl.get(), headers.get(), response);
   return response;
@@ -148,9 +199,9 @@ HttpResponse HttpClient::put_file(const std::string& path, const std::string& fi
   std::fseek(f.get(), 0, SEEK_SET);
   auto curl = prepare(base_ + path, user_, password_, ca_path_, insecure_, timeout_seconds, response);
   auto headers = headers_for(token_, "application/octet-stream");
-  curl_easy_setopt(curl.get(), CURLOPT_UPLOAD, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_READDATA, f.get());
-  curl_easy_setopt(curl.get(), CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+  lib().easy_setopt(curl.get(), CURLOPT_UPLOAD, 1L);
+  lib().easy_setopt(curl.get(), CURLOPT_READDATA, f.get());
+  lib().easy_setopt(curl.get(), CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
   perform(curl.get(), headers.get(), response);
   return response;
 }

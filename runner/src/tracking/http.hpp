@@ -1,9 +1,11 @@
 #pragma once
-// A small blocking HTTP client over libcurl (Debian's libcurl4-openssl-dev), for the
-// MLflow tracking server. Credentials and TLS come from MLflow's own environment
-// variables, read once: MLFLOW_TRACKING_TOKEN (a bearer token), MLFLOW_TRACKING_USERNAME
-// and MLFLOW_TRACKING_PASSWORD (basic auth), MLFLOW_TRACKING_SERVER_CERT_PATH (a CA
-// bundle) and MLFLOW_TRACKING_INSECURE_TLS=true (no certificate check).
+// A small blocking HTTP client over libcurl, for the MLflow tracking server. libcurl.so.4 is
+// loaded when the first client is made (RUNNER_LIBCURL names another file); only its header,
+// from Debian's libcurl4-openssl-dev, is needed to build. Credentials and TLS come from
+// MLflow's own environment variables, read once: MLFLOW_TRACKING_TOKEN (a bearer token),
+// MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (basic auth),
+// MLFLOW_TRACKING_SERVER_CERT_PATH (a CA bundle) and MLFLOW_TRACKING_INSECURE_TLS=true (no
+// certificate check).
 #include <string>
 
 namespace runner::tracking {
