@@ -25,8 +25,8 @@ namespace runner::plugins {
 
 /// `fused` of the built-in sgd, adam and adamw: as the config gives it, or, when null (the
 /// default), fused where every parameter is on CUDA (where tools/gpu/check.sh compares it with
-/// the per-parameter step) and per parameter on the CPU (README, Performance: the drift that
-/// keeps it opt-in there).
+/// the per-parameter step) and per parameter on the CPU (PyTorch's default there too; README,
+/// Performance, says what the fused CPU kernel rounds differently).
 inline bool use_fused(const runner::Params& p, const std::vector<torch::Tensor>& params) {
   if (!p.is_null("fused")) return p.get<bool>("fused");
   return !params.empty() &&

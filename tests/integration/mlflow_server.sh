@@ -145,14 +145,21 @@ expect_contains "$(cat away.txt)" "answers again; the buffered metrics are sent"
 [ ! -e away/m/*/mlflow_unsent.txt ] || fail "nothing should be left unsent"
 check_run "$(ls -d away/m/*)" FINISHED || fail "every value reached the server after it came back"
 
+# run_then_stop_server TAG RC WHAT [overrides]: a 4-epoch run into TAG/ in the background; the
+# server stops once its first metrics are written; the run must exit RC. Console in TAG.txt.
+run_then_stop_server() {
+  local tag=$1 want=$2 what=$3 pid rc=0
+  shift 3
+  "$RUNNER" m.yaml output_path="$tag" num_epochs=4 dataflow.max_train_samples=12800 threads=1 "$@" > "$tag.txt" 2>&1 &
+  pid=$!
+  for _ in $(seq 200); do [ -s "$tag"/m/*/metrics.jsonl ] 2> /dev/null && break; sleep 0.05; done
+  stop_server
+  wait "$pid" || rc=$?
+  [ "$rc" -eq "$want" ] || { tail -5 "$tag.txt"; fail "$what: exit $rc"; }
+}
+
 echo "== the server stays away: the run finishes, the unsent requests are kept and replay with curl"
-"$RUNNER" m.yaml output_path=gone num_epochs=4 dataflow.max_train_samples=12800 threads=1 > gone.txt 2>&1 &
-pid=$!
-for _ in $(seq 200); do [ -s gone/m/*/metrics.jsonl ] 2> /dev/null && break; sleep 0.05; done
-stop_server
-rc=0
-wait "$pid" || rc=$?
-[ "$rc" -eq 0 ] || { tail -5 gone.txt; fail "the run with the server gone: exit $rc"; }
+run_then_stop_server gone 0 "the run with the server gone"
 G=$(ls -d gone/m/*)
 [ -s "$G/mlflow_unsent.txt" ] || fail "no mlflow_unsent.txt"
 expect_contains "$(cat gone.txt)" "did not answer by the end of the run" "the log says what was kept"
@@ -164,14 +171,7 @@ done < "$G/mlflow_unsent.txt" || fail "replaying mlflow_unsent.txt"
 check_run "$G" FINISHED || fail "after the replay the server has every value and the status"
 
 echo "== the server away when a run fails: the resume sends what that run kept, then continues"
-"$RUNNER" m.yaml output_path=kept num_epochs=4 dataflow.max_train_samples=12800 threads=1 crash_iteration=500 \
-  > kept.txt 2>&1 &
-pid=$!
-for _ in $(seq 200); do [ -s kept/m/*/metrics.jsonl ] 2> /dev/null && break; sleep 0.05; done
-stop_server
-rc=0
-wait "$pid" || rc=$?
-[ "$rc" -eq 1 ] || { tail -5 kept.txt; fail "the crashing run: exit $rc"; }
+run_then_stop_server kept 1 "the crashing run" crash_iteration=500
 K=$(ls -d kept/m/*)
 grep -q 'runs/update .*"FAILED"' "$K/mlflow_unsent.txt" || fail "the FAILED status is kept in mlflow_unsent.txt"
 start_server 5
