@@ -36,7 +36,7 @@ class CifarResNet final : public runner::Model {
     }
   }
   torch::Tensor forward(torch::Tensor x) override {
-    x = trace("conv1+bn1+relu", bn1_(conv1_(x)).relu_());
+    x = trace("conv1+bn1+relu", bn1_->forward_relu(conv1_(x)));
     for (size_t l = 0; l < layers_.size(); ++l) x = trace("layer" + std::to_string(l + 1), layers_[l]->forward(x));
     x = trace("avgpool", torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
     return trace("fc", fc_(x));

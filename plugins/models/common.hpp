@@ -59,19 +59,23 @@ class BasicBlock final : public ResidualBlock {
       downsample_ = register_module("downsample", torch::nn::Sequential(conv(in, out, 1, stride, 0), BN(out)));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    // In place where autograd allows (as torchvision's ResNets): BatchNorm's backward needs
-    // its input, not its output, and ReLU's backward needs only its result.
-    torch::Tensor y = bn2_(conv2_(bn1_(conv1_(x)).relu_()));
-    if (downsample_) return y.add_(downsample_->forward(x)).relu_();
-    if (!reshapes_) return y.add_(x).relu_();
-    using torch::indexing::None;
-    using torch::indexing::Slice;
-    const torch::Tensor sub = x.index({Slice(), Slice(), Slice(0, None, 2), Slice(0, None, 2)});
-    return y.add_(torch::constant_pad_nd(sub, {0, 0, 0, 0, pad_, pad_})).relu_();
+    // BatchNorm, the shortcut's add and ReLU in one step (runner::nn's fused CPU kernel
+    // where it applies; otherwise in place, as torchvision's ResNets).
+    const torch::Tensor h = conv2_(bn1_->forward_relu(conv1_(x)));
+    return bn2_->forward_relu(h, shortcut(x));
   }
   BN last_bn() override { return bn2_; }
 
  private:
+  torch::Tensor shortcut(const torch::Tensor& x) {
+    if (downsample_) return downsample_->forward(x);
+    if (!reshapes_) return x;
+    using torch::indexing::None;
+    using torch::indexing::Slice;
+    const torch::Tensor sub = x.index({Slice(), Slice(), Slice(0, None, 2), Slice(0, None, 2)});
+    return torch::constant_pad_nd(sub, {0, 0, 0, 0, pad_, pad_});
+  }
+
   torch::nn::Conv2d conv1_;
   BN bn1_;
   torch::nn::Conv2d conv2_;

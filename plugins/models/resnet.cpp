@@ -33,10 +33,10 @@ class Bottleneck final : public ResidualBlock {
           "downsample", nn::Sequential(conv(in, planes * kExpansion, 1, stride, 0), BN(planes * kExpansion)));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    torch::Tensor y = bn1_(conv1_(x)).relu_();  // in place, as torchvision (see common.hpp)
-    y = bn2_(conv2_(y)).relu_();
-    y = bn3_(conv3_(y));
-    return y.add_(downsample_ ? downsample_->forward(x) : x).relu_();
+    // BatchNorm (+ shortcut) + ReLU as one step where it can (see common.hpp)
+    torch::Tensor y = bn1_->forward_relu(conv1_(x));
+    y = bn2_->forward_relu(conv2_(y));
+    return bn3_->forward_relu(conv3_(y), downsample_ ? downsample_->forward(x) : x);
   }
   BN last_bn() override { return bn3_; }
 
@@ -108,7 +108,7 @@ class ResNet final : public runner::Model {
 
   torch::Tensor forward(torch::Tensor x) override {
     x = trace("conv1", conv1_(x));
-    x = trace("bn1+relu", bn1_(x).relu_());
+    x = trace("bn1+relu", bn1_->forward_relu(x));
     if (!cifar_stem_) x = trace("maxpool", torch::max_pool2d(x, 3, 2, 1));
     for (int l = 0; l < 4; ++l) x = trace("layer" + std::to_string(l + 1), layers_[l]->forward(x));
     x = trace("avgpool", torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));

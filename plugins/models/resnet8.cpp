@@ -23,7 +23,7 @@ class ResNet8 final : public runner::Model {
 
   torch::Tensor forward(torch::Tensor x) override {
     x = trace("conv1", conv1_(x));
-    x = trace("bn1", bn1_(x).relu_());
+    x = trace("bn1", bn1_->forward_relu(x));
     x = trace("layer1", layer1_->forward(x));
     x = trace("layer2", layer2_->forward(x));
     x = trace("layer3", layer3_->forward(x));

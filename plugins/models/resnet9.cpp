@@ -19,7 +19,7 @@ class ConvBN final : public nn::Module {
  public:
   ConvBN(int64_t in, int64_t out)
       : conv_(register_module("conv", conv(in, out, 3, 1, 1))), bn_(register_module("bn", BN(out))) {}
-  torch::Tensor forward(const torch::Tensor& x) { return bn_(conv_(x)).relu_(); }
+  torch::Tensor forward(const torch::Tensor& x) { return bn_->forward_relu(conv_(x)); }
 
  private:
   nn::Conv2d conv_;

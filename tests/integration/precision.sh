@@ -2,7 +2,7 @@
 # The training step's options, each against the plain step: bf16 autocast reaches the
 # float32 accuracy (resnet8, Fashion-MNIST, same short schedule); gradient accumulation
 # gives the same losses as one big batch (1 process and under mpirun); channels_last
-# the same losses as NCHW; gradient clipping at a huge norm changes nothing and at a
+# the same losses as NCHW, and its fused BatchNorm+ReLU as LibTorch's operators; gradient clipping at a huge norm changes nothing and at a
 # tiny one freezes training; fp16 on the CPU is a clear config error.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/dist_lib.sh"
@@ -62,6 +62,28 @@ run_capture nhwc.txt "$RUNNER" cl.yaml output_path=nhwc channels_last=true
 expect_success nhwc.txt "channels_last run failed"
 expect_contains "$(cat nhwc.txt)" "memory layout channels_last" "channels_last is logged"
 compare_runs nchw/cl/*/ nhwc/cl/*/ 1e-3 0.01 10 || fail "channels_last vs NCHW"
+
+# ---- the fused BatchNorm+ReLU kernel (channels_last on the CPU, the default) against
+# LibTorch's batch_norm, add_ and relu_: the same losses; the trace shows which ran.
+expect_contains "$(cat nhwc.txt)" "memory layout channels_last, fused BatchNorm+ReLU" "the fused kernel is logged"
+for f in true false; do
+  run_capture "fused_$f.txt" "$RUNNER" cl.yaml output_path=fused_$f fused_kernels=$f "profile={wait: 2, active: 2}"
+  expect_success "fused_$f.txt" "fused_kernels=$f run failed"
+done
+# 2e-3: the two part like NCHW and channels_last above (summation order, amplified by
+# training: 1e-5 after one step, 4e-4 to 7e-4 by iteration 8 for both pairs)
+compare_runs fused_false/cl/*/ fused_true/cl/*/ 2e-3 0.01 10 || fail "fused BatchNorm+ReLU vs LibTorch's"
+"$PYTHON" - fused_true/cl/*/profile/trace_rank0.json fused_false/cl/*/profile/trace_rank0.json <<'PY' ||
+import json, sys
+def names(f):
+    return {e.get("name") for e in json.load(open(f))["traceEvents"]}
+fused, plain = names(sys.argv[1]), names(sys.argv[2])
+assert {"runner::batch_norm_relu", "runner::batch_norm_relu_backward"} <= fused, "no fused kernel in the trace"
+assert "aten::threshold_backward" not in fused, "ReLU's backward still ran beside the fused kernel"
+assert "runner::batch_norm_relu" not in plain and "aten::threshold_backward" in plain, "fused_kernels=false"
+print("trace: fused kernel with fused_kernels=true, LibTorch's operators with false")
+PY
+  fail "fused kernel in the trace"
 
 # ---- bf16 autocast vs float32: same schedule, accuracy within 1 point
 common=(num_epochs=1 dataflow.max_train_samples=38400 'scheduler.milestones=[[0, 0.0], [30, 0.1], [1ep, 0.0]]'

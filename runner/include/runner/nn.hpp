@@ -29,6 +29,14 @@ class RUNNER_API BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> 
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& input);
+  /// relu(forward(input) + residual) (residual optional), as forward, add_ and relu_ would
+  /// compute it. In training on the CPU, for channels_last float32 or bfloat16 input without
+  /// synchronised statistics, it is one fused kernel (a forward that passes over the
+  /// activations twice, a backward that recomputes the ReLU's mask); elsewhere, or with
+  /// `step.fused_kernels: false`, it is those three LibTorch operators.
+  torch::Tensor forward_relu(const torch::Tensor& input, const torch::Tensor& residual = {});
+  /// Whether forward_relu takes the fused kernel for these tensors.
+  bool fuses_relu(const torch::Tensor& input, const torch::Tensor& residual = {}) const;
 
   torch::nn::BatchNorm2dOptions options;
   torch::Tensor weight, bias;                                    ///< affine parameters
@@ -42,6 +50,10 @@ namespace detail {
 using AllReduceSum = std::function<torch::Tensor(const torch::Tensor&)>;
 RUNNER_API void set_batchnorm_sync(AllReduceSum fn);
 RUNNER_API const AllReduceSum& batchnorm_sync();
+/// Set by the host from `step.fused_kernels` (default on): BatchNorm2d::forward_relu may
+/// take its fused CPU kernel.
+RUNNER_API void set_fused_batchnorm_relu(bool enabled);
+RUNNER_API bool fused_batchnorm_relu();
 }  // namespace detail
 
 }  // namespace runner::nn

@@ -71,6 +71,7 @@ struct StepOptions {
   bool deterministic = false;
   std::string amp = "none";
   bool channels_last = false;
+  bool fused_kernels = true;
   std::optional<double> grad_clip_norm;
   int64_t grad_accumulation_steps = 1;
   template <class F>
@@ -88,6 +89,9 @@ struct StepOptions {
       "mixed precision: none (float32), bf16 (autocast to bfloat16; CPU and CUDA), fp16 (CUDA, with a loss scaler)")
         .one_of({"none", "bf16", "fp16"});
     f("channels_last", channels_last, "NHWC memory layout for 4-D weights and inputs (convolutional models)");
+    f("fused_kernels", fused_kernels,
+      "on the CPU: BatchNorm + (residual add +) ReLU of the built-in models as one kernel (training, channels_last); "
+      "false: LibTorch's separate operators");
     f("grad_clip_norm", grad_clip_norm, "clip the global gradient L2 norm to this value before each step")
         .greater_than(0);
     f("grad_accumulation_steps", grad_accumulation_steps,

@@ -34,6 +34,7 @@
 #include "engine/step.hpp"
 #include "logging/log.hpp"
 #include "runner/error.hpp"
+#include "runner/nn.hpp"
 #include "util/strings.hpp"
 #include "tracking/metrics_log.hpp"
 #include "util/files.hpp"
@@ -157,6 +158,7 @@ TrainResult Trainer::run() {
   threads_ = configure_threads(config_.run.threads, run_.dist.local_size);
   if (config_.step.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
   device::configure_kernels(run_.placement, config_.step.deterministic, config_.step.tf32);
+  runner::nn::detail::set_fused_batchnorm_relu(config_.step.fused_kernels);
   build();
   synchronise_model();
   open_run_folder();
@@ -373,8 +375,10 @@ void Trainer::print_banner() const {
   RLOG_INFO("model: {}, {} parameters{}", config_.component(Kind::Model).name, count_parameters(*setup_->c.model),
             pretrained && !pretrained->is_null() ? ", weights from " + pretrained->scalar : "");
   if (!setup_->c.no_decay.empty()) RLOG_INFO("optimizer.no_decay: {}", setup_->c.no_decay);
+  // runner::nn::BatchNorm2d::forward_relu's fused kernel (models that call it, in training).
+  const bool fused = st.channels_last && st.fused_kernels && !run_.placement.is_cuda() && !nn::detail::batchnorm_sync();
   RLOG_INFO("step: amp {} | memory layout {} | gradient clipping {} | {} micro-batch(es) per step", st.amp,
-            st.channels_last ? "channels_last" : "contiguous (NCHW)",
+            st.channels_last ? (fused ? "channels_last, fused BatchNorm+ReLU" : "channels_last") : "contiguous (NCHW)",
             st.grad_clip_norm ? "at L2 norm " + format_number(*st.grad_clip_norm) : std::string("off"),
             st.grad_accumulation_steps);
   const int nodes = static_cast<int>(comm_.allreduce_sum({dist.local_rank == 0 ? 1.0 : 0.0})[0]);

@@ -1,0 +1,138 @@
+// runner::nn::BatchNorm2d::forward_relu: relu(bn(x) [+ residual]) in training mode as one
+// autograd node with CPU loops of its own (bn_relu_kernels.cpp), for channels_last float32
+// and bfloat16 activations. LibTorch runs the same thing as three to four operators whose
+// CPU kernels each pass over the tensor several times (batch_norm, add_, relu_ and their
+// backwards); here the forward reads x twice and writes y once, and the backward
+// recomputes the ReLU's mask from x (or reads it from y when a residual was added) instead
+// of materialising the BatchNorm output's gradient.
+#include <ATen/Parallel.h>
+#include <ATen/record_function.h>
+
+#include <cmath>
+#include <vector>
+
+#include "bn_relu_kernels.hpp"
+#include "runner/nn.hpp"
+
+namespace runner::nn {
+namespace {
+
+using torch::Tensor;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+constexpr auto kNhwc = at::MemoryFormat::ChannelsLast;
+
+bool& fused_enabled() {
+  static bool enabled = true;
+  return enabled;
+}
+
+kernels::Dtype kernel_dtype(const Tensor& t) {
+  return t.scalar_type() == torch::kBFloat16 ? kernels::Dtype::BFloat16 : kernels::Dtype::Float32;
+}
+
+Tensor floats(const std::vector<float>& v) { return torch::tensor(v, torch::dtype(torch::kFloat32)); }
+
+struct BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFunction> {
+  static Tensor forward(AutogradContext* ctx, const Tensor& input, const Tensor& weight, const Tensor& bias,
+                        const std::optional<Tensor>& residual_in, Tensor running_mean, Tensor running_var,
+                        double momentum, double eps) {
+    RECORD_FUNCTION("runner::batch_norm_relu", std::vector<c10::IValue>({input}));
+    const Tensor x = input.contiguous(kNhwc);
+    const Tensor residual = residual_in ? residual_in->to(x.scalar_type()).contiguous(kNhwc) : Tensor();
+    const int64_t channels = x.size(1), rows = x.numel() / channels;
+    const int threads = at::get_num_threads();
+    const Tensor first_row = x.select(0, 0).select(1, 0).select(1, 0).to(torch::kFloat32).contiguous();
+    const float* shift0 = first_row.data_ptr<float>();
+    std::vector<double> sums(2 * channels);
+    kernels::shifted_sums(kernel_dtype(x), x.data_ptr(), rows, channels, shift0, threads, sums.data());
+    const Tensor w = weight.contiguous(), b = bias.contiguous();  // float32 (fuses_relu)
+    std::vector<float> mean(channels), invstd(channels), var(channels), scale(channels), shift(channels);
+    for (int64_t c = 0; c < channels; ++c) {
+      const double d = sums[c] / rows, v = std::max(sums[channels + c] / rows - d * d, 0.0);
+      mean[c] = static_cast<float>(shift0[c] + d);
+      var[c] = static_cast<float>(v);
+      invstd[c] = static_cast<float>(1.0 / std::sqrt(v + eps));
+      scale[c] = w.data_ptr<float>()[c] * invstd[c];
+      shift[c] = b.data_ptr<float>()[c] - mean[c] * scale[c];
+    }
+    Tensor y = at::empty_like(x, kNhwc);
+    kernels::scale_shift_relu(kernel_dtype(x), x.data_ptr(), residual.defined() ? residual.data_ptr() : nullptr,
+                              y.data_ptr(), rows, channels, scale.data(), shift.data(), threads);
+    if (running_mean.defined()) {
+      const double unbias = rows > 1 ? static_cast<double>(rows) / (rows - 1) : 1.0;
+      running_mean.mul_(1 - momentum).add_(floats(mean).to(running_mean.dtype()), momentum);
+      running_var.mul_(1 - momentum).add_(floats(var).to(running_var.dtype()), momentum * unbias);
+    }
+    ctx->save_for_backward({x, w, residual.defined() ? y : Tensor()});
+    ctx->saved_data["mean"] = floats(mean);
+    ctx->saved_data["invstd"] = floats(invstd);
+    ctx->saved_data["scale"] = floats(scale);
+    ctx->saved_data["shift"] = floats(shift);
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    RECORD_FUNCTION("runner::batch_norm_relu_backward", std::vector<c10::IValue>({grads[0]}));
+    const variable_list saved = ctx->get_saved_variables();
+    const Tensor &x = saved[0], &w = saved[1], &y = saved[2];
+    const Tensor dy = grads[0].to(x.scalar_type()).contiguous(kNhwc);
+    const int64_t channels = x.size(1), rows = x.numel() / channels;
+    const int threads = at::get_num_threads();
+    const Tensor mean = ctx->saved_data["mean"].toTensor(), invstd = ctx->saved_data["invstd"].toTensor();
+    const float *scale = ctx->saved_data["scale"].toTensor().data_ptr<float>(),
+                *shift = ctx->saved_data["shift"].toTensor().data_ptr<float>();
+    const bool residual = y.defined();
+    const Tensor dz = residual ? at::empty_like(x, kNhwc) : Tensor();
+    std::vector<double> sums(2 * channels);
+    kernels::masked_grad_sums(kernel_dtype(x), dy.data_ptr(), x.data_ptr(), residual ? y.data_ptr() : nullptr,
+                              residual ? dz.data_ptr() : nullptr, rows, channels, scale, shift, mean.data_ptr<float>(),
+                              threads, sums.data());
+    std::vector<float> a(channels), b(channels), c0(channels), dweight(channels), dbias(channels);
+    for (int64_t c = 0; c < channels; ++c) {
+      const double is = invstd.data_ptr<float>()[c], k = w.data_ptr<float>()[c] * is;
+      a[c] = static_cast<float>(k);
+      b[c] = static_cast<float>(-k * is * is * sums[channels + c] / rows);
+      c0[c] = static_cast<float>(-k * sums[c] / rows);
+      dbias[c] = static_cast<float>(sums[c]);
+      dweight[c] = static_cast<float>(sums[channels + c] * is);
+    }
+    Tensor dx = at::empty_like(x, kNhwc);
+    kernels::input_grad(kernel_dtype(x), dy.data_ptr(), residual ? dz.data_ptr() : nullptr, x.data_ptr(), dx.data_ptr(),
+                        rows, channels, scale, shift, mean.data_ptr<float>(), a.data(), b.data(), c0.data(), threads);
+    return {dx, floats(dweight), floats(dbias), residual ? dz : Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+}  // namespace
+
+namespace detail {
+void set_fused_batchnorm_relu(bool enabled) { fused_enabled() = enabled; }
+bool fused_batchnorm_relu() { return fused_enabled(); }
+}  // namespace detail
+
+bool BatchNorm2dImpl::fuses_relu(const Tensor& input, const Tensor& residual) const {
+  const auto is_float = [](const Tensor& t) { return t.scalar_type() == torch::kFloat32; };
+  const bool activation = input.scalar_type() == torch::kFloat32 || input.scalar_type() == torch::kBFloat16;
+  return fused_enabled() && is_training() && !detail::batchnorm_sync() && options.affine() &&
+         options.track_running_stats() && input.device().is_cpu() && input.dim() == 4 && activation &&
+         input.is_contiguous(kNhwc) && input.numel() > 0 && is_float(weight) && is_float(bias) &&
+         is_float(running_mean) && is_float(running_var) && weight.device().is_cpu() &&
+         (!residual.defined() || (residual.device().is_cpu() && residual.sizes() == input.sizes()));
+}
+
+Tensor BatchNorm2dImpl::forward_relu(const Tensor& input, const Tensor& residual) {
+  if (!fuses_relu(input, residual)) {
+    Tensor y = forward(input);
+    if (residual.defined()) y = y.add_(residual);
+    return y.relu_();
+  }
+  num_batches_tracked.add_(1);
+  const double momentum =
+      options.momentum().has_value() ? *options.momentum() : 1.0 / num_batches_tracked.item<double>();
+  return BatchNormReluFunction::apply(input, weight, bias,
+                                      residual.defined() ? std::optional<Tensor>(residual) : std::nullopt, running_mean,
+                                      running_var, momentum, options.eps());
+}
+
+}  // namespace runner::nn

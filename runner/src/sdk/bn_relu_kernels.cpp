@@ -1,0 +1,308 @@
+#include "bn_relu_kernels.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+// Each exported function is cloned for AVX-512, AVX2 and the baseline.
+#define RUNNER_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+#define RUNNER_INLINE inline __attribute__((always_inline))
+
+namespace runner::nn::kernels {
+namespace {
+
+constexpr int64_t kBlockRows = 64;  // rows summed in float before adding into double
+
+RUNNER_INLINE float load(const float* p, int64_t i) { return p[i]; }
+RUNNER_INLINE float load(const uint16_t* p, int64_t i) {
+  const uint32_t u = static_cast<uint32_t>(p[i]) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+RUNNER_INLINE void store(float* p, int64_t i, float v) { p[i] = v; }
+// Round to nearest even, NaN to the quiet NaN: c10::BFloat16's conversion.
+RUNNER_INLINE void store(uint16_t* p, int64_t i, float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  p[i] = static_cast<uint16_t>(v != v ? 0x7fc0u : rounded);
+}
+
+// 16 channels at a time in GCC's vector extensions: one AVX-512 register, two AVX2 ones or
+// four SSE ones, whichever the clone is compiled for.
+constexpr int64_t kLanes = 16;
+typedef float vf __attribute__((vector_size(64)));
+typedef int32_t vi __attribute__((vector_size(64)));
+typedef uint32_t vu __attribute__((vector_size(64)));
+typedef uint16_t vh __attribute__((vector_size(32)));
+
+RUNNER_INLINE vf vload(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+RUNNER_INLINE vf vload(const uint16_t* p) {
+  vh h;
+  std::memcpy(&h, p, sizeof h);
+  return reinterpret_cast<vf>(__builtin_convertvector(h, vu) << 16);
+}
+RUNNER_INLINE void vstore(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+RUNNER_INLINE void vstore(uint16_t* p, vf v) {
+  const vu u = reinterpret_cast<vu>(v);
+  const vu rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const vu nan = reinterpret_cast<vu>(v != v);
+  const vh h = __builtin_convertvector((rounded & ~nan) | (0x7fc0u & nan), vh);
+  std::memcpy(p, &h, sizeof h);
+}
+/// max(z, 0) with NaN kept, as relu.
+RUNNER_INLINE vf vrelu(vf z) {
+  const vf zero = {};
+  return reinterpret_cast<vf>(reinterpret_cast<vi>(z) & ~(z < zero));
+}
+/// g where z > 0, else 0.
+RUNNER_INLINE vf vmask(vf z, vf g) {
+  const vf zero = {};
+  return reinterpret_cast<vf>(reinterpret_cast<vi>(g) & (z > zero));
+}
+
+// The reductions go through the rows in tiles of kBlockRows: for each 16-channel block the
+// sums stay in registers over the tile's rows, and are then added into the double arrays.
+template <class E>
+RUNNER_INLINE void shifted_sums_body(const E* x, int64_t r0, int64_t r1, int64_t channels, const float* shift,
+                                     double* s1, double* s2) {
+  const int64_t vec_end = channels / kLanes * kLanes;
+  for (int64_t r = r0; r < r1; r += kBlockRows) {
+    const int64_t end = std::min(r1, r + kBlockRows);
+    for (int64_t c = 0; c < vec_end; c += kLanes) {
+      const vf k = vload(shift + c);
+      vf a1 = {}, a2 = {};
+      for (int64_t i = r; i < end; ++i) {
+        const vf d = vload(x + i * channels + c) - k;
+        a1 += d;
+        a2 += d * d;
+      }
+      for (int64_t l = 0; l < kLanes; ++l) {
+        s1[c + l] += a1[l];
+        s2[c + l] += a2[l];
+      }
+    }
+    for (int64_t c = vec_end; c < channels; ++c) {
+      float a1 = 0, a2 = 0;
+      for (int64_t i = r; i < end; ++i) {
+        const float d = load(x, i * channels + c) - shift[c];
+        a1 += d;
+        a2 += d * d;
+      }
+      s1[c] += a1;
+      s2[c] += a2;
+    }
+  }
+}
+
+template <class E>
+RUNNER_INLINE void scale_shift_relu_body(const E* x, const E* residual, E* y, int64_t r0, int64_t r1, int64_t channels,
+                                         const float* scale, const float* shift) {
+  const int64_t vec_end = channels / kLanes * kLanes;
+  for (int64_t i = r0; i < r1; ++i) {
+    const int64_t o = i * channels;
+    for (int64_t c = 0; c < vec_end; c += kLanes) {
+      vf z = vload(x + o + c) * vload(scale + c) + vload(shift + c);
+      if (residual) z += vload(residual + o + c);
+      vstore(y + o + c, vrelu(z));
+    }
+    for (int64_t c = vec_end; c < channels; ++c) {
+      float z = load(x, o + c) * scale[c] + shift[c];
+      if (residual) z += load(residual, o + c);
+      store(y, o + c, z < 0.0f ? 0.0f : z);  // NaN stays NaN, as relu
+    }
+  }
+}
+
+template <class E>
+RUNNER_INLINE void masked_grad_sums_body(const E* dy, const E* x, const E* y, E* dz_out, int64_t r0, int64_t r1,
+                                         int64_t channels, const float* scale, const float* shift, const float* mean,
+                                         double* g1, double* g2) {
+  const int64_t vec_end = channels / kLanes * kLanes;
+  for (int64_t r = r0; r < r1; r += kBlockRows) {
+    const int64_t end = std::min(r1, r + kBlockRows);
+    for (int64_t c = 0; c < vec_end; c += kLanes) {
+      const vf sc = vload(scale + c), sh = vload(shift + c), m = vload(mean + c);
+      vf a1 = {}, a2 = {};
+      for (int64_t i = r; i < end; ++i) {
+        const int64_t o = i * channels + c;
+        const vf xv = vload(x + o);
+        vf dz;
+        if (y) {
+          dz = vmask(vload(y + o), vload(dy + o));
+          vstore(dz_out + o, dz);
+        } else {
+          dz = vmask(xv * sc + sh, vload(dy + o));
+        }
+        a1 += dz;
+        a2 += dz * (xv - m);
+      }
+      for (int64_t l = 0; l < kLanes; ++l) {
+        g1[c + l] += a1[l];
+        g2[c + l] += a2[l];
+      }
+    }
+    for (int64_t c = vec_end; c < channels; ++c) {
+      float a1 = 0, a2 = 0;
+      for (int64_t i = r; i < end; ++i) {
+        const int64_t o = i * channels + c;
+        const float xv = load(x, o);
+        float dz;
+        if (y) {
+          dz = load(y, o) > 0.0f ? load(dy, o) : 0.0f;
+          store(dz_out, o, dz);
+        } else {
+          dz = xv * scale[c] + shift[c] > 0.0f ? load(dy, o) : 0.0f;
+        }
+        a1 += dz;
+        a2 += dz * (xv - mean[c]);
+      }
+      g1[c] += a1;
+      g2[c] += a2;
+    }
+  }
+}
+
+template <class E>
+RUNNER_INLINE void input_grad_body(const E* dy, const E* dz, const E* x, E* dx, int64_t r0, int64_t r1,
+                                   int64_t channels, const float* scale, const float* shift, const float* mean,
+                                   const float* a, const float* b, const float* c0) {
+  const int64_t vec_end = channels / kLanes * kLanes;
+  for (int64_t i = r0; i < r1; ++i) {
+    const int64_t o = i * channels;
+    for (int64_t c = 0; c < vec_end; c += kLanes) {
+      const vf xv = vload(x + o + c);
+      const vf d = dz ? vload(dz + o + c) : vmask(xv * vload(scale + c) + vload(shift + c), vload(dy + o + c));
+      vstore(dx + o + c, vload(a + c) * d + vload(b + c) * (xv - vload(mean + c)) + vload(c0 + c));
+    }
+    for (int64_t c = vec_end; c < channels; ++c) {
+      const float xv = load(x, o + c);
+      const float d = dz ? load(dz, o + c) : (xv * scale[c] + shift[c] > 0.0f ? load(dy, o + c) : 0.0f);
+      store(dx, o + c, a[c] * d + b[c] * (xv - mean[c]) + c0[c]);
+    }
+  }
+}
+
+template <class E>
+const E* as(const void* p) {
+  return static_cast<const E*>(p);
+}
+template <class E>
+E* as(void* p) {
+  return static_cast<E*>(p);
+}
+
+// One slice of rows, in a clone per instruction set.
+RUNNER_KERNEL void shifted_sums_rows(Dtype t, const void* x, int64_t r0, int64_t r1, int64_t channels,
+                                     const float* shift, double* s1, double* s2) {
+  if (t == Dtype::Float32)
+    shifted_sums_body(as<float>(x), r0, r1, channels, shift, s1, s2);
+  else
+    shifted_sums_body(as<uint16_t>(x), r0, r1, channels, shift, s1, s2);
+}
+
+RUNNER_KERNEL void scale_shift_relu_rows(Dtype t, const void* x, const void* residual, void* y, int64_t r0, int64_t r1,
+                                         int64_t channels, const float* scale, const float* shift) {
+  if (t == Dtype::Float32)
+    scale_shift_relu_body(as<float>(x), as<float>(residual), as<float>(y), r0, r1, channels, scale, shift);
+  else
+    scale_shift_relu_body(as<uint16_t>(x), as<uint16_t>(residual), as<uint16_t>(y), r0, r1, channels, scale, shift);
+}
+
+RUNNER_KERNEL void masked_grad_sums_rows(Dtype t, const void* dy, const void* x, const void* y, void* dz_out,
+                                         int64_t r0, int64_t r1, int64_t channels, const float* scale,
+                                         const float* shift, const float* mean, double* g1, double* g2) {
+  if (t == Dtype::Float32)
+    masked_grad_sums_body(as<float>(dy), as<float>(x), as<float>(y), as<float>(dz_out), r0, r1, channels, scale, shift,
+                          mean, g1, g2);
+  else
+    masked_grad_sums_body(as<uint16_t>(dy), as<uint16_t>(x), as<uint16_t>(y), as<uint16_t>(dz_out), r0, r1, channels,
+                          scale, shift, mean, g1, g2);
+}
+
+RUNNER_KERNEL void input_grad_rows(Dtype t, const void* dy, const void* dz, const void* x, void* dx, int64_t r0,
+                                   int64_t r1, int64_t channels, const float* scale, const float* shift,
+                                   const float* mean, const float* a, const float* b, const float* c0) {
+  if (t == Dtype::Float32)
+    input_grad_body(as<float>(dy), as<float>(dz), as<float>(x), as<float>(dx), r0, r1, channels, scale, shift, mean, a,
+                    b, c0);
+  else
+    input_grad_body(as<uint16_t>(dy), as<uint16_t>(dz), as<uint16_t>(x), as<uint16_t>(dx), r0, r1, channels, scale,
+                    shift, mean, a, b, c0);
+}
+
+/// Runs f(begin_row, end_row, part) on `threads` equal slices of the rows (fewer for small
+/// tensors), in an OpenMP team of LibTorch's own runtime, as ATen's kernels do.
+template <class F>
+void for_parts(int64_t rows, int threads, const F& f) {
+  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, rows / kBlockRows)));
+  if (parts == 1) {
+    f(0, rows, 0);
+    return;
+  }
+#pragma omp parallel num_threads(parts)
+  {
+    const int64_t p = omp_get_thread_num(), n = omp_get_num_threads();
+    f(rows * p / n, rows * (p + 1) / n, p);
+  }
+}
+
+/// Per-thread sums of `width` values, added up in thread order (the same result for the same
+/// thread count).
+struct Partials {
+  Partials(int threads, int64_t width) : width(width), values(static_cast<size_t>(threads) * width, 0.0) {}
+  double* part(int64_t p) { return values.data() + p * width; }
+  void total(double* out) const {
+    std::fill(out, out + width, 0.0);
+    for (size_t p = 0; p < values.size() / width; ++p)
+      for (int64_t i = 0; i < width; ++i) out[i] += values[p * width + i];
+  }
+  int64_t width;
+  std::vector<double> values;
+};
+
+}  // namespace
+
+void shifted_sums(Dtype t, const void* x, int64_t rows, int64_t channels, const float* shift, int threads,
+                  double* sums) {
+  Partials partial(threads, 2 * channels);
+  for_parts(rows, threads, [&](int64_t r0, int64_t r1, int64_t p) {
+    shifted_sums_rows(t, x, r0, r1, channels, shift, partial.part(p), partial.part(p) + channels);
+  });
+  partial.total(sums);
+}
+
+void scale_shift_relu(Dtype t, const void* x, const void* residual, void* y, int64_t rows, int64_t channels,
+                      const float* scale, const float* shift, int threads) {
+  for_parts(rows, threads, [&](int64_t r0, int64_t r1, int64_t) {
+    scale_shift_relu_rows(t, x, residual, y, r0, r1, channels, scale, shift);
+  });
+}
+
+void masked_grad_sums(Dtype t, const void* dy, const void* x, const void* y, void* dz_out, int64_t rows,
+                      int64_t channels, const float* scale, const float* shift, const float* mean, int threads,
+                      double* sums) {
+  Partials partial(threads, 2 * channels);
+  for_parts(rows, threads, [&](int64_t r0, int64_t r1, int64_t p) {
+    masked_grad_sums_rows(t, dy, x, y, dz_out, r0, r1, channels, scale, shift, mean, partial.part(p),
+                          partial.part(p) + channels);
+  });
+  partial.total(sums);
+}
+
+void input_grad(Dtype t, const void* dy, const void* dz, const void* x, void* dx, int64_t rows, int64_t channels,
+                const float* scale, const float* shift, const float* mean, const float* a, const float* b,
+                const float* c, int threads) {
+  for_parts(rows, threads, [&](int64_t r0, int64_t r1, int64_t) {
+    input_grad_rows(t, dy, dz, x, dx, r0, r1, channels, scale, shift, mean, a, b, c);
+  });
+}
+
+}  // namespace runner::nn::kernels
