@@ -115,8 +115,12 @@ assert float(summary["profile_gflops_traced"]) > 1
 # resnet8 on 1x28x28, per-rank batch 64: 3 x the forward convolutions' 1.196 GFLOP
 assert 3.4 < gflop < 3.8, gflop
 assert gflops > 1, gflops
-peak, mfu = float(summary["matmul_peak_gflops"]), float(summary["mfu"])
-assert peak > 1 and abs(mfu - gflops / peak) < 2e-3 and 0 < mfu < 1.5, (peak, mfu, gflops)
+# The peak is the higher of the measured matmul and 3x3-convolution rates; resnet8's training
+# loop stays below it (MFU under 1: on this AMD CPU MKL's float32 GEMM alone reached 216
+# GFLOP/s, under what resnet8's oneDNN convolutions do, until the convolution was measured too).
+peak = max(float(summary["matmul_peak_gflops"]), float(summary["conv_peak_gflops"]))
+mfu = float(summary["mfu"])
+assert peak > 1 and abs(mfu - gflops / peak) < 2e-3 and 0 < mfu < 1, (peak, mfu, gflops)
 table = open(run + "/profile/ops_rank0.txt").read()
 assert "aten::convolution_backward" in table, table[:500]
 print("trace: %d events, %s; %.3f GFLOP/iteration, %.1f GFLOP/s, MFU %.2f of %.1f" % (len(ev), steps, gflop, gflops, mfu, peak))

@@ -201,7 +201,7 @@ elif cmd == "trace":  # run device: the profiled run's trace and step-time break
     n = max(len(steps), 1)
     print(f"{len(steps)} steps of {traced / n / 1000:.2f} ms, {len(kernels) / n:.0f} CUDA kernels each "
           f"(GPU busy {busy:.0%}), parts {parts:.2f} s of {train:.2f} s, MFU {s.get('mfu', '?')} "
-          f"(matmul peak {s.get('matmul_peak_gflops', '?')} GFLOP/s)")
+          f"(matmul peak {s.get('matmul_peak_gflops', '?')}, 3x3 convolution {s.get('conv_peak_gflops', '?')} GFLOP/s)")
     ok = len(steps) == 5 and abs(parts - train) <= 0.05 * train and (a[1] != "cuda" or len(kernels) > 0)
     sys.exit(0 if ok else 1)
 elif cmd == "eval":  # run eval-output: the last validation's figures again, within 1e-5

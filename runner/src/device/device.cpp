@@ -56,12 +56,12 @@ void synchronize(const Placement& p) {
   if (p.is_cuda()) detail::cuda_synchronize(p.device.index());
 }
 
-double matmul_peak_gflops(const Placement& p, torch::ScalarType dtype) {
-  torch::NoGradGuard no_grad;
-  const int64_t n = p.is_cuda() ? 8192 : 2048;
-  const auto opts = torch::TensorOptions().device(p.device).dtype(dtype);
-  const torch::Tensor a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
-  torch::Tensor c = torch::mm(a, b);  // warm-up: kernel choice, the pool's threads, the workspace
+namespace {
+// GFLOP/s of `run` (`flop` per call): the best of two rounds of about 0.2 s, after one call
+// that warms up (kernel choice, the pool's threads, the workspace).
+template <class F>
+double best_rate(const Placement& p, double flop, const F& run) {
+  run();
   synchronize(p);
   double best = 0;
   for (int round = 0; round < 2; ++round) {
@@ -69,15 +69,35 @@ double matmul_peak_gflops(const Placement& p, torch::ScalarType dtype) {
     int64_t reps = 0;
     double seconds = 0;
     while (seconds < 0.2) {
-      torch::mm_out(c, a, b);
+      run();
       ++reps;
       if (p.is_cuda() && reps % 8 != 0) continue;  // queue a few before each wait
       synchronize(p);
       seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
-    best = std::max(best, 2.0 * static_cast<double>(n * n * n) * static_cast<double>(reps) / seconds / 1e9);
+    best = std::max(best, flop * static_cast<double>(reps) / seconds / 1e9);
   }
   return best;
+}
+}  // namespace
+
+PeakRates peak_gflops(const Placement& p, torch::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  const auto opts = torch::TensorOptions().device(p.device).dtype(dtype);
+  PeakRates rates;
+  {
+    const int64_t n = p.is_cuda() ? 8192 : 2048;
+    const torch::Tensor a = torch::randn({n, n}, opts), b = torch::randn({n, n}, opts);
+    torch::Tensor c = torch::empty({n, n}, opts);
+    rates.matmul = best_rate(p, 2.0 * n * n * n, [&] { torch::mm_out(c, a, b); });
+  }
+  const int64_t batch = p.is_cuda() ? 128 : 32, channels = 256, side = 28;
+  const auto nhwc = torch::MemoryFormat::ChannelsLast;
+  const torch::Tensor x = torch::randn({batch, channels, side, side}, opts).contiguous(nhwc);
+  const torch::Tensor w = torch::randn({channels, channels, 3, 3}, opts).contiguous(nhwc);
+  rates.conv = best_rate(p, 2.0 * batch * side * side * channels * channels * 9,
+                         [&] { torch::conv2d(x, w, /*bias=*/{}, /*stride=*/1, /*padding=*/1); });
+  return rates;
 }
 
 namespace {

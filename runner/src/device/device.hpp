@@ -6,6 +6,7 @@
 // in no_cuda.cpp.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,11 +41,17 @@ void set_rng_state(const Placement& p, const std::string& state);
 
 /// Waits until every queued kernel of the device finished (a barrier before timing).
 void synchronize(const Placement& p);
-/// The device's attainable matrix-multiply rate for `dtype`, in GFLOP/s: the best of two
-/// rounds of square torch::mm (2048 on the CPU, on this rank's threads; 8192 on CUDA, with
-/// the run's TF32 setting) of about 0.2 s each (tools/bench/peak_gflops.py does the same
-/// from Python). The yardstick `profile:`'s achieved GFLOP/s is divided by (the MFU).
-double matmul_peak_gflops(const Placement& p, torch::ScalarType dtype);
+/// The device's attainable rates for `dtype`, in GFLOP/s, each the best of two rounds of about
+/// 0.2 s on this rank's threads: square torch::mm (2048 on the CPU; 8192 on CUDA, with the
+/// run's TF32 setting) and a 3x3 convolution in NHWC (256 channels at 28x28). The higher is
+/// the yardstick `profile:`'s achieved GFLOP/s is divided by (the MFU): on this project's AMD
+/// CPU, MKL's float32 GEMM takes an AVX2 path (216 GFLOP/s) while oneDNN's convolutions use
+/// AVX-512 (522). tools/bench/peak_gflops.py measures the same from Python.
+struct PeakRates {
+  double matmul = 0, conv = 0;
+  double best() const { return std::max(matmul, conv); }
+};
+PeakRates peak_gflops(const Placement& p, torch::ScalarType dtype);
 
 /// Copies batches of several tensors onto the device. On CUDA each copy is issued
 /// non-blocking on a side stream (from pinned host memory it overlaps the compute

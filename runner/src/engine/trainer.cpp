@@ -110,8 +110,9 @@ class Trainer {
   std::unique_ptr<Setup> setup_;
   std::unique_ptr<SyncBatchNormScope> sync_bn_;
   std::unique_ptr<GradReducer> reducer_;
-  std::unique_ptr<Ema> ema_;       ///< `ema:`
-  double matmul_peak_gflops_ = 0;  ///< with `profile:`: the device's measured matmul rate (the MFU's yardstick)
+  std::unique_ptr<Ema> ema_;  ///< `ema:`
+  device::PeakRates
+      peak_;  ///< with `profile:`: the device's measured matmul and convolution rates (the MFU's yardstick: the higher)
   std::unique_ptr<Resumed> resumed_;
   std::unique_ptr<tracking::Recorder> recorder_;  ///< rank 0: metrics.jsonl/csv, tb/, MLflow, report.html
   std::vector<NamedHandler> plugin_handlers_;
@@ -397,28 +398,29 @@ void Trainer::print_banner() const {
               setup_->iters_per_epoch);
 }
 
-// With `profile:`: the FLOP rate over the training loop and its share of the device's matmul
-// rate, measured here on the rank's device and threads in the step's precision (after
-// training: not part of the run's times).
+// With `profile:`: the FLOP rate over the training loop and its share of the device's peak
+// (the higher of its measured matmul and convolution rates), measured here on the rank's
+// device and threads in the step's precision (after training: not part of the run's times).
 void Trainer::print_achieved(double samples_per_second) {
   const std::string& amp = config_.step.amp;
   const torch::ScalarType dtype = amp == "bf16" ? torch::kBFloat16 : amp == "fp16" ? torch::kHalf : torch::kFloat;
   const Profiler::Figures& p = *profiler_->figures();
   const double achieved = achieved_gflops(p, samples_per_second);
   try {  // three n x n matrices (805 MB at 8192 in float32): a full GPU must not fail a finished run
-    matmul_peak_gflops_ = device::matmul_peak_gflops(run_.placement, dtype);
+    peak_ = device::peak_gflops(run_.placement, dtype);
   } catch (const std::exception& e) {
-    RLOG_WARN("profile: this device's matmul rate could not be measured, so no MFU: {}", first_line(e.what()));
+    peak_ = {};
+    RLOG_WARN("profile: this device's peak rate could not be measured, so no MFU: {}", first_line(e.what()));
     RLOG_INFO("achieved: {:.1f} GFLOP/s per rank over the training loop ({:.3f} GFLOP per iteration, as profiled)",
               achieved, p.gflop_per_iteration());
     return;
   }
   RLOG_INFO(
       "achieved: {:.1f} GFLOP/s per rank over the training loop ({:.3f} GFLOP per iteration, as profiled; the "
-      "traced iterations ran at {:.1f} with the profiler's overhead); MFU {:.2f}: this {}'s {} matrix multiply "
-      "reaches {:.1f} GFLOP/s",
-      achieved, p.gflop_per_iteration(), p.gflops(), achieved / matmul_peak_gflops_,
-      run_.placement.is_cuda() ? "GPU" : "CPU", c10::toString(dtype), matmul_peak_gflops_);
+      "traced iterations ran at {:.1f} with the profiler's overhead); MFU {:.2f} of this {}'s {:.1f} GFLOP/s in {} "
+      "(measured: matrix multiply {:.1f}, 3x3 convolution {:.1f})",
+      achieved, p.gflop_per_iteration(), p.gflops(), achieved / peak_.best(), run_.placement.is_cuda() ? "GPU" : "CPU",
+      peak_.best(), c10::toString(dtype), peak_.matmul, peak_.conv);
 }
 
 // The end of a finished run: throughput of the whole job (every rank's samples over the
@@ -495,9 +497,10 @@ tracking::Values Trainer::summary_values(const Engine& e, double samples_per_sec
     summary.emplace_back("profile_gflops_traced", std::round(p.gflops() * 10) / 10);
     const double achieved = achieved_gflops(p, samples_per_second);
     summary.emplace_back("achieved_gflops", std::round(achieved * 10) / 10);
-    if (matmul_peak_gflops_ > 0) {
-      summary.emplace_back("matmul_peak_gflops", std::round(matmul_peak_gflops_ * 10) / 10);
-      summary.emplace_back("mfu", std::round(achieved / matmul_peak_gflops_ * 1000) / 1000);
+    if (peak_.best() > 0) {
+      summary.emplace_back("matmul_peak_gflops", std::round(peak_.matmul * 10) / 10);
+      summary.emplace_back("conv_peak_gflops", std::round(peak_.conv * 10) / 10);
+      summary.emplace_back("mfu", std::round(achieved / peak_.best() * 1000) / 1000);
     }
   }
   summary.emplace_back("wall_seconds", std::round(wall * 1000) / 1000);
