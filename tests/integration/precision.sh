@@ -79,7 +79,8 @@ def names(f):
     return {e.get("name") for e in json.load(open(f))["traceEvents"]}
 fused, plain = names(sys.argv[1]), names(sys.argv[2])
 assert {"runner::batch_norm_relu", "runner::batch_norm_relu_backward"} <= fused, "no fused kernel in the trace"
-assert "aten::threshold_backward" not in fused, "ReLU's backward still ran beside the fused kernel"
+assert not {"aten::threshold_backward", "aten::native_batch_norm_backward"} & fused, \
+    "LibTorch's ReLU or BatchNorm backward still ran beside the fused kernel (the shortcuts' BatchNorm included)"
 assert "runner::batch_norm_relu" not in plain and "aten::threshold_backward" in plain, "fused_kernels=false"
 print("trace: fused kernel with fused_kernels=true, LibTorch's operators with false")
 PY

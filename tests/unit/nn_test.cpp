@@ -23,6 +23,7 @@ struct Case {
   torch::ScalarType dtype;
   bool residual;
   std::optional<double> momentum;
+  bool relu = true;  // false: forward() alone (no residual)
 };
 
 struct Outcome {
@@ -46,9 +47,12 @@ Outcome run(const Case& c, bool fused) {
   Tensor r = torch::randn(c.shape).to(c.dtype).contiguous(layout).requires_grad_();
   const Tensor g = torch::randn(c.shape).to(c.dtype).contiguous(layout);
   Outcome o;
-  o.fused = bn->fuses_relu(x, c.residual ? r : Tensor());
-  bn->forward_relu(x.detach() * 0.5, c.residual ? r.detach() : Tensor());
-  o.y = bn->forward_relu(x, c.residual ? r : Tensor());
+  o.fused = bn->uses_fused_kernel(x, c.residual ? r : Tensor());
+  const auto step = [&](const Tensor& in, const Tensor& res) {
+    return c.relu ? bn->forward_relu(in, res) : bn->forward(in);
+  };
+  step(x.detach() * 0.5, c.residual ? r.detach() : Tensor());
+  o.y = step(x, c.residual ? r : Tensor());
   o.y.backward(g);
   o.dx = x.grad();
   o.dweight = bn->weight.grad();
@@ -64,13 +68,19 @@ Outcome run(const Case& c, bool fused) {
 }  // namespace
 
 TEST_SUITE("nn") {
-  TEST_CASE("BatchNorm2d::forward_relu: the fused CPU kernel equals batch_norm + add_ + relu_ and their backward") {
+  TEST_CASE("BatchNorm2d: the fused CPU kernel equals batch_norm (+ add_ + relu_) and their backward") {
     const std::vector<Case> cases = {
-        {{8, 16, 5, 7}, torch::kFloat32, false, 0.1},         {{8, 16, 5, 7}, torch::kFloat32, true, 0.1},
+        {{8, 16, 5, 7}, torch::kFloat32, false, 0.1},
+        {{8, 16, 5, 7}, torch::kFloat32, true, 0.1},
         {{4, 24, 3, 3}, torch::kFloat32, true, std::nullopt},  // 24 channels: a vector's tail
-        {{3, 5, 9, 2}, torch::kFloat32, false, 0.3},          {{64, 64, 4, 4}, torch::kFloat32, true, 0.1},
-        {{8, 16, 5, 7}, torch::kBFloat16, false, 0.1},        {{8, 16, 5, 7}, torch::kBFloat16, true, 0.1},
+        {{3, 5, 9, 2}, torch::kFloat32, false, 0.3},
+        {{64, 64, 4, 4}, torch::kFloat32, true, 0.1},
+        {{8, 16, 5, 7}, torch::kBFloat16, false, 0.1},
+        {{8, 16, 5, 7}, torch::kBFloat16, true, 0.1},
         {{4, 24, 3, 3}, torch::kBFloat16, true, 0.1},
+        {{8, 16, 5, 7}, torch::kFloat32, false, 0.1, false},  // BatchNorm alone (forward)
+        {{4, 24, 3, 3}, torch::kFloat32, false, std::nullopt, false},
+        {{8, 16, 5, 7}, torch::kBFloat16, false, 0.1, false},
     };
     for (const Case& c : cases) {
       const std::string shape = c10::str(c10::IntArrayRef(c.shape));
@@ -78,6 +88,7 @@ TEST_SUITE("nn") {
       const std::string dtype = c10::toString(c.dtype);
       CAPTURE(dtype);
       CAPTURE(c.residual);
+      CAPTURE(c.relu);
       const Outcome fused = run(c, true), plain = run(c, false);
       CHECK(fused.fused);
       CHECK_FALSE(plain.fused);
@@ -98,15 +109,15 @@ TEST_SUITE("nn") {
   TEST_CASE("BatchNorm2d::forward_relu: LibTorch's operators where the kernel does not apply") {
     runner::nn::BatchNorm2d bn(4);
     const Tensor nhwc = torch::randn({2, 4, 3, 3}).contiguous(torch::MemoryFormat::ChannelsLast);
-    CHECK(bn->fuses_relu(nhwc));
-    CHECK_FALSE(bn->fuses_relu(torch::randn({2, 4, 3, 3})));  // NCHW
-    CHECK_FALSE(bn->fuses_relu(nhwc.to(torch::kFloat64)));
-    CHECK_FALSE(bn->fuses_relu(nhwc, torch::randn({2, 4, 3, 1})));
+    CHECK(bn->uses_fused_kernel(nhwc));
+    CHECK_FALSE(bn->uses_fused_kernel(torch::randn({2, 4, 3, 3})));  // NCHW
+    CHECK_FALSE(bn->uses_fused_kernel(nhwc.to(torch::kFloat64)));
+    CHECK_FALSE(bn->uses_fused_kernel(nhwc, torch::randn({2, 4, 3, 1})));
     runner::nn::detail::set_fused_batchnorm_relu(false);
-    CHECK_FALSE(bn->fuses_relu(nhwc));
+    CHECK_FALSE(bn->uses_fused_kernel(nhwc));
     runner::nn::detail::set_fused_batchnorm_relu(true);
     bn->eval();
-    CHECK_FALSE(bn->fuses_relu(nhwc));
+    CHECK_FALSE(bn->uses_fused_kernel(nhwc));
     const Tensor expected = torch::relu(bn->forward(nhwc) + nhwc);
     CHECK(torch::allclose(bn->forward_relu(nhwc, nhwc), expected));
   }

@@ -28,19 +28,23 @@ class RUNNER_API BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> 
   void reset_running_stats();
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
+  /// BatchNorm; in training on the CPU, for channels_last float32 or bfloat16 input without
+  /// synchronised statistics, runner's fused kernel (uses_fused_kernel), else LibTorch's.
   torch::Tensor forward(const torch::Tensor& input);
   /// relu(forward(input) + residual) (residual optional), as forward, add_ and relu_ would
-  /// compute it. In training on the CPU, for channels_last float32 or bfloat16 input without
-  /// synchronised statistics, it is one fused kernel (a forward that passes over the
-  /// activations twice, a backward that recomputes the ReLU's mask); elsewhere, or with
+  /// compute it. Where uses_fused_kernel, it is one fused kernel (a forward that passes over
+  /// the activations twice, a backward that recomputes the ReLU's mask); elsewhere, or with
   /// `step.fused_kernels: false`, it is those three LibTorch operators.
   torch::Tensor forward_relu(const torch::Tensor& input, const torch::Tensor& residual = {});
-  /// Whether forward_relu takes the fused kernel for these tensors.
-  bool fuses_relu(const torch::Tensor& input, const torch::Tensor& residual = {}) const;
+  /// Whether forward and forward_relu take the fused CPU kernel for these tensors.
+  bool uses_fused_kernel(const torch::Tensor& input, const torch::Tensor& residual = {}) const;
 
   torch::nn::BatchNorm2dOptions options;
   torch::Tensor weight, bias;                                    ///< affine parameters
   torch::Tensor running_mean, running_var, num_batches_tracked;  ///< buffers
+
+ private:
+  torch::Tensor fused(const torch::Tensor& input, const torch::Tensor& residual, bool relu);
 };
 TORCH_MODULE(BatchNorm2d);
 

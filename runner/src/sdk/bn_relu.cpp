@@ -1,6 +1,6 @@
-// runner::nn::BatchNorm2d::forward_relu: relu(bn(x) [+ residual]) in training mode as one
-// autograd node with CPU loops of its own (bn_relu_kernels.cpp), for channels_last float32
-// and bfloat16 activations. LibTorch runs the same thing as three to four operators whose
+// runner::nn::BatchNorm2d's fused kernel: bn(x), or relu(bn(x) [+ residual]) (forward_relu),
+// in training mode as one autograd node with CPU loops of its own (bn_relu_kernels.cpp), for
+// channels_last float32 and bfloat16 activations. LibTorch runs the same thing as three to four operators whose
 // CPU kernels each pass over the tensor several times (batch_norm, add_, relu_ and their
 // backwards); here the forward reads x twice and writes y once, and the backward
 // recomputes the ReLU's mask from x (or reads it from y when a residual was added) instead
@@ -35,7 +35,7 @@ Tensor floats(const std::vector<float>& v) { return torch::tensor(v, torch::dtyp
 
 struct BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFunction> {
   static Tensor forward(AutogradContext* ctx, const Tensor& input, const Tensor& weight, const Tensor& bias,
-                        const std::optional<Tensor>& residual_in, Tensor running_mean, Tensor running_var,
+                        const std::optional<Tensor>& residual_in, bool relu, Tensor running_mean, Tensor running_var,
                         double momentum, double eps) {
     RECORD_FUNCTION("runner::batch_norm_relu", std::vector<c10::IValue>({input}));
     const Tensor x = input.contiguous(kNhwc);
@@ -46,7 +46,7 @@ struct BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFun
     const float* shift0 = first_row.data_ptr<float>();
     std::vector<double> sums(2 * channels);
     kernels::shifted_sums(kernel_dtype(x), x.data_ptr(), rows, channels, shift0, threads, sums.data());
-    const Tensor w = weight.contiguous(), b = bias.contiguous();  // float32 (fuses_relu)
+    const Tensor w = weight.contiguous(), b = bias.contiguous();  // float32 (uses_fused_kernel)
     std::vector<float> mean(channels), invstd(channels), var(channels), scale(channels), shift(channels);
     for (int64_t c = 0; c < channels; ++c) {
       const double d = sums[c] / rows, v = std::max(sums[channels + c] / rows - d * d, 0.0);
@@ -57,8 +57,8 @@ struct BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFun
       shift[c] = b.data_ptr<float>()[c] - mean[c] * scale[c];
     }
     Tensor y = at::empty_like(x, kNhwc);
-    kernels::scale_shift_relu(kernel_dtype(x), x.data_ptr(), residual.defined() ? residual.data_ptr() : nullptr,
-                              y.data_ptr(), rows, channels, scale.data(), shift.data(), threads);
+    kernels::scale_shift(kernel_dtype(x), x.data_ptr(), residual.defined() ? residual.data_ptr() : nullptr,
+                         y.data_ptr(), rows, channels, scale.data(), shift.data(), relu, threads);
     if (running_mean.defined()) {
       const double unbias = rows > 1 ? static_cast<double>(rows) / (rows - 1) : 1.0;
       running_mean.mul_(1 - momentum).add_(floats(mean).to(running_mean.dtype()), momentum);
@@ -69,6 +69,7 @@ struct BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFun
     ctx->saved_data["invstd"] = floats(invstd);
     ctx->saved_data["scale"] = floats(scale);
     ctx->saved_data["shift"] = floats(shift);
+    ctx->saved_data["relu"] = relu;
     return y;
   }
 
@@ -82,12 +83,12 @@ struct BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFun
     const Tensor mean = ctx->saved_data["mean"].toTensor(), invstd = ctx->saved_data["invstd"].toTensor();
     const float *scale = ctx->saved_data["scale"].toTensor().data_ptr<float>(),
                 *shift = ctx->saved_data["shift"].toTensor().data_ptr<float>();
-    const bool residual = y.defined();
+    const bool residual = y.defined(), relu = ctx->saved_data["relu"].toBool();
     const Tensor dz = residual ? at::empty_like(x, kNhwc) : Tensor();
     std::vector<double> sums(2 * channels);
     kernels::masked_grad_sums(kernel_dtype(x), dy.data_ptr(), x.data_ptr(), residual ? y.data_ptr() : nullptr,
                               residual ? dz.data_ptr() : nullptr, rows, channels, scale, shift, mean.data_ptr<float>(),
-                              threads, sums.data());
+                              relu, threads, sums.data());
     std::vector<float> a(channels), b(channels), c0(channels), dweight(channels), dbias(channels);
     for (int64_t c = 0; c < channels; ++c) {
       const double is = invstd.data_ptr<float>()[c], k = w.data_ptr<float>()[c] * is;
@@ -99,8 +100,10 @@ struct BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFun
     }
     Tensor dx = at::empty_like(x, kNhwc);
     kernels::input_grad(kernel_dtype(x), dy.data_ptr(), residual ? dz.data_ptr() : nullptr, x.data_ptr(), dx.data_ptr(),
-                        rows, channels, scale, shift, mean.data_ptr<float>(), a.data(), b.data(), c0.data(), threads);
-    return {dx, floats(dweight), floats(dbias), residual ? dz : Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+                        rows, channels, scale, shift, mean.data_ptr<float>(), relu, a.data(), b.data(), c0.data(),
+                        threads);
+    return {dx,       floats(dweight), floats(dbias), residual ? dz : Tensor(), Tensor(), Tensor(),
+            Tensor(), Tensor(),        Tensor()};
   }
 };
 
@@ -111,7 +114,7 @@ void set_fused_batchnorm_relu(bool enabled) { fused_enabled() = enabled; }
 bool fused_batchnorm_relu() { return fused_enabled(); }
 }  // namespace detail
 
-bool BatchNorm2dImpl::fuses_relu(const Tensor& input, const Tensor& residual) const {
+bool BatchNorm2dImpl::uses_fused_kernel(const Tensor& input, const Tensor& residual) const {
   const auto is_float = [](const Tensor& t) { return t.scalar_type() == torch::kFloat32; };
   const bool activation = input.scalar_type() == torch::kFloat32 || input.scalar_type() == torch::kBFloat16;
   return fused_enabled() && is_training() && !detail::batchnorm_sync() && options.affine() &&
@@ -122,17 +125,19 @@ bool BatchNorm2dImpl::fuses_relu(const Tensor& input, const Tensor& residual) co
 }
 
 Tensor BatchNorm2dImpl::forward_relu(const Tensor& input, const Tensor& residual) {
-  if (!fuses_relu(input, residual)) {
-    Tensor y = forward(input);
-    if (residual.defined()) y = y.add_(residual);
-    return y.relu_();
-  }
+  if (uses_fused_kernel(input, residual)) return fused(input, residual, /*relu=*/true);
+  Tensor y = forward(input);
+  if (residual.defined()) y = y.add_(residual);
+  return y.relu_();
+}
+
+Tensor BatchNorm2dImpl::fused(const Tensor& input, const Tensor& residual, bool relu) {
   num_batches_tracked.add_(1);
   const double momentum =
       options.momentum().has_value() ? *options.momentum() : 1.0 / num_batches_tracked.item<double>();
   return BatchNormReluFunction::apply(input, weight, bias,
-                                      residual.defined() ? std::optional<Tensor>(residual) : std::nullopt, running_mean,
-                                      running_var, momentum, options.eps());
+                                      residual.defined() ? std::optional<Tensor>(residual) : std::nullopt, relu,
+                                      running_mean, running_var, momentum, options.eps());
 }
 
 }  // namespace runner::nn

@@ -103,20 +103,20 @@ RUNNER_INLINE void shifted_sums_body(const E* x, int64_t r0, int64_t r1, int64_t
 }
 
 template <class E>
-RUNNER_INLINE void scale_shift_relu_body(const E* x, const E* residual, E* y, int64_t r0, int64_t r1, int64_t channels,
-                                         const float* scale, const float* shift) {
+RUNNER_INLINE void scale_shift_body(const E* x, const E* residual, E* y, int64_t r0, int64_t r1, int64_t channels,
+                                    const float* scale, const float* shift, bool relu) {
   const int64_t vec_end = channels / kLanes * kLanes;
   for (int64_t i = r0; i < r1; ++i) {
     const int64_t o = i * channels;
     for (int64_t c = 0; c < vec_end; c += kLanes) {
       vf z = vload(x + o + c) * vload(scale + c) + vload(shift + c);
       if (residual) z += vload(residual + o + c);
-      vstore(y + o + c, vrelu(z));
+      vstore(y + o + c, relu ? vrelu(z) : z);
     }
     for (int64_t c = vec_end; c < channels; ++c) {
       float z = load(x, o + c) * scale[c] + shift[c];
       if (residual) z += load(residual, o + c);
-      store(y, o + c, z < 0.0f ? 0.0f : z);  // NaN stays NaN, as relu
+      store(y, o + c, relu && z < 0.0f ? 0.0f : z);  // NaN stays NaN, as relu
     }
   }
 }
@@ -124,7 +124,7 @@ RUNNER_INLINE void scale_shift_relu_body(const E* x, const E* residual, E* y, in
 template <class E>
 RUNNER_INLINE void masked_grad_sums_body(const E* dy, const E* x, const E* y, E* dz_out, int64_t r0, int64_t r1,
                                          int64_t channels, const float* scale, const float* shift, const float* mean,
-                                         double* g1, double* g2) {
+                                         bool relu, double* g1, double* g2) {
   const int64_t vec_end = channels / kLanes * kLanes;
   for (int64_t r = r0; r < r1; r += kBlockRows) {
     const int64_t end = std::min(r1, r + kBlockRows);
@@ -139,7 +139,7 @@ RUNNER_INLINE void masked_grad_sums_body(const E* dy, const E* x, const E* y, E*
           dz = vmask(vload(y + o), vload(dy + o));
           vstore(dz_out + o, dz);
         } else {
-          dz = vmask(xv * sc + sh, vload(dy + o));
+          dz = relu ? vmask(xv * sc + sh, vload(dy + o)) : vload(dy + o);
         }
         a1 += dz;
         a2 += dz * (xv - m);
@@ -159,7 +159,7 @@ RUNNER_INLINE void masked_grad_sums_body(const E* dy, const E* x, const E* y, E*
           dz = load(y, o) > 0.0f ? load(dy, o) : 0.0f;
           store(dz_out, o, dz);
         } else {
-          dz = xv * scale[c] + shift[c] > 0.0f ? load(dy, o) : 0.0f;
+          dz = !relu || xv * scale[c] + shift[c] > 0.0f ? load(dy, o) : 0.0f;
         }
         a1 += dz;
         a2 += dz * (xv - mean[c]);
@@ -173,18 +173,20 @@ RUNNER_INLINE void masked_grad_sums_body(const E* dy, const E* x, const E* y, E*
 template <class E>
 RUNNER_INLINE void input_grad_body(const E* dy, const E* dz, const E* x, E* dx, int64_t r0, int64_t r1,
                                    int64_t channels, const float* scale, const float* shift, const float* mean,
-                                   const float* a, const float* b, const float* c0) {
+                                   bool relu, const float* a, const float* b, const float* c0) {
   const int64_t vec_end = channels / kLanes * kLanes;
   for (int64_t i = r0; i < r1; ++i) {
     const int64_t o = i * channels;
     for (int64_t c = 0; c < vec_end; c += kLanes) {
       const vf xv = vload(x + o + c);
-      const vf d = dz ? vload(dz + o + c) : vmask(xv * vload(scale + c) + vload(shift + c), vload(dy + o + c));
+      const vf d = dz     ? vload(dz + o + c)
+                   : relu ? vmask(xv * vload(scale + c) + vload(shift + c), vload(dy + o + c))
+                          : vload(dy + o + c);
       vstore(dx + o + c, vload(a + c) * d + vload(b + c) * (xv - vload(mean + c)) + vload(c0 + c));
     }
     for (int64_t c = vec_end; c < channels; ++c) {
       const float xv = load(x, o + c);
-      const float d = dz ? load(dz, o + c) : (xv * scale[c] + shift[c] > 0.0f ? load(dy, o + c) : 0.0f);
+      const float d = dz ? load(dz, o + c) : (!relu || xv * scale[c] + shift[c] > 0.0f ? load(dy, o + c) : 0.0f);
       store(dx, o + c, a[c] * d + b[c] * (xv - mean[c]) + c0[c]);
     }
   }
@@ -208,34 +210,34 @@ RUNNER_KERNEL void shifted_sums_rows(Dtype t, const void* x, int64_t r0, int64_t
     shifted_sums_body(as<uint16_t>(x), r0, r1, channels, shift, s1, s2);
 }
 
-RUNNER_KERNEL void scale_shift_relu_rows(Dtype t, const void* x, const void* residual, void* y, int64_t r0, int64_t r1,
-                                         int64_t channels, const float* scale, const float* shift) {
+RUNNER_KERNEL void scale_shift_rows(Dtype t, const void* x, const void* residual, void* y, int64_t r0, int64_t r1,
+                                    int64_t channels, const float* scale, const float* shift, bool relu) {
   if (t == Dtype::Float32)
-    scale_shift_relu_body(as<float>(x), as<float>(residual), as<float>(y), r0, r1, channels, scale, shift);
+    scale_shift_body(as<float>(x), as<float>(residual), as<float>(y), r0, r1, channels, scale, shift, relu);
   else
-    scale_shift_relu_body(as<uint16_t>(x), as<uint16_t>(residual), as<uint16_t>(y), r0, r1, channels, scale, shift);
+    scale_shift_body(as<uint16_t>(x), as<uint16_t>(residual), as<uint16_t>(y), r0, r1, channels, scale, shift, relu);
 }
 
 RUNNER_KERNEL void masked_grad_sums_rows(Dtype t, const void* dy, const void* x, const void* y, void* dz_out,
                                          int64_t r0, int64_t r1, int64_t channels, const float* scale,
-                                         const float* shift, const float* mean, double* g1, double* g2) {
+                                         const float* shift, const float* mean, bool relu, double* g1, double* g2) {
   if (t == Dtype::Float32)
     masked_grad_sums_body(as<float>(dy), as<float>(x), as<float>(y), as<float>(dz_out), r0, r1, channels, scale, shift,
-                          mean, g1, g2);
+                          mean, relu, g1, g2);
   else
     masked_grad_sums_body(as<uint16_t>(dy), as<uint16_t>(x), as<uint16_t>(y), as<uint16_t>(dz_out), r0, r1, channels,
-                          scale, shift, mean, g1, g2);
+                          scale, shift, mean, relu, g1, g2);
 }
 
 RUNNER_KERNEL void input_grad_rows(Dtype t, const void* dy, const void* dz, const void* x, void* dx, int64_t r0,
                                    int64_t r1, int64_t channels, const float* scale, const float* shift,
-                                   const float* mean, const float* a, const float* b, const float* c0) {
+                                   const float* mean, bool relu, const float* a, const float* b, const float* c0) {
   if (t == Dtype::Float32)
-    input_grad_body(as<float>(dy), as<float>(dz), as<float>(x), as<float>(dx), r0, r1, channels, scale, shift, mean, a,
-                    b, c0);
+    input_grad_body(as<float>(dy), as<float>(dz), as<float>(x), as<float>(dx), r0, r1, channels, scale, shift, mean,
+                    relu, a, b, c0);
   else
     input_grad_body(as<uint16_t>(dy), as<uint16_t>(dz), as<uint16_t>(x), as<uint16_t>(dx), r0, r1, channels, scale,
-                    shift, mean, a, b, c0);
+                    shift, mean, relu, a, b, c0);
 }
 
 /// Runs f(begin_row, end_row, part) on `threads` equal slices of the rows (fewer for small
@@ -279,29 +281,29 @@ void shifted_sums(Dtype t, const void* x, int64_t rows, int64_t channels, const 
   partial.total(sums);
 }
 
-void scale_shift_relu(Dtype t, const void* x, const void* residual, void* y, int64_t rows, int64_t channels,
-                      const float* scale, const float* shift, int threads) {
+void scale_shift(Dtype t, const void* x, const void* residual, void* y, int64_t rows, int64_t channels,
+                 const float* scale, const float* shift, bool relu, int threads) {
   for_parts(rows, threads, [&](int64_t r0, int64_t r1, int64_t) {
-    scale_shift_relu_rows(t, x, residual, y, r0, r1, channels, scale, shift);
+    scale_shift_rows(t, x, residual, y, r0, r1, channels, scale, shift, relu);
   });
 }
 
 void masked_grad_sums(Dtype t, const void* dy, const void* x, const void* y, void* dz_out, int64_t rows,
-                      int64_t channels, const float* scale, const float* shift, const float* mean, int threads,
-                      double* sums) {
+                      int64_t channels, const float* scale, const float* shift, const float* mean, bool relu,
+                      int threads, double* sums) {
   Partials partial(threads, 2 * channels);
   for_parts(rows, threads, [&](int64_t r0, int64_t r1, int64_t p) {
-    masked_grad_sums_rows(t, dy, x, y, dz_out, r0, r1, channels, scale, shift, mean, partial.part(p),
+    masked_grad_sums_rows(t, dy, x, y, dz_out, r0, r1, channels, scale, shift, mean, relu, partial.part(p),
                           partial.part(p) + channels);
   });
   partial.total(sums);
 }
 
 void input_grad(Dtype t, const void* dy, const void* dz, const void* x, void* dx, int64_t rows, int64_t channels,
-                const float* scale, const float* shift, const float* mean, const float* a, const float* b,
+                const float* scale, const float* shift, const float* mean, bool relu, const float* a, const float* b,
                 const float* c, int threads) {
   for_parts(rows, threads, [&](int64_t r0, int64_t r1, int64_t) {
-    input_grad_rows(t, dy, dz, x, dx, r0, r1, channels, scale, shift, mean, a, b, c);
+    input_grad_rows(t, dy, dz, x, dx, r0, r1, channels, scale, shift, mean, relu, a, b, c);
   });
 }
 

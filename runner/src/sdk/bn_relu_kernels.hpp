@@ -1,6 +1,6 @@
 #pragma once
-// The CPU loops behind runner::nn::BatchNorm2d::forward_relu (bn_relu.cpp): training-mode
-// BatchNorm, the optional residual add and ReLU over a channels_last tensor seen as `rows`
+// The CPU loops behind runner::nn::BatchNorm2d's fused kernel (bn_relu.cpp): training-mode
+// BatchNorm, the optional residual add and the optional ReLU over a channels_last tensor seen as `rows`
 // (N*H*W) rows of `channels` contiguous values, float32 or bfloat16 (stored as uint16),
 // statistics and parameters in float. Each function splits the rows among `threads`
 // threads of LibTorch's OpenMP runtime; per-channel sums come back in double, added in the
@@ -17,21 +17,23 @@ enum class Dtype { Float32, BFloat16 };
 void shifted_sums(Dtype t, const void* x, int64_t rows, int64_t channels, const float* shift, int threads,
                   double* sums);
 
-/// y = max(x * scale + shift [+ residual], 0) per channel (residual may be null).
-void scale_shift_relu(Dtype t, const void* x, const void* residual, void* y, int64_t rows, int64_t channels,
-                      const float* scale, const float* shift, int threads);
+/// y = x * scale + shift [+ residual] per channel (residual may be null), then max(y, 0)
+/// when `relu`.
+void scale_shift(Dtype t, const void* x, const void* residual, void* y, int64_t rows, int64_t channels,
+                 const float* scale, const float* shift, bool relu, int threads);
 
 /// The backward's reduction. dz = dy where the ReLU passed, else 0, the ReLU's mask being
-/// y > 0 when y is given (the residual form; dz is then also written to dz_out) or
-/// x * scale + shift > 0 otherwise. sums[c] = sum(dz), sums[channels + c] = sum(dz * (x - mean)).
+/// y > 0 when y is given (the residual form; dz is then also written to dz_out), else
+/// x * scale + shift > 0 (`relu`) or none (dz = dy). sums[c] = sum(dz),
+/// sums[channels + c] = sum(dz * (x - mean)).
 void masked_grad_sums(Dtype t, const void* dy, const void* x, const void* y, void* dz_out, int64_t rows,
-                      int64_t channels, const float* scale, const float* shift, const float* mean, int threads,
-                      double* sums);
+                      int64_t channels, const float* scale, const float* shift, const float* mean, bool relu,
+                      int threads, double* sums);
 
 /// dx = a * dz + b * (x - mean) + c per channel, dz read from `dz` when given, else
-/// recomputed from dy and the mask x * scale + shift > 0.
+/// recomputed from dy (and the mask x * scale + shift > 0 when `relu`).
 void input_grad(Dtype t, const void* dy, const void* dz, const void* x, void* dx, int64_t rows, int64_t channels,
-                const float* scale, const float* shift, const float* mean, const float* a, const float* b,
+                const float* scale, const float* shift, const float* mean, bool relu, const float* a, const float* b,
                 const float* c, int threads);
 
 }  // namespace runner::nn::kernels

@@ -59,6 +59,7 @@ void BatchNorm2dImpl::pretty_print(std::ostream& stream) const {
 
 torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& input) {
   TORCH_CHECK(input.dim() == 4, "BatchNorm2d: expected 4D input (got ", input.dim(), "D input)");
+  if (uses_fused_kernel(input)) return fused(input, {}, /*relu=*/false);
   const auto& sync = detail::batchnorm_sync();
   if (!is_training() || !sync || !options.track_running_stats()) {
     double momentum = options.momentum().value_or(0.0);
