@@ -90,8 +90,8 @@ struct StepOptions {
         .one_of({"none", "bf16", "fp16"});
     f("channels_last", channels_last, "NHWC memory layout for 4-D weights and inputs (convolutional models)");
     f("fused_kernels", fused_kernels,
-      "on the CPU: BatchNorm + (residual add +) ReLU of the built-in models as one kernel (training, channels_last); "
-      "false: LibTorch's separate operators");
+      "on the CPU: BatchNorm (with the residual add and ReLU where the built-in models fuse them) in one kernel "
+      "(training, channels_last); false: LibTorch's separate operators");
     f("grad_clip_norm", grad_clip_norm, "clip the global gradient L2 norm to this value before each step")
         .greater_than(0);
     f("grad_accumulation_steps", grad_accumulation_steps,
