@@ -12,27 +12,41 @@ namespace {
 using runner::plugins::models::BN;
 using runner::plugins::models::conv;
 
-torch::nn::Sequential double_conv(int64_t in, int64_t out) {
-  return torch::nn::Sequential(conv(in, out, 3, 1, 1), BN(out), torch::nn::ReLU(torch::nn::ReLUOptions(true)),
-                               conv(out, out, 3, 1, 1), BN(out), torch::nn::ReLU(torch::nn::ReLUOptions(true)));
-}
+// conv3x3-BN-ReLU twice. The children are named as the torch::nn::Sequential of conv, BN,
+// ReLU, conv, BN, ReLU this once was ("0", "1", "3", "4"; ReLU has no state), so weights keep
+// their names; BatchNorm and ReLU run as one step (runner::nn's fused CPU kernel).
+class DoubleConv final : public torch::nn::Module {
+ public:
+  DoubleConv(int64_t in, int64_t out)
+      : conv1_(register_module("0", conv(in, out, 3, 1, 1))),
+        bn1_(register_module("1", BN(out))),
+        conv2_(register_module("3", conv(out, out, 3, 1, 1))),
+        bn2_(register_module("4", BN(out))) {}
+  torch::Tensor forward(const torch::Tensor& x) { return bn2_->forward_relu(conv2_(bn1_->forward_relu(conv1_(x)))); }
+
+ private:
+  torch::nn::Conv2d conv1_;
+  BN bn1_;
+  torch::nn::Conv2d conv2_;
+  BN bn2_;
+};
 
 class UNet final : public runner::Model {
  public:
   UNet(int64_t in_channels, int64_t classes, int64_t width, int64_t depth)
       : down_(register_module("down", torch::nn::ModuleList())), up_(register_module("up", torch::nn::ModuleList())) {
     for (int64_t i = 0; i < depth; ++i)
-      down_->push_back(double_conv(i == 0 ? in_channels : width << (i - 1), width << i));
-    bottom_ = register_module("bottom", double_conv(width << (depth - 1), width << depth));
+      down_->push_back(std::make_shared<DoubleConv>(i == 0 ? in_channels : width << (i - 1), width << i));
+    bottom_ = register_module("bottom", std::make_shared<DoubleConv>(width << (depth - 1), width << depth));
     for (int64_t i = depth - 1; i >= 0; --i)  // the upsampled 2 * (width << i) channels + the skip's width << i
-      up_->push_back(double_conv(3 * (width << i), width << i));
+      up_->push_back(std::make_shared<DoubleConv>(3 * (width << i), width << i));
     head_ = register_module("head", torch::nn::Conv2d(torch::nn::Conv2dOptions(width, classes, 1)));
   }
 
   torch::Tensor forward(torch::Tensor x) override {
     std::vector<torch::Tensor> skips;
     for (size_t i = 0; i < down_->size(); ++i) {
-      x = trace("down." + std::to_string(i), down_[i]->as<torch::nn::Sequential>()->forward(x));
+      x = trace("down." + std::to_string(i), down_[i]->as<DoubleConv>()->forward(x));
       skips.push_back(x);
       x = torch::max_pool2d(x, 2);
     }
@@ -40,14 +54,14 @@ class UNet final : public runner::Model {
     for (size_t i = 0; i < up_->size(); ++i) {
       const torch::Tensor& skip = skips[skips.size() - 1 - i];
       x = torch::upsample_bilinear2d(x, {skip.size(2), skip.size(3)}, /*align_corners=*/false);
-      x = trace("up." + std::to_string(i), up_[i]->as<torch::nn::Sequential>()->forward(torch::cat({x, skip}, 1)));
+      x = trace("up." + std::to_string(i), up_[i]->as<DoubleConv>()->forward(torch::cat({x, skip}, 1)));
     }
     return trace("head", head_->forward(x));
   }
 
  private:
   torch::nn::ModuleList down_, up_;
-  torch::nn::Sequential bottom_{nullptr};
+  std::shared_ptr<DoubleConv> bottom_;
   torch::nn::Conv2d head_{nullptr};
 };
 
