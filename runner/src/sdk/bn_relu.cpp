@@ -1,10 +1,10 @@
 // runner::nn::BatchNorm2d's fused kernel: bn(x), or relu(bn(x) [+ residual]) (forward_relu),
 // in training mode as one autograd node with CPU loops of its own (bn_relu_kernels.cpp), for
-// channels_last float32 and bfloat16 activations. LibTorch runs the same thing as three to four operators whose
-// CPU kernels each pass over the tensor several times (batch_norm, add_, relu_ and their
-// backwards); here the forward reads x twice and writes y once, and the backward
-// recomputes the ReLU's mask from x (or reads it from y when a residual was added) instead
-// of materialising the BatchNorm output's gradient.
+// channels_last float32 and bfloat16 activations. LibTorch runs the same thing as up to four
+// operators whose CPU kernels each pass over the tensor several times (batch_norm, add_,
+// relu_ and their backwards); here the forward reads x twice and writes y once, and the
+// backward recomputes the ReLU's mask from x (or reads it from y when a residual was added)
+// instead of materialising the BatchNorm output's gradient.
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
