@@ -68,21 +68,23 @@ RUNNER_INLINE vf vmask(vf z, vf g) {
   return reinterpret_cast<vf>(reinterpret_cast<vi>(g) & (z > zero));
 }
 
-// The reductions go through the rows in tiles of kBlockRows: for each 16-channel block the
-// sums stay in registers over the tile's rows, and are then added into the double arrays.
-template <class E>
-RUNNER_INLINE void shifted_sums_body(const E* x, int64_t r0, int64_t r1, int64_t channels, const float* shift,
-                                     double* s1, double* s2) {
+// Per-channel sums of two terms over rows [r0, r1), added into s1 and s2. The rows go in
+// tiles of kBlockRows: for each 16-channel block the sums stay in registers over the tile's
+// rows and are then added into the double arrays. vterms(offset, c, t1, t2) gives the terms
+// of the 16 values at `offset` (channels c..c+15), sterms the same for one value.
+template <class V, class S>
+RUNNER_INLINE void paired_sums(int64_t r0, int64_t r1, int64_t channels, const V& vterms, const S& sterms, double* s1,
+                               double* s2) {
   const int64_t vec_end = channels / kLanes * kLanes;
   for (int64_t r = r0; r < r1; r += kBlockRows) {
     const int64_t end = std::min(r1, r + kBlockRows);
     for (int64_t c = 0; c < vec_end; c += kLanes) {
-      const vf k = vload(shift + c);
       vf a1 = {}, a2 = {};
       for (int64_t i = r; i < end; ++i) {
-        const vf d = vload(x + i * channels + c) - k;
-        a1 += d;
-        a2 += d * d;
+        vf t1, t2;
+        vterms(i * channels + c, c, t1, t2);
+        a1 += t1;
+        a2 += t2;
       }
       for (int64_t l = 0; l < kLanes; ++l) {
         s1[c + l] += a1[l];
@@ -92,14 +94,34 @@ RUNNER_INLINE void shifted_sums_body(const E* x, int64_t r0, int64_t r1, int64_t
     for (int64_t c = vec_end; c < channels; ++c) {
       float a1 = 0, a2 = 0;
       for (int64_t i = r; i < end; ++i) {
-        const float d = load(x, i * channels + c) - shift[c];
-        a1 += d;
-        a2 += d * d;
+        float t1, t2;
+        sterms(i * channels + c, c, t1, t2);
+        a1 += t1;
+        a2 += t2;
       }
       s1[c] += a1;
       s2[c] += a2;
     }
   }
+}
+
+#define RUNNER_INLINE_LAMBDA __attribute__((always_inline))
+
+// sum(x - shift) and sum((x - shift)^2).
+template <class E>
+RUNNER_INLINE void shifted_sums_body(const E* x, int64_t r0, int64_t r1, int64_t channels, const float* shift,
+                                     double* s1, double* s2) {
+  paired_sums(
+      r0, r1, channels,
+      [&](int64_t o, int64_t c, vf& t1, vf& t2) RUNNER_INLINE_LAMBDA {
+        t1 = vload(x + o) - vload(shift + c);
+        t2 = t1 * t1;
+      },
+      [&](int64_t o, int64_t c, float& t1, float& t2) RUNNER_INLINE_LAMBDA {
+        t1 = load(x, o) - shift[c];
+        t2 = t1 * t1;
+      },
+      s1, s2);
 }
 
 template <class E>
@@ -121,53 +143,34 @@ RUNNER_INLINE void scale_shift_body(const E* x, const E* residual, E* y, int64_t
   }
 }
 
+// sum(dz) and sum(dz * (x - mean)), dz being dy masked as masked_grad_sums says.
 template <class E>
 RUNNER_INLINE void masked_grad_sums_body(const E* dy, const E* x, const E* y, E* dz_out, int64_t r0, int64_t r1,
                                          int64_t channels, const float* scale, const float* shift, const float* mean,
                                          bool relu, double* g1, double* g2) {
-  const int64_t vec_end = channels / kLanes * kLanes;
-  for (int64_t r = r0; r < r1; r += kBlockRows) {
-    const int64_t end = std::min(r1, r + kBlockRows);
-    for (int64_t c = 0; c < vec_end; c += kLanes) {
-      const vf sc = vload(scale + c), sh = vload(shift + c), m = vload(mean + c);
-      vf a1 = {}, a2 = {};
-      for (int64_t i = r; i < end; ++i) {
-        const int64_t o = i * channels + c;
+  paired_sums(
+      r0, r1, channels,
+      [&](int64_t o, int64_t c, vf& dz, vf& t2) RUNNER_INLINE_LAMBDA {
         const vf xv = vload(x + o);
-        vf dz;
         if (y) {
           dz = vmask(vload(y + o), vload(dy + o));
           vstore(dz_out + o, dz);
         } else {
-          dz = relu ? vmask(xv * sc + sh, vload(dy + o)) : vload(dy + o);
+          dz = relu ? vmask(xv * vload(scale + c) + vload(shift + c), vload(dy + o)) : vload(dy + o);
         }
-        a1 += dz;
-        a2 += dz * (xv - m);
-      }
-      for (int64_t l = 0; l < kLanes; ++l) {
-        g1[c + l] += a1[l];
-        g2[c + l] += a2[l];
-      }
-    }
-    for (int64_t c = vec_end; c < channels; ++c) {
-      float a1 = 0, a2 = 0;
-      for (int64_t i = r; i < end; ++i) {
-        const int64_t o = i * channels + c;
+        t2 = dz * (xv - vload(mean + c));
+      },
+      [&](int64_t o, int64_t c, float& dz, float& t2) RUNNER_INLINE_LAMBDA {
         const float xv = load(x, o);
-        float dz;
         if (y) {
           dz = load(y, o) > 0.0f ? load(dy, o) : 0.0f;
           store(dz_out, o, dz);
         } else {
           dz = !relu || xv * scale[c] + shift[c] > 0.0f ? load(dy, o) : 0.0f;
         }
-        a1 += dz;
-        a2 += dz * (xv - mean[c]);
-      }
-      g1[c] += a1;
-      g2[c] += a2;
-    }
-  }
+        t2 = dz * (xv - mean[c]);
+      },
+      g1, g2);
 }
 
 template <class E>
