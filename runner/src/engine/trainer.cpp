@@ -111,8 +111,7 @@ class Trainer {
   std::unique_ptr<SyncBatchNormScope> sync_bn_;
   std::unique_ptr<GradReducer> reducer_;
   std::unique_ptr<Ema> ema_;  ///< `ema:`
-  device::PeakRates
-      peak_;  ///< with `profile:`: the device's measured matmul and convolution rates (the MFU's yardstick: the higher)
+  device::PeakRates peak_;    ///< with `profile:`: measured matmul and convolution rates (MFU: the higher)
   std::unique_ptr<Resumed> resumed_;
   std::unique_ptr<tracking::Recorder> recorder_;  ///< rank 0: metrics.jsonl/csv, tb/, MLflow, report.html
   std::vector<NamedHandler> plugin_handlers_;
@@ -376,7 +375,7 @@ void Trainer::print_banner() const {
   RLOG_INFO("model: {}, {} parameters{}", config_.component(Kind::Model).name, count_parameters(*setup_->c.model),
             pretrained && !pretrained->is_null() ? ", weights from " + pretrained->scalar : "");
   if (!setup_->c.no_decay.empty()) RLOG_INFO("optimizer.no_decay: {}", setup_->c.no_decay);
-  // runner::nn::BatchNorm2d::forward_relu's fused kernel (models that call it, in training).
+  // runner::nn::BatchNorm2d's fused CPU kernel (its models' BatchNorms, in training).
   const bool fused = st.channels_last && st.fused_kernels && !run_.placement.is_cuda() && !nn::detail::batchnorm_sync();
   RLOG_INFO("step: amp {} | memory layout {} | gradient clipping {} | {} micro-batch(es) per step", st.amp,
             st.channels_last ? (fused ? "channels_last, fused BatchNorm+ReLU" : "channels_last") : "contiguous (NCHW)",
