@@ -88,6 +88,28 @@ check_error() {  # what expected command...
 }
 check_error "eval split" "eval: --split: 'test' is not val or train" "$RUNNER" eval "$run" --split test
 
+echo "== eval and predict --device; a GPU run's folder on a machine without a GPU"
+run_capture evc.txt "$RUNNER" eval "$run" --device cpu
+expect_success evc.txt "eval --device cpu"
+[ "$(grep '^val/' evc.txt)" = "$(grep '^val/' ev.txt)" ] || fail "eval --device cpu differs: $(cat evc.txt) / $(cat ev.txt)"
+expect_contains "$(cat evc.txt)" "samples, on cpu)" "eval's weights line names the device"
+run_capture pc.txt "$RUNNER" predict "$run" --input x.npy --output best_cpu.npy --device cpu
+expect_success pc.txt "predict --device cpu"
+cmp -s best.npy best_cpu.npy || fail "predict --device cpu differs from the default"
+check_error "eval device" "eval: --device: 'gpu' is not auto, cpu or cuda; did you mean 'cpu'?" \
+  "$RUNNER" eval "$run" --device gpu
+if "$RUNNER" version | grep -q "available: no"; then
+  check_error "eval --device cuda, no GPU" "eval: --device cuda: no CUDA device is usable here (" \
+    "$RUNNER" eval "$run" --device cuda
+  # A run trained on a GPU names device: cuda in its folder; here it is evaluated on the CPU.
+  cp -r "$run" gpu_run && sed -i 's/^device: .*/device: cuda/' gpu_run/config.yaml
+  grep -q '^device: cuda$' gpu_run/config.yaml || fail "the copied run folder has no device: line"
+  run_capture evg.txt "$RUNNER" eval gpu_run
+  expect_success evg.txt "eval of a device: cuda run folder without a GPU"
+  expect_contains "$(cat evg.txt)" "eval: the run trained with device: cuda and no CUDA device is usable here" "the note"
+  [ "$(grep '^val/' evg.txt)" = "$(grep '^val/' ev.txt)" ] || fail "eval of the GPU run folder differs on the CPU"
+fi
+
 echo "== bad input: one line, exit 2"
 check_error "missing tensor" "predict: missing.safetensors: has no tensor 'fc.bias' (the model's is [10])" \
   "$RUNNER" predict "$run" --input x.npy --output y.npy --checkpoint missing.safetensors

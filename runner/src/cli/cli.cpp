@@ -41,6 +41,7 @@ struct Options {
   bool output_given = false;            ///< --output on the command line (predict needs it)
   std::string input;                    ///< predict --input
   std::string split = "val";            ///< eval --split
+  std::string device;                   ///< eval, predict, sample --device ("": the run's)
   SampleRequest sample;                 ///< sample's options
   std::string command_line;             ///< argv, shell-quoted
   bool multirun = false;                ///< -m: a sweep
@@ -81,10 +82,10 @@ const std::vector<Command>& commands() {
       {"compare", "compare RUN_DIR RUN_DIR ... [-o FILE]",
        "table of the runs' differing config keys and final/best metrics; writes compare.html (curves)", cmd_compare},
       {"sample", "sample RUN_DIR [--prompt TEXT] [--tokens N] [--checkpoint best|last|FILE]",
-       "print text from a trained language model (--temperature, --top-k, --seed)", cmd_sample},
-      {"eval", "eval RUN_DIR [--checkpoint best|last|FILE] [--split val|train]",
+       "print text from a trained language model (--temperature, --top-k, --seed, --device)", cmd_sample},
+      {"eval", "eval RUN_DIR [--checkpoint best|last|FILE] [--split val|train] [--device D]",
        "evaluate saved weights with the run's metrics (the best model by default)", cmd_eval},
-      {"predict", "predict RUN_DIR --input X.npy --output Y.npy [--checkpoint best|last|FILE]",
+      {"predict", "predict RUN_DIR --input X.npy --output Y.npy [--checkpoint best|last|FILE] [--device D]",
        "write a trained model's float32 outputs (logits) for the inputs in X.npy", cmd_predict},
       {"version", "version", "print versions of the runner, LibTorch and the plugin API", cmd_version},
       {"help", "help", "print this help", cmd_help},
@@ -102,8 +103,10 @@ po::options_description option_table() {
       "output,o", po::value<std::string>(), "compare: the HTML file to write (default compare.html)")(
       "input", po::value<std::string>(), "predict: the .npy array of inputs [N, ...]")(
       "split", po::value<std::string>(), "eval: val (default) or train")(
-      "prompt", po::value<std::string>(), "sample: the text to continue")("tokens", po::value<int64_t>(),
-                                                                          "sample: tokens to generate (default 200)")(
+      "device", po::value<std::string>(),
+      "eval, predict, sample: auto, cpu or cuda (default: the run's device:, the CPU where it used a GPU and none is "
+      "usable)")("prompt", po::value<std::string>(), "sample: the text to continue")(
+      "tokens", po::value<int64_t>(), "sample: tokens to generate (default 200)")(
       "checkpoint", po::value<std::string>(),
       "sample, predict, eval: best (default), last, or a weights/checkpoint/.safetensors file")(
       "temperature", po::value<double>(), "sample: softmax temperature (default 0.8; 0: most likely token)")(
@@ -208,12 +211,14 @@ RunConfig load_run_folder_config(const std::string& run_dir, const Options& o, R
 
 int cmd_predict(const Options& o) {
   if (o.args.size() != 1 || o.input.empty() || !o.output_given)
-    throw ConfigError("usage: runner predict RUN_DIR --input X.npy --output Y.npy [--checkpoint best|last|FILE]");
+    throw ConfigError(
+        "usage: runner predict RUN_DIR --input X.npy --output Y.npy [--checkpoint best|last|FILE] [--device D]");
   PredictRequest request;
   request.run_dir = o.args[0];
   request.input = o.input;
   request.output = o.output;
   request.checkpoint = o.sample.checkpoint;
+  request.device = o.device;
   Registry registry;
   const RunConfig rc = load_run_folder_config(request.run_dir, o, registry, "predict");
   predict(request, rc, registry, std::cerr);
@@ -222,8 +227,8 @@ int cmd_predict(const Options& o) {
 
 int cmd_eval(const Options& o) {
   if (o.args.size() != 1)
-    throw ConfigError("usage: runner eval RUN_DIR [--checkpoint best|last|FILE] [--split val|train]");
-  EvalRequest request{o.args[0], o.sample.checkpoint, o.split};
+    throw ConfigError("usage: runner eval RUN_DIR [--checkpoint best|last|FILE] [--split val|train] [--device D]");
+  EvalRequest request{o.args[0], o.sample.checkpoint, o.split, o.device};
   Registry registry;
   const RunConfig rc = load_run_folder_config(request.run_dir, o, registry, "eval");
   DistContext dist(nullptr, nullptr);
@@ -235,6 +240,7 @@ int cmd_sample(const Options& o) {
   if (o.args.size() != 1) throw ConfigError("usage: runner sample RUN_DIR [--prompt TEXT] [--tokens N]");
   SampleRequest request = o.sample;
   request.run_dir = o.args[0];
+  request.device = o.device;
   if (request.tokens < 0) throw ConfigError("sample: --tokens must be >= 0");
   if (request.top_k < 0) throw ConfigError("sample: --top-k must be >= 0");
   if (!(request.temperature >= 0)) throw ConfigError("sample: --temperature must be >= 0");
@@ -417,6 +423,7 @@ Options options_from(const po::variables_map& vm) {
   if (vm.count("output")) o.output = vm["output"].as<std::string>(), o.output_given = true;
   if (vm.count("input")) o.input = vm["input"].as<std::string>();
   if (vm.count("split")) o.split = vm["split"].as<std::string>();
+  if (vm.count("device")) o.device = vm["device"].as<std::string>();
   if (vm.count("prompt")) o.sample.prompt = vm["prompt"].as<std::string>();
   if (vm.count("tokens")) o.sample.tokens = vm["tokens"].as<int64_t>();
   if (vm.count("checkpoint")) o.sample.checkpoint = vm["checkpoint"].as<std::string>();

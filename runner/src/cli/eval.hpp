@@ -1,6 +1,7 @@
 #pragma once
-// `runner eval RUN_DIR [--checkpoint best|last|FILE] [--split val|train]`: saved weights
-// evaluated again with the run's config, metrics and precision, in one process on the CPU.
+// `runner eval RUN_DIR [--checkpoint best|last|FILE] [--split val|train] [--device D]`: saved
+// weights evaluated again with the run's config, metrics and precision, in one process on the
+// run's device (or --device).
 #include <ostream>
 #include <string>
 
@@ -13,6 +14,7 @@ struct EvalRequest {
   std::string run_dir;
   std::string checkpoint = "best";  ///< best | last | a .pt, .ckpt or .safetensors file
   std::string split = "val";        ///< val | train (the training set with its training transforms)
+  std::string device;               ///< --device: auto | cpu | cuda; "" the run's (run_placement)
 };
 
 /// Prints "<split>/<metric> value" lines and a last one with the weights evaluated.

@@ -36,7 +36,8 @@ torch::Tensor read_input(const std::string& path, const Fields& fields) {
 }  // namespace
 
 void predict(const PredictRequest& r, const RunConfig& config, const Registry& registry, std::ostream& log) {
-  Components c = build_components(config, registry, DataflowContext{config.run.seed, 0, 1});
+  const device::Placement placement = run_placement(config, r.device, "predict", log);
+  Components c = build_components(config, registry, DataflowContext{config.run.seed, 0, 1}, placement.device);
   const torch::Tensor x = read_input(r.input, c.dataflow.train->fields());
   const std::string weights = weights_file(r.run_dir, r.checkpoint, config, "predict");
   load_weights(*c.model, weights, "predict");
@@ -44,11 +45,12 @@ void predict(const PredictRequest& r, const RunConfig& config, const Registry& r
   c.model->eval();
   std::vector<torch::Tensor> parts;
   for (int64_t lo = 0; lo < x.size(0); lo += r.batch) {
-    const TensorDict outputs = c.model->forward_batch({{"input", x.slice(0, lo, std::min(x.size(0), lo + r.batch))}});
+    const torch::Tensor part = x.slice(0, lo, std::min(x.size(0), lo + r.batch)).to(placement.device);
+    const TensorDict outputs = c.model->forward_batch({{"input", part}});
     auto it = outputs.find("logits");
     if (it == outputs.end() && outputs.size() != 1)
       throw ConfigError("predict: the model returns several outputs and none is \"logits\"");
-    parts.push_back((it != outputs.end() ? it->second : outputs.begin()->second).to(torch::kFloat32));
+    parts.push_back((it != outputs.end() ? it->second : outputs.begin()->second).to(torch::kCPU, torch::kFloat32));
   }
   const torch::Tensor y = parts.empty() ? torch::empty({0}) : torch::cat(parts);
   write_npy(r.output, y);

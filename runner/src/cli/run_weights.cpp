@@ -1,8 +1,10 @@
 #include "cli/run_weights.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "checkpoint/checkpoint.hpp"
+#include "device/cuda.hpp"
 #include "engine/trackers.hpp"
 #include "runner/error.hpp"
 #include "util/files.hpp"
@@ -30,7 +32,33 @@ std::string best_model(const std::string& run_dir, const RunConfig& config) {
   return chosen;
 }
 
+// The device of the module's first parameter or buffer (the CPU for one with neither).
+torch::Device device_of(const torch::nn::Module& model) {
+  for (const auto& p : model.parameters()) return p.device();
+  for (const auto& b : model.buffers()) return b.device();
+  return torch::kCPU;
+}
+
 }  // namespace
+
+device::Placement run_placement(const RunConfig& config, const std::string& flag, const std::string& cmd,
+                                std::ostream& log) {
+  static const std::vector<std::string> kinds = {"auto", "cpu", "cuda"};
+  if (!flag.empty() && std::find(kinds.begin(), kinds.end(), flag) == kinds.end())
+    throw ConfigError(cmd + ": --device: '" + flag + "' is not auto, cpu or cuda" + did_you_mean(flag, kinds));
+  std::string want = flag.empty() ? config.step.device : flag;
+  if (want == "cuda" && !device::cuda_status().available) {
+    const std::string why = "no CUDA device is usable here (" + device::cuda_status().why_not + ")";
+    if (!flag.empty()) throw ConfigError(cmd + ": --device cuda: " + why + "; use --device cpu");
+    log << cmd << ": the run trained with device: cuda and " << why << ": on the CPU\n";
+    want = "cpu";
+  }
+  const std::string where = flag.empty() ? config.tree.find("device")->loc.str() : "--device";
+  device::Placement p = device::place(want, 0, 1, cmd + ": " + where);
+  if (config.step.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
+  device::configure_kernels(p, config.step.deterministic, config.step.tf32);
+  return p;
+}
 
 std::string weights_file(const std::string& run_dir, const std::string& which, const RunConfig& config,
                          const std::string& cmd) {
@@ -67,10 +95,10 @@ void load_weights(torch::nn::Module& model, const std::string& path, const std::
     if (bytes.rfind("RUNNERCKPT1", 0) == 0) {
       const checkpoint::Contents c = checkpoint::decode(bytes, path);
       torch::serialize::InputArchive all;
-      all.load_from(c.tensors.data(), c.tensors.size());
+      all.load_from(c.tensors.data(), c.tensors.size(), device_of(model));
       all.read("model", archive);
     } else {
-      archive.load_from(bytes.data(), bytes.size());
+      archive.load_from(bytes.data(), bytes.size(), device_of(model));
     }
     model.load(archive);
   } catch (const c10::Error& e) {

@@ -1,11 +1,14 @@
 #pragma once
-// A finished run's model again, for `runner sample` and `runner predict`: the run's own
-// config rebuilds it; the weights come from the best model, the newest checkpoint or a file.
+// A finished run's model again, for `runner eval`, `predict` and `sample`: the run's own
+// config rebuilds it on the run's device (or --device); the weights come from the best model,
+// the newest checkpoint or a file, onto that device whatever device saved them.
 #include <torch/torch.h>
 
+#include <ostream>
 #include <string>
 
 #include "config/config.hpp"
+#include "device/device.hpp"
 
 namespace runner::cli {
 
@@ -14,8 +17,15 @@ namespace runner::cli {
 std::string weights_file(const std::string& run_dir, const std::string& which, const RunConfig& config,
                          const std::string& cmd);
 
+/// Where the command computes: `flag` (--device: auto, cpu or cuda) when given, else the run's
+/// own `device:`; a run trained with `device: cuda` goes on the CPU where no GPU is usable here,
+/// with a note on `log`. The run's kernel flags (deterministic; on a GPU tf32) go with it.
+device::Placement run_placement(const RunConfig& config, const std::string& flag, const std::string& cmd,
+                                std::ostream& log);
+
 /// Loads a model archive (.pt: best models, ema_model.pt), a checkpoint's model (.ckpt) or a
 /// state dict (.safetensors: every parameter and buffer by name and shape, nothing left over).
+/// The tensors go onto the device of the model's parameters (a GPU run's weights load on the CPU).
 void load_weights(torch::nn::Module& model, const std::string& path, const std::string& cmd);
 
 }  // namespace runner::cli

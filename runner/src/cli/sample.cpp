@@ -78,7 +78,8 @@ int64_t draw(torch::Tensor logits, const SampleRequest& r, Rng& rng) {
 
 void sample_text(const SampleRequest& r, const RunConfig& config, const Registry& registry, std::ostream& out) {
   const Vocab vocab = read_vocab(r.run_dir);
-  Components c = build_components(config, registry, DataflowContext{config.run.seed, 0, 1});
+  const device::Placement placement = run_placement(config, r.device, "sample", std::cerr);
+  Components c = build_components(config, registry, DataflowContext{config.run.seed, 0, 1}, placement.device);
   int64_t block = 0;
   for (const Field& f : c.dataflow.train->fields())
     if (f.name == "input" && f.shape.size() == 1) block = f.shape[0];
@@ -103,11 +104,13 @@ void sample_text(const SampleRequest& r, const RunConfig& config, const Registry
   out << r.prompt;
   for (int64_t i = 0; i < r.tokens; ++i) {
     const int64_t from = std::max<int64_t>(0, static_cast<int64_t>(ids.size()) - block);
-    const torch::Tensor context =
-        torch::tensor(std::vector<int64_t>(ids.begin() + from, ids.end()), torch::kInt64).unsqueeze(0);
+    const torch::Tensor context = torch::tensor(std::vector<int64_t>(ids.begin() + from, ids.end()), torch::kInt64)
+                                      .unsqueeze(0)
+                                      .to(placement.device);
     const TensorDict outputs = c.model->forward_batch({{"input", context}});
     const torch::Tensor& logits = at(outputs, "logits", "sample (of the model's outputs)");
-    ids.push_back(draw(logits[0].select(-1, logits.size(2) - 1), r, rng));  // [N, V, T] -> the last position
+    ids.push_back(
+        draw(logits[0].select(-1, logits.size(2) - 1).to(torch::kCPU), r, rng));  // [N, V, T] -> the last position
     out << vocab.tokens.at(static_cast<size_t>(ids.back())) << std::flush;
   }
   out << "\n";

@@ -21,6 +21,7 @@ struct SampleRequest {
   double temperature = 0.8;  ///< 0: always the most likely token
   int64_t top_k = 0;         ///< 0: every token
   uint64_t seed = 0;
+  std::string device;  ///< --device: auto | cpu | cuda; "" the run's (run_placement)
 };
 
 /// Writes the prompt and the generated text to `out`; `config` is the run's config.
