@@ -499,6 +499,29 @@ check8() {
   # the weights a GPU saved, loaded and evaluated on the CPU (oneDNN's bf16 against cuDNN's)
   eval8 "8. runner eval --device cpu of that checkpoint" "its last validation: accuracy 0.01, loss 2%" cpu \
     "0.01 0.02" --device cpu
+  predict8
+}
+# runner predict of check 8's last checkpoint on $GDEV and with --device cpu: float32 logits
+# (predict has no autocast; the run's tf32: false and deterministic) within 1e-4 of the largest
+predict8() {
+  fig="-" res=FAIL
+  if [ -n "${ref:-}" ] &&
+     "$PYTHON" -c "import numpy as np; np.save('$WORK/c8-x.npy', np.random.default_rng(0).standard_normal((100, 1, 28, 28)).astype('float32'))" &&
+     show "$RUNNER" predict "$ref" --checkpoint last --input "$WORK/c8-x.npy" --output "$WORK/c8-y.npy" &&
+     "${TIMEOUT[@]}" "$RUNNER" predict "$ref" --checkpoint last --input "$WORK/c8-x.npy" --output "$WORK/c8-y.npy" > "$WORK/c8-predict.log" 2>&1 &&
+     "${TIMEOUT[@]}" "$RUNNER" predict "$ref" --checkpoint last --input "$WORK/c8-x.npy" --output "$WORK/c8-y-cpu.npy" --device cpu >> "$WORK/c8-predict.log" 2>&1; then
+    fig=$("$PYTHON" - "$WORK/c8-y.npy" "$WORK/c8-y-cpu.npy" << 'PY'
+import sys, numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+rel = float(np.abs(a - b).max() / np.abs(b).max())
+print(f"{a.shape[0]} samples, max difference {rel:.2g} of the largest logit")
+sys.exit(0 if a.shape == b.shape and rel <= 1e-4 else 1)
+PY
+    ) && res=PASS
+  else
+    tail -5 "$WORK/c8-predict.log" 2> /dev/null | sed 's/^/   | /'
+  fi
+  row "8. runner predict of that checkpoint on $GDEV against --device cpu" "$fig" "1e-4 of the largest logit" $res
 }
 # eval8 LABEL THRESHOLD NAME "ACC_TOL LOSS_REL_TOL" [eval options]: `runner eval` of check 8's
 # uninterrupted run ($ref), its last checkpoint, against that run's last validation
