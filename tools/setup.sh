@@ -30,8 +30,9 @@ PACKAGES=(
   nlohmann-json3-dev
   # Gloo's headers, for LibTorch's ProcessGroupGloo under torchrun (the wheel lacks them)
   libgloo-dev
-  # the MLflow tracking-server client (REST over HTTP)
-  libcurl4-openssl-dev
+  # the MLflow tracking-server client (REST over HTTP(S)); openssl makes the certificate of the
+  # test's HTTPS gateway
+  libcurl4-openssl-dev openssl
   # TensorBoard event files (protobuf messages built from runner/proto/tensorboard.proto)
   libprotobuf-dev protobuf-compiler
   # the report test renders report.html in headless Chromium

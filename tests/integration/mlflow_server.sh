@@ -3,7 +3,8 @@
 # proxy) on localhost, runs logged to it over the REST API, and everything read back through
 # MLflow's own Python client: every logged value, the params, the artifacts, FINISHED /
 # FAILED / KILLED, a resumed run continuing its own MLflow run, a server that goes away
-# mid-run and comes back, and one that stays away (the unsent requests replayed with curl).
+# mid-run and comes back, and one that stays away (the unsent requests replayed with curl), and
+# the server behind HTTPS and a bearer-token gateway (tls_bearer_proxy.py).
 # The file store is read through the same client too.
 source "$(dirname "$0")/lib.sh"
 MLFLOW=$(dirname "$PYTHON")/mlflow
@@ -182,6 +183,43 @@ expect_contains "$(cat kr.txt)" "request(s) kept in $K/mlflow_unsent.txt by the 
 grep -q "MLflow: \([0-9]*\) of \1 request" kr.txt || fail "not every kept request was sent: $(grep 'request(s) kept' kr.txt)"
 [ ! -e "$K/mlflow_unsent.txt" ] || fail "mlflow_unsent.txt should be gone once sent"
 check_resumed_run "$K" || fail "the kept requests and the resumed run on the server"
+
+echo "== behind HTTPS and a bearer token: MLFLOW_TRACKING_TOKEN, _SERVER_CERT_PATH, _INSECURE_TLS"
+# The same server behind tests/integration/tls_bearer_proxy.py (a token gateway with a
+# self-signed certificate for 127.0.0.1); check_run reads the run back from the plain URI.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout tls.key -out tls.pem -days 2 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 > openssl.log 2>&1 || { cat openssl.log; fail "openssl req"; }
+PROXY_PORT=$(free_port)
+SURI=https://127.0.0.1:$PROXY_PORT
+"$PYTHON" "$SOURCE_DIR/tests/integration/tls_bearer_proxy.py" "$PROXY_PORT" "$URI" tls.pem tls.key runner-token \
+  proxy.log > proxy.out 2>&1 &
+proxy_pid=$!
+trap 'kill "$proxy_pid" 2> /dev/null || true; stop_server; rm -rf "$TMP"' EXIT
+for _ in $(seq 1 50); do curl -sf --cacert tls.pem "$SURI/health" -H "Authorization: Bearer runner-token" > /dev/null && break; sleep 0.2; done
+tls_error() {  # file what expected [env...]: a one-line error, exit 1
+  local f=$1 what=$2 want=$3
+  shift 3
+  run_capture "$f" env "$@" "$RUNNER" m.yaml output_path=tls num_epochs=1 tracking.mlflow.uri="$SURI"
+  [ "$RC" -eq 1 ] || fail "$what: exit $RC"
+  expect_contains "$(cat "$f")" "error: MLflow server $SURI: cannot look up experiment 'served': $want" "$what"
+  [ "$(grep -c . "$f")" -eq 1 ] || fail "$what: more than one line: $(cat "$f")"
+}
+tls_error tls1.txt "no CA bundle" "SSL certificate problem: self-signed certificate (set MLFLOW_TRACKING_SERVER_CERT_PATH"
+tls_error tls2.txt "a CA bundle that is not one" "error setting certificate file: $TMP/tls.key (MLFLOW_TRACKING_SERVER_CERT_PATH must name a readable PEM CA bundle)" \
+  MLFLOW_TRACKING_SERVER_CERT_PATH="$TMP/tls.key"
+tls_error tls3.txt "no token" "HTTP 401: a bearer token is required" MLFLOW_TRACKING_SERVER_CERT_PATH="$TMP/tls.pem"
+run_capture tls4.txt env MLFLOW_TRACKING_SERVER_CERT_PATH="$TMP/tls.pem" MLFLOW_TRACKING_TOKEN=runner-token \
+  "$RUNNER" m.yaml output_path=tls4 tracking.mlflow.uri="$SURI"
+expect_success tls4.txt "the run over HTTPS with the CA bundle and the token"
+T4=$(ls -d tls4/m/*)
+expect_contains "$(cat "$T4/mlflow_run")" "$SURI/#/experiments/" "mlflow_run holds the HTTPS page"
+check_run "$T4" FINISHED || fail "the run sent over HTTPS with a bearer token"
+grep -q "^PUT .*model.safetensors 200$" proxy.log || fail "the artifacts did not go through the proxy: $(tail -3 proxy.log)"
+run_capture tls5.txt env MLFLOW_TRACKING_INSECURE_TLS=true MLFLOW_TRACKING_TOKEN=runner-token \
+  "$RUNNER" m.yaml output_path=tls5 num_epochs=1 tracking.mlflow.uri="$SURI"
+expect_success tls5.txt "the run with MLFLOW_TRACKING_INSECURE_TLS=true and no CA bundle"
+echo "proxy: $(grep -c ' 200$' proxy.log) requests with the token answered 200, $(grep -c ' 401$' proxy.log) without it 401"
+kill "$proxy_pid" 2> /dev/null || true
 
 echo "== a server that is not there at the start is one line and exit 1"
 stop_server

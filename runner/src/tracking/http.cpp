@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string>
 #include <type_traits>
 
 #include "runner/error.hpp"
@@ -147,13 +148,27 @@ std::unique_ptr<CURL, CurlDeleter> prepare(const std::string& url, const std::st
   return curl;
 }
 
-// Fills `response`, whose body the transfer is already writing into (prepare()).
+// What to do about a TLS failure, after libcurl's own words ("" for other failures).
+const char* tls_hint(CURLcode rc) {
+  if (rc == CURLE_PEER_FAILED_VERIFICATION)
+    return " (set MLFLOW_TRACKING_SERVER_CERT_PATH to the CA bundle that signed the server's certificate, or "
+           "MLFLOW_TRACKING_INSECURE_TLS=true to skip the check)";
+  if (rc == CURLE_SSL_CACERT_BADFILE) return " (MLFLOW_TRACKING_SERVER_CERT_PATH must name a readable PEM CA bundle)";
+  return "";
+}
+
+// Fills `response`, whose body the transfer is already writing into (prepare()). A failed
+// transfer's error is libcurl's detailed message ("SSL certificate problem: self-signed
+// certificate"), else its code's text.
 void perform(CURL* c, curl_slist* headers, HttpResponse& response) {
+  char detail[CURL_ERROR_SIZE] = "";
   lib().easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  lib().easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
   const CURLcode rc = lib().easy_perform(c);
+  lib().easy_setopt(c, CURLOPT_ERRORBUFFER, static_cast<char*>(nullptr));
   if (rc != CURLE_OK) {
     response.status = 0;
-    response.error = lib().easy_strerror(rc);
+    response.error = std::string(*detail ? detail : lib().easy_strerror(rc)) + tls_hint(rc);
     return;
   }
   lib().easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
