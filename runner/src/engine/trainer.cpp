@@ -405,21 +405,23 @@ void Trainer::print_achieved(double samples_per_second) {
   const torch::ScalarType dtype = amp == "bf16" ? torch::kBFloat16 : amp == "fp16" ? torch::kHalf : torch::kFloat;
   const Profiler::Figures& p = *profiler_->figures();
   const double achieved = achieved_gflops(p, samples_per_second);
+  const std::string line = fmt::format(
+      "achieved: {:.1f} GFLOP/s per rank over the training loop ({:.3f} GFLOP per iteration, as profiled; the "
+      "traced iterations ran at {:.1f} with the profiler's overhead)",
+      achieved, p.gflop_per_iteration(), p.gflops());
   try {  // three n x n matrices (805 MB at 8192 in float32): a full GPU must not fail a finished run
     peak_ = device::peak_gflops(run_.placement, dtype);
   } catch (const std::exception& e) {
     peak_ = {};
     RLOG_WARN("profile: this device's peak rate could not be measured, so no MFU: {}", first_line(e.what()));
-    RLOG_INFO("achieved: {:.1f} GFLOP/s per rank over the training loop ({:.3f} GFLOP per iteration, as profiled)",
-              achieved, p.gflop_per_iteration());
+    RLOG_INFO("{}", line);
     return;
   }
+  // 3 significant digits: a small model on a GPU runs at a few ten-thousandths of its peak
   RLOG_INFO(
-      "achieved: {:.1f} GFLOP/s per rank over the training loop ({:.3f} GFLOP per iteration, as profiled; the "
-      "traced iterations ran at {:.1f} with the profiler's overhead); MFU {:.2f} of this {}'s {:.1f} GFLOP/s in {} "
-      "(measured: matrix multiply {:.1f}, 3x3 convolution {:.1f})",
-      achieved, p.gflop_per_iteration(), p.gflops(), achieved / peak_.best(), run_.placement.is_cuda() ? "GPU" : "CPU",
-      peak_.best(), c10::toString(dtype), peak_.matmul, peak_.conv);
+      "{}; MFU {:.3g} of this {}'s {:.1f} GFLOP/s in {} (measured: matrix multiply {:.1f}, 3x3 convolution {:.1f})",
+      line, achieved / peak_.best(), run_.placement.is_cuda() ? "GPU" : "CPU", peak_.best(), c10::toString(dtype),
+      peak_.matmul, peak_.conv);
 }
 
 // The end of a finished run: throughput of the whole job (every rank's samples over the
@@ -499,7 +501,7 @@ tracking::Values Trainer::summary_values(const Engine& e, double samples_per_sec
     if (peak_.best() > 0) {
       summary.emplace_back("matmul_peak_gflops", std::round(peak_.matmul * 10) / 10);
       summary.emplace_back("conv_peak_gflops", std::round(peak_.conv * 10) / 10);
-      summary.emplace_back("mfu", std::round(achieved / peak_.best() * 1000) / 1000);
+      summary.emplace_back("mfu", std::stod(fmt::format("{:.3g}", achieved / peak_.best())));  // 3 digits
     }
   }
   summary.emplace_back("wall_seconds", std::round(wall * 1000) / 1000);
