@@ -195,7 +195,9 @@ SURI=https://127.0.0.1:$PROXY_PORT
   proxy.log > proxy.out 2>&1 &
 proxy_pid=$!
 trap 'kill "$proxy_pid" 2> /dev/null || true; stop_server; rm -rf "$TMP"' EXIT
-for _ in $(seq 1 50); do curl -sf --cacert tls.pem "$SURI/health" -H "Authorization: Bearer runner-token" > /dev/null && break; sleep 0.2; done
+proxy_up() { curl -sf --cacert tls.pem "$SURI/health" -H "Authorization: Bearer runner-token" > /dev/null; }
+for _ in $(seq 1 50); do proxy_up && break; sleep 0.2; done
+proxy_up || { cat proxy.out; fail "the HTTPS gateway did not start"; exit 1; }
 tls_error() {  # file what expected [env...]: a one-line error, exit 1
   local f=$1 what=$2 want=$3
   shift 3
@@ -204,7 +206,8 @@ tls_error() {  # file what expected [env...]: a one-line error, exit 1
   expect_contains "$(cat "$f")" "error: MLflow server $SURI: cannot look up experiment 'served': $want" "$what"
   [ "$(grep -c . "$f")" -eq 1 ] || fail "$what: more than one line: $(cat "$f")"
 }
-tls_error tls1.txt "no CA bundle" "SSL certificate problem: self-signed certificate (set MLFLOW_TRACKING_SERVER_CERT_PATH"
+tls_error tls1.txt "no CA bundle" "SSL certificate problem: self"  # OpenSSL 3: self-signed, 1.1: self signed
+expect_contains "$(cat tls1.txt)" "(the server's certificate could not be verified: set MLFLOW_TRACKING_SERVER_CERT_PATH" "the hint"
 tls_error tls2.txt "a CA bundle that is not one" "error setting certificate file: $TMP/tls.key (MLFLOW_TRACKING_SERVER_CERT_PATH must name a readable PEM CA bundle)" \
   MLFLOW_TRACKING_SERVER_CERT_PATH="$TMP/tls.key"
 tls_error tls3.txt "no token" "HTTP 401: a bearer token is required" MLFLOW_TRACKING_SERVER_CERT_PATH="$TMP/tls.pem"

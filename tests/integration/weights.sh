@@ -92,13 +92,13 @@ echo "== eval and predict --device; a GPU run's folder on a machine without a GP
 run_capture evc.txt "$RUNNER" eval "$run" --device cpu
 expect_success evc.txt "eval --device cpu"
 [ "$(grep '^val/' evc.txt)" = "$(grep '^val/' ev.txt)" ] || fail "eval --device cpu differs: $(cat evc.txt) / $(cat ev.txt)"
-expect_contains "$(cat evc.txt)" "samples, on cpu)" "eval's weights line names the device"
+expect_contains "$(cat evc.txt)" "samples) on cpu" "eval's weights line names the device"
 run_capture pc.txt "$RUNNER" predict "$run" --input x.npy --output best_cpu.npy --device cpu
 expect_success pc.txt "predict --device cpu"
 cmp -s best.npy best_cpu.npy || fail "predict --device cpu differs from the default"
 check_error "eval device" "eval: --device: 'gpu' is not auto, cpu or cuda; did you mean 'cpu'?" \
   "$RUNNER" eval "$run" --device gpu
-if "$RUNNER" version | grep -q "available: no"; then
+if [[ $("$RUNNER" version) != *"available: yes"* ]]; then  # no usable GPU (or a CPU-only build)
   check_error "eval --device cuda, no GPU" "eval: --device cuda: no CUDA device is usable here (" \
     "$RUNNER" eval "$run" --device cuda
   # A run trained on a GPU names device: cuda in its folder; here it is evaluated on the CPU.
@@ -106,9 +106,15 @@ if "$RUNNER" version | grep -q "available: no"; then
   grep -q '^device: cuda$' gpu_run/config.yaml || fail "the copied run folder has no device: line"
   run_capture evg.txt "$RUNNER" eval gpu_run
   expect_success evg.txt "eval of a device: cuda run folder without a GPU"
-  expect_contains "$(cat evg.txt)" "eval: the run trained with device: cuda and no CUDA device is usable here" "the note"
+  expect_contains "$(cat evg.txt)" "eval: the run used device: cuda but no CUDA device is usable here (" "the note"
+  expect_contains "$(cat evg.txt)" "; running on the CPU" "the note's end"
   [ "$(grep '^val/' evg.txt)" = "$(grep '^val/' ev.txt)" ] || fail "eval of the GPU run folder differs on the CPU"
+  cp -r gpu_run fp16_run && sed -i 's/^amp: .*/amp: fp16/' fp16_run/config.yaml
+  check_error "an fp16 GPU run, no GPU" "eval: the run used amp: fp16, which needs a CUDA device, and no CUDA device is usable here (" \
+    "$RUNNER" eval fp16_run
 fi
+check_error "--device for a run" "--device is for eval, predict and sample; a run takes its device from the config: device=cpu" \
+  "$RUNNER" w.yaml --device cpu
 
 echo "== bad input: one line, exit 2"
 check_error "missing tensor" "predict: missing.safetensors: has no tensor 'fc.bias' (the model's is [10])" \

@@ -485,7 +485,7 @@ C8=("${C3[@]}" amp=bf16 'ema={decay: 0.99}' 'optimizer.no_decay=[bias, norm]' gr
   grad_accumulation_steps=2)
 check8() {
   step "8. bf16 + ema + no_decay + clipping + accumulation on $GDEV, resnet8: crash at 75 + resume, then runner eval"
-  fig="-" res=FAIL
+  fig="-" res=FAIL ref=""  # checks 3 and 4 set ref too: eval8 and predict8 must not take theirs
   if run c8-ref "$CFG_R8" "${C8[@]}" && ref=$RUN &&
      EXPECT=1 run c8 "$CFG_R8" "${C8[@]}" crash_iteration=75 && crashed=$RUN && [ -n "$crashed" ] &&
      run c8 "$CFG_R8" "${C8[@]}" resume_from="$crashed"; then

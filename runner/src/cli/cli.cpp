@@ -237,7 +237,10 @@ int cmd_eval(const Options& o) {
 }
 
 int cmd_sample(const Options& o) {
-  if (o.args.size() != 1) throw ConfigError("usage: runner sample RUN_DIR [--prompt TEXT] [--tokens N]");
+  if (o.args.size() != 1)
+    throw ConfigError(
+        "usage: runner sample RUN_DIR [--prompt TEXT] [--tokens N] [--checkpoint best|last|FILE] "
+        "[--temperature T] [--top-k K] [--seed S] [--device D]");
   SampleRequest request = o.sample;
   request.run_dir = o.args[0];
   request.device = o.device;
@@ -492,6 +495,9 @@ int main(int argc, char** argv) {
   try {
     Options o = parse(argc, argv);
     o.command_line = shell_quoted(argc, argv);
+    if (!o.device.empty() && o.command != "eval" && o.command != "predict" && o.command != "sample")
+      throw ConfigError("--device is for eval, predict and sample; a run takes its device from the config: device=" +
+                        o.device + " (or device: in the file)");
     for (const auto& c : commands())
       if (o.command == c.name) return c.run(o);
     return 2;

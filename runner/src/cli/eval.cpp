@@ -14,9 +14,7 @@ namespace runner::cli {
 
 void evaluate_run(const EvalRequest& r, const RunConfig& config, const Registry& registry, std::ostream& out) {
   if (r.split != "val" && r.split != "train") throw ConfigError("eval: --split: '" + r.split + "' is not val or train");
-  const device::Placement placement = run_placement(config, r.device, "eval", std::cerr);
-  if (const std::string why = amp_unsupported(config.step.amp, placement.device); !why.empty())
-    throw ConfigError("eval: the run's amp: " + why);
+  const device::Placement placement = run_placement(config, r.device, "eval", /*autocast=*/true, std::cerr);
   const DistInfo single;
   const std::unique_ptr<Setup> s = build_setup(config, registry, single, placement);
   const std::string weights = weights_file(r.run_dir, r.checkpoint, config, "eval");
@@ -31,7 +29,7 @@ void evaluate_run(const EvalRequest& r, const RunConfig& config, const Registry&
     std::snprintf(line, sizeof line, "%s %.6f\n", key.c_str(), value);
     out << line;
   }
-  out << "weights: " << weights << " (" << loader.dataset_size() << " samples, on " << placement.describe() << ")\n";
+  out << "weights: " << weights << " (" << loader.dataset_size() << " samples) on " << placement.describe() << "\n";
 }
 
 }  // namespace runner::cli

@@ -36,7 +36,7 @@ torch::Tensor read_input(const std::string& path, const Fields& fields) {
 }  // namespace
 
 void predict(const PredictRequest& r, const RunConfig& config, const Registry& registry, std::ostream& log) {
-  const device::Placement placement = run_placement(config, r.device, "predict", log);
+  const device::Placement placement = run_placement(config, r.device, "predict", /*autocast=*/false, log);
   Components c = build_components(config, registry, DataflowContext{config.run.seed, 0, 1}, placement.device);
   const torch::Tensor x = read_input(r.input, c.dataflow.train->fields());
   const std::string weights = weights_file(r.run_dir, r.checkpoint, config, "predict");

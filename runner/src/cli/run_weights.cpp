@@ -41,20 +41,24 @@ torch::Device device_of(const torch::nn::Module& model) {
 
 }  // namespace
 
-device::Placement run_placement(const RunConfig& config, const std::string& flag, const std::string& cmd,
+device::Placement run_placement(const RunConfig& config, const std::string& flag, const std::string& cmd, bool autocast,
                                 std::ostream& log) {
   static const std::vector<std::string> kinds = {"auto", "cpu", "cuda"};
   if (!flag.empty() && std::find(kinds.begin(), kinds.end(), flag) == kinds.end())
     throw ConfigError(cmd + ": --device: '" + flag + "' is not auto, cpu or cuda" + did_you_mean(flag, kinds));
-  std::string want = flag.empty() ? config.step.device : flag;
-  if (want == "cuda" && !device::cuda_status().available) {
-    const std::string why = "no CUDA device is usable here (" + device::cuda_status().why_not + ")";
-    if (!flag.empty()) throw ConfigError(cmd + ": --device cuda: " + why + "; use --device cpu");
-    log << cmd << ": the run trained with device: cuda and " << why << ": on the CPU\n";
-    want = "cpu";
-  }
+  const std::string want = flag.empty() ? config.step.device : flag;
+  const bool usable = device::cuda_status().available;
+  const std::string why = "no CUDA device is usable here (" + device::cuda_status().why_not + ")";
+  if (want == "cuda" && !usable && !flag.empty()) throw ConfigError(cmd + ": --device cuda: " + why);
+  const bool on_cpu = want == "cpu" || !usable;
+  if (autocast && config.step.amp == "fp16" && on_cpu)
+    throw ConfigError(cmd + ": the run used amp: fp16, which needs a CUDA device, and " +
+                      (want == "cpu"
+                           ? "this " + cmd + " is on the CPU (" + (flag.empty() ? "device: cpu" : "--device cpu") + ")"
+                           : why));
+  if (want == "cuda" && !usable) log << cmd << ": the run used device: cuda but " << why << "; running on the CPU\n";
   const std::string where = flag.empty() ? config.tree.find("device")->loc.str() : "--device";
-  device::Placement p = device::place(want, 0, 1, cmd + ": " + where);
+  device::Placement p = device::place(on_cpu ? "cpu" : want, 0, 1, cmd + ": " + where);
   if (config.step.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
   device::configure_kernels(p, config.step.deterministic, config.step.tf32);
   return p;

@@ -78,7 +78,7 @@ int64_t draw(torch::Tensor logits, const SampleRequest& r, Rng& rng) {
 
 void sample_text(const SampleRequest& r, const RunConfig& config, const Registry& registry, std::ostream& out) {
   const Vocab vocab = read_vocab(r.run_dir);
-  const device::Placement placement = run_placement(config, r.device, "sample", std::cerr);
+  const device::Placement placement = run_placement(config, r.device, "sample", /*autocast=*/false, std::cerr);
   Components c = build_components(config, registry, DataflowContext{config.run.seed, 0, 1}, placement.device);
   int64_t block = 0;
   for (const Field& f : c.dataflow.train->fields())

@@ -151,8 +151,8 @@ std::unique_ptr<CURL, CurlDeleter> prepare(const std::string& url, const std::st
 // What to do about a TLS failure, after libcurl's own words ("" for other failures).
 const char* tls_hint(CURLcode rc) {
   if (rc == CURLE_PEER_FAILED_VERIFICATION)
-    return " (set MLFLOW_TRACKING_SERVER_CERT_PATH to the CA bundle that signed the server's certificate, or "
-           "MLFLOW_TRACKING_INSECURE_TLS=true to skip the check)";
+    return " (the server's certificate could not be verified: set MLFLOW_TRACKING_SERVER_CERT_PATH to the CA "
+           "bundle that signed it, or MLFLOW_TRACKING_INSECURE_TLS=true to skip the check)";
   if (rc == CURLE_SSL_CACERT_BADFILE) return " (MLFLOW_TRACKING_SERVER_CERT_PATH must name a readable PEM CA bundle)";
   return "";
 }
