@@ -15,7 +15,6 @@ optimizer: {name: sgd, lr: 0.05, momentum: 0.9}
 scheduler: {name: cosine, warmup: 10}
 checkpoint_every: 30
 YAML
-final_hash() { grep -ho 'final weights hash [0-9a-f]*\|weights identical on all [0-9]* ranks (hash [0-9a-f]*' "$1"/run.log | tail -1 | grep -o '[0-9a-f]\{16\}'; }
 same_run() {  # reference_run resumed_run what: metrics.jsonl byte-identical, same final weights
   cmp -s "$1/metrics.jsonl" "$2/metrics.jsonl" || fail "$3: metrics.jsonl differs from the uninterrupted run"
   [ -n "$(final_hash "$1")" ] && [ "$(final_hash "$1")" = "$(final_hash "$2")" ] ||

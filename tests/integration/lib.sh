@@ -33,6 +33,8 @@ expect_one_line_errors() {  # config spec...
   done
   [ ! -e bad ] || fail "a refused config left a run folder"
 }
+# The final weights hash run.log of run folder $1 gives (one process, or every rank agreeing).
+final_hash() { grep -ho 'final weights hash [0-9a-f]*\|weights identical on all [0-9]* ranks (hash [0-9a-f]*' "$1"/run.log | tail -1 | grep -o '[0-9a-f]\{16\}'; }
 # A TCP port nobody listens on now, for a server or launcher a test starts.
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 finish() {

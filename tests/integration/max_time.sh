@@ -15,7 +15,6 @@ dataflow: {batch_size: 64, max_train_samples: 25600, max_val_samples: 1000}
 model: {name: mlp, hidden: [512, 512]}
 checkpoint_every: null
 YAML
-final_hash() { grep -ho 'final weights hash [0-9a-f]*\|weights identical on all [0-9]* ranks (hash [0-9a-f]*' "$1"/run.log | tail -1 | grep -o '[0-9a-f]\{16\}'; }
 
 echo "== bad values are refused before anything runs"
 for bad in 4x 0s -5m h 1h30; do
