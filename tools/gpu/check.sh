@@ -199,8 +199,8 @@ elif cmd == "trace":  # run device: the profiled run's trace and step-time break
     traced = sum(e["dur"] for e in steps)
     busy = sum(e["dur"] for e in kernels) / traced if traced else math.nan
     n = max(len(steps), 1)
-    print(f"{len(steps)} steps of {traced / n / 1000:.2f} ms, {len(kernels) / n:.0f} CUDA kernels each "
-          f"(GPU busy {busy:.0%}), parts {parts:.2f} s of {train:.2f} s, MFU {s.get('mfu', '?')} "
+    gpu = f", {len(kernels) / n:.0f} CUDA kernels each (GPU busy {busy:.0%})" if a[1] == "cuda" else ""
+    print(f"{len(steps)} steps of {traced / n / 1000:.2f} ms{gpu}, parts {parts:.2f} s of {train:.2f} s, MFU {s.get('mfu', '?')} "
           f"(matmul peak {s.get('matmul_peak_gflops', '?')}, 3x3 convolution {s.get('conv_peak_gflops', '?')} GFLOP/s)")
     ok = len(steps) == 5 and abs(parts - train) <= 0.05 * train and (a[1] != "cuda" or len(kernels) > 0)
     sys.exit(0 if ok else 1)
