@@ -126,6 +126,14 @@ check_error "input shape" "predict: --input: wrong.npy has shape [2, 3, 28, 28];
   "$RUNNER" predict "$run" --input wrong.npy --output y.npy
 check_error "no output" "usage: runner predict RUN_DIR --input X.npy --output Y.npy" "$RUNNER" predict "$run" --input x.npy
 check_error "not a run" "predict: . is not a run folder (no config.yaml)" "$RUNNER" predict . --input x.npy --output y.npy
+# A checkpoint and a best model of a 5-class run, given to the 10-class run: named, one line each.
+"$RUNNER" w.yaml output_path=w5 dataflow.num_classes=5 num_epochs=1 -q > w5.txt 2>&1 || { cat w5.txt; fail "5-class run"; }
+ck5=$(ls w5/w/*/checkpoints/*.ckpt | tail -1)
+best5=$(ls w5/w/*/best/*.pt | head -1)
+check_error "a checkpoint of another shape" "eval: $ck5: 'fc.weight' is [5, 512], the model's is [10, 512]" \
+  "$RUNNER" eval "$run" --checkpoint "$ck5"
+check_error "a best model of another shape" "predict: $best5: 'fc.weight' is [5, 512], the model's is [10, 512]" \
+  "$RUNNER" predict "$run" --input x.npy --output y.npy --checkpoint "$best5"
 [ ! -e y.npy ] || fail "a refused predict wrote its output"
 
 echo "== model.pretrained: a torchvision resnet50 saved from Python starts runner's resnet50"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "checkpoint/checkpoint.hpp"
 #include "device/cuda.hpp"
@@ -32,11 +33,24 @@ std::string best_model(const std::string& run_dir, const RunConfig& config) {
   return chosen;
 }
 
-// The device of the module's first parameter or buffer (the CPU for one with neither).
-torch::Device device_of(const torch::nn::Module& model) {
-  for (const auto& p : model.parameters()) return p.device();
-  for (const auto& b : model.buffers()) return b.device();
-  return torch::kCPU;
+// The tensors of a module archive (torch::save's nested layout: one archive per submodule) under
+// the model's own dotted names ("layer1.conv1.weight"), as Module::load walks it; a name the
+// archive lacks is left out, for load_state to name.
+void read_archive(torch::nn::Module& m, torch::serialize::InputArchive& archive, const std::string& prefix,
+                  std::map<std::string, torch::Tensor>& out) {
+  for (const auto& p : m.named_parameters(/*recurse=*/false)) {
+    torch::Tensor t;
+    if (archive.try_read(p.key(), t)) out[prefix + p.key()] = t;
+  }
+  for (const auto& b : m.named_buffers(/*recurse=*/false)) {
+    torch::Tensor t;
+    if (archive.try_read(b.key(), t, /*is_buffer=*/true)) out[prefix + b.key()] = t;
+  }
+  for (const auto& c : m.named_children()) {
+    torch::serialize::InputArchive sub;
+    if (c.value()->is_serializable() && archive.try_read(c.key(), sub))
+      read_archive(*c.value(), sub, prefix + c.key() + ".", out);
+  }
 }
 
 }  // namespace
@@ -93,21 +107,25 @@ void load_weights(torch::nn::Module& model, const std::string& path, const std::
       throw ConfigError(cmd + ": " + e.what());
     }
   }
+  // Read on the CPU and copied into the model, whose tensors keep their device: a checkpoint's
+  // optimizer state never goes to the GPU, and a file from a GPU run loads on a CPU-only machine.
   const std::string bytes = util::read_file(path);
-  torch::serialize::InputArchive archive;
+  std::map<std::string, torch::Tensor> state;
   try {
+    torch::serialize::InputArchive archive;
     if (bytes.rfind("RUNNERCKPT1", 0) == 0) {
       const checkpoint::Contents c = checkpoint::decode(bytes, path);
       torch::serialize::InputArchive all;
-      all.load_from(c.tensors.data(), c.tensors.size(), device_of(model));
+      all.load_from(c.tensors.data(), c.tensors.size(), torch::kCPU);
       all.read("model", archive);
     } else {
-      archive.load_from(bytes.data(), bytes.size(), device_of(model));
+      archive.load_from(bytes.data(), bytes.size(), torch::kCPU);
     }
-    model.load(archive);
+    read_archive(model, archive, "", state);
   } catch (const c10::Error& e) {
     throw ConfigError(cmd + ": " + path + ": not weights of this run's model: " + e.what_without_backtrace());
   }
+  load_state(model, state, cmd + ": " + path);
 }
 
 }  // namespace runner::cli

@@ -1,7 +1,7 @@
 #pragma once
 // A finished run's model again, for `runner eval`, `predict` and `sample`: the run's own
 // config rebuilds it on the run's device (or --device); the weights come from the best model,
-// the newest checkpoint or a file, onto that device whatever device saved them.
+// the newest checkpoint or a file, copied onto that device whatever device saved them.
 #include <torch/torch.h>
 
 #include <ostream>
@@ -26,7 +26,8 @@ device::Placement run_placement(const RunConfig& config, const std::string& flag
 
 /// Loads a model archive (.pt: best models, ema_model.pt), a checkpoint's model (.ckpt) or a
 /// state dict (.safetensors: every parameter and buffer by name and shape, nothing left over).
-/// The tensors go onto the device of the model's parameters (a GPU run's weights load on the CPU).
+/// Read on the CPU and copied into the model's tensors, which keep their device (a GPU run's
+/// weights load on a CPU-only machine), strictly by name and shape as load_state says.
 void load_weights(torch::nn::Module& model, const std::string& path, const std::string& cmd);
 
 }  // namespace runner::cli

@@ -56,6 +56,11 @@ void load_safetensors(torch::nn::Module& model, const std::string& path) {
   } catch (const Error& e) {
     throw ConfigError(e.what());
   }
+  load_state(model, state, path);
+}
+
+void load_state(torch::nn::Module& model, const std::map<std::string, torch::Tensor>& state,
+                const std::string& source) {
   torch::NoGradGuard no_grad;
   std::set<std::string> used;
   std::vector<std::string> names;
@@ -63,9 +68,9 @@ void load_safetensors(torch::nn::Module& model, const std::string& path) {
     names.push_back(name);
     auto it = state.find(name);
     if (it == state.end())
-      throw ConfigError(path + ": has no tensor '" + name + "' (the model's is " + shape_of(t) + ")");
+      throw ConfigError(source + ": has no tensor '" + name + "' (the model's is " + shape_of(t) + ")");
     if (it->second.sizes() != t.sizes())
-      throw ConfigError(path + ": '" + name + "' is " + shape_of(it->second) + ", the model's is " + shape_of(t));
+      throw ConfigError(source + ": '" + name + "' is " + shape_of(it->second) + ", the model's is " + shape_of(t));
     t.copy_(it->second);
     used.insert(name);
   };
@@ -73,7 +78,7 @@ void load_safetensors(torch::nn::Module& model, const std::string& path) {
   for (const auto& b : model.named_buffers()) load(b.key(), b.value());
   for (const auto& [name, t] : state)
     if (!used.count(name))
-      throw ConfigError(path + ": tensor '" + name + "' is not in the model" + did_you_mean(name, names));
+      throw ConfigError(source + ": tensor '" + name + "' is not in the model" + did_you_mean(name, names));
 }
 
 std::string BestModels::update(int64_t epoch, double score, torch::nn::Module& model, const std::string& run_dir,

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ void save_safetensors(const torch::nn::Module& model, const std::string& path);
 /// name and shape, nothing left over. Throws ConfigError "<path>: has no tensor 'fc.bias'
 /// (the model's is [10])", "... 'fc.weight' is [3, 512], the model's is [10, 512]", ...
 void load_safetensors(torch::nn::Module& model, const std::string& path);
+/// Copies `state` into `model`'s parameters and buffers (each keeps its device), by dotted
+/// name and shape, nothing missing or left over; `source` begins each error, as above.
+void load_state(torch::nn::Module& model, const std::map<std::string, torch::Tensor>& state, const std::string& source);
 
 struct ScoreRule {
   std::string metric;  ///< e.g. "val/accuracy"
