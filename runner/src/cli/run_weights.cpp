@@ -71,8 +71,8 @@ device::Placement run_placement(const RunConfig& config, const std::string& flag
                            ? "this " + cmd + " is on the CPU (" + (flag.empty() ? "device: cpu" : "--device cpu") + ")"
                            : why));
   if (want == "cuda" && !usable) log << cmd << ": the run used device: cuda but " << why << "; running on the CPU\n";
-  const std::string where = flag.empty() ? config.tree.find("device")->loc.str() : "--device";
-  device::Placement p = device::place(on_cpu ? "cpu" : want, 0, 1, cmd + ": " + where);
+  // One process and a usable GPU when not on the CPU: place() has nothing left to refuse.
+  device::Placement p = device::place(on_cpu ? "cpu" : want, 0, 1, cmd);
   if (config.step.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
   device::configure_kernels(p, config.step.deterministic, config.step.tf32);
   return p;
