@@ -50,6 +50,22 @@ assert abs(sum(vals) - total) < 0.01, "the parts do not sum to step_time_s"
 assert abs(total - train) <= 0.05 * train, "parts %.3f s against %.3f s of training (more than 5%% apart)" % (total, train)
 PY
 
+echo "== the time outside the loop: each validation's, their sum, the rest"
+python3 - "$run/summary.yaml" out.txt <<'PY' || fail "validation time (summary.yaml, the validation lines, the training: line)"
+import re, sys
+v = {k: float(r) for k, _, r in (l.partition(": ") for l in open(sys.argv[1])) if k.endswith("_seconds")}
+out = open(sys.argv[2]).read()
+each = [float(x) / (1000 if unit == "ms" else 1) for x, unit in re.findall(r"validation: .* \(([0-9.]+) (m?s)\)\n", out)]
+line = re.search(r"total ([0-9.]+) s \(validation ([0-9.]+) s, the rest ([0-9.]+) s\)", out)
+print("validations", each, "summary", v, "line", line and line.groups())
+assert len(each) == 2 and all(x >= 0 for x in each), "expected 2 timed validation lines"
+assert abs(sum(each) - v["validation_seconds"]) <= 0.006 * len(each), "the validations do not add up to validation_seconds"
+total, val, rest = map(float, line.groups())
+assert abs(val - v["validation_seconds"]) <= 0.05, "the training: line's validation time is not summary.yaml's"
+assert abs(v["train_seconds"] + val + rest - total) <= 0.15, "training + validation + the rest is not the total"
+assert v["train_seconds"] + v["validation_seconds"] <= v["wall_seconds"], "training and validation exceed the run's wall time"
+PY
+
 "$PYTHON" - "$run/report.html" "$run/summary.yaml" <<'PY' || fail "report.html: the stacked bar of the step-time parts"
 import re, sys
 html = open(sys.argv[1]).read()

@@ -113,6 +113,31 @@ if [[ $("$RUNNER" version) != *"available: yes"* ]]; then  # no usable GPU (or a
   check_error "an fp16 GPU run, no GPU" "eval: the run used amp: fp16, which needs a CUDA device, and no CUDA device is usable here (" \
     "$RUNNER" eval fp16_run
 fi
+echo "== channels_last runs: eval and predict in its layout (the one-pass BatchNorm+ReLU), as PyTorch"
+for fused in true false; do
+  rm -rf cl_$fused && cp -r "$run" cl_$fused
+  sed -i "s/^channels_last: .*/channels_last: true/; s/^fused_kernels: .*/fused_kernels: $fused/" cl_$fused/config.yaml
+  grep -q '^channels_last: true$' cl_$fused/config.yaml && grep -q "^fused_kernels: $fused$" cl_$fused/config.yaml ||
+    fail "the copied run folder has no channels_last: or fused_kernels: line"
+  run_capture pcl.txt "$RUNNER" predict cl_$fused --input x.npy --output cl_$fused.npy
+  expect_success pcl.txt "predict, channels_last, fused_kernels $fused"
+  run_capture evcl_$fused.txt "$RUNNER" eval cl_$fused
+  expect_success evcl_$fused.txt "eval, channels_last, fused_kernels $fused"
+done
+"$PYTHON" - ev.txt evcl_true.txt evcl_false.txt <<'PY' || fail "channels_last eval/predict differ from PyTorch's NCHW"
+import sys, numpy as np
+ref = np.load("ref_best.npy")
+for f in ("cl_true.npy", "cl_false.npy"):
+    err = float(np.abs(np.load(f) - ref).max())
+    print(f"{f} vs torchvision: max |difference| {err:.2e}")
+    assert err <= 1e-5, (f, err)
+base = dict(l.split() for l in open(sys.argv[1]) if l.startswith("val/"))
+for path in sys.argv[2:]:
+    got = dict(l.split() for l in open(path) if l.startswith("val/"))
+    assert got["val/accuracy"] == base["val/accuracy"], (path, got, base)
+    assert abs(float(got["val/loss"]) - float(base["val/loss"])) <= 1e-5 * abs(float(base["val/loss"])), (path, got, base)
+    print(path, got)
+PY
 check_error "--device for a run" "--device is for eval, predict and sample; a run takes its device from the config: device=cpu" \
   "$RUNNER" w.yaml --device cpu
 

@@ -117,8 +117,54 @@ TEST_SUITE("nn") {
     CHECK_FALSE(bn->uses_fused_kernel(nhwc));
     runner::nn::detail::set_fused_batchnorm_relu(true);
     bn->eval();
-    CHECK_FALSE(bn->uses_fused_kernel(nhwc));
+    CHECK_FALSE(bn->uses_fused_kernel(nhwc));  // eval mode, recording gradients (of weight and bias)
     const Tensor expected = torch::relu(bn->forward(nhwc) + nhwc);
     CHECK(torch::allclose(bn->forward_relu(nhwc, nhwc), expected));
+  }
+
+  TEST_CASE("BatchNorm2d in eval mode without gradients: the one-pass kernel equals batch_norm (+ add_ + relu_)") {
+    for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+      for (const bool residual : {false, true}) {
+        for (const bool relu : {false, true}) {
+          if (residual && !relu) continue;  // forward() has no residual
+          CAPTURE(c10::toString(dtype));
+          CAPTURE(residual);
+          CAPTURE(relu);
+          torch::manual_seed(5);
+          runner::nn::BatchNorm2d bn(24);  // 24 channels: a vector's tail
+          {
+            torch::NoGradGuard no_grad;
+            bn->weight.uniform_(0.5, 1.5);
+            bn->bias.normal_();
+            bn->running_mean.normal_();
+            bn->running_var.uniform_(0.2, 3.0);
+          }
+          bn->eval();
+          const auto layout = torch::MemoryFormat::ChannelsLast;
+          const Tensor x = (torch::randn({6, 24, 5, 7}) * 3 + 1).to(dtype).contiguous(layout);
+          const Tensor r = residual ? torch::randn({6, 24, 5, 7}).to(dtype).contiguous(layout) : Tensor();
+          const auto forward = [&] { return relu ? bn->forward_relu(x, r) : bn->forward(x); };
+          Tensor fused, plain;
+          {
+            torch::NoGradGuard no_grad;
+            CHECK(bn->uses_fused_kernel(x, r));
+            fused = forward();
+            runner::nn::detail::set_fused_batchnorm_relu(false);
+            CHECK_FALSE(bn->uses_fused_kernel(x, r));
+            plain = forward();
+            runner::nn::detail::set_fused_batchnorm_relu(true);
+          }
+          {
+            c10::InferenceMode inference;
+            CHECK(bn->uses_fused_kernel(x, r));
+            CHECK(torch::equal(forward(), fused));
+          }
+          CHECK((fused.scalar_type() == dtype));
+          CHECK(fused.is_contiguous(layout));
+          CHECK(relative_difference(fused, plain) < (dtype == torch::kBFloat16 ? 1e-2 : 2e-6));
+          CHECK(bn->num_batches_tracked.item<int64_t>() == 0);  // eval: the buffers stay as they were
+        }
+      }
+    }
   }
 }

@@ -28,15 +28,17 @@ class RUNNER_API BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> 
   void reset_running_stats();
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
-  /// BatchNorm; in training on the CPU, for channels_last float32 or bfloat16 input without
-  /// synchronised statistics, runner's fused kernel (uses_fused_kernel), else LibTorch's.
+  /// BatchNorm; on the CPU, for channels_last float32 or bfloat16 input, runner's fused kernel
+  /// (uses_fused_kernel: in training without synchronised statistics, in evaluation where no
+  /// gradient is recorded), else LibTorch's.
   torch::Tensor forward(const torch::Tensor& input);
   /// relu(forward(input) + residual) (residual optional), as forward, add_ and relu_ would
   /// compute it. Where uses_fused_kernel, it is one fused kernel (a forward that passes over
   /// the activations twice, a backward that recomputes the ReLU's mask); elsewhere, or with
   /// `step.fused_kernels: false`, it is those three LibTorch operators.
   torch::Tensor forward_relu(const torch::Tensor& input, const torch::Tensor& residual = {});
-  /// Whether forward and forward_relu take the fused CPU kernel for these tensors.
+  /// Whether forward and forward_relu take the fused CPU kernel for these tensors (in eval
+  /// mode: its one-pass inference form, used under NoGradGuard or InferenceMode).
   bool uses_fused_kernel(const torch::Tensor& input, const torch::Tensor& residual = {}) const;
 
   torch::nn::BatchNorm2dOptions options;
@@ -45,6 +47,7 @@ class RUNNER_API BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> 
 
  private:
   torch::Tensor fused(const torch::Tensor& input, const torch::Tensor& residual, bool relu);
+  torch::Tensor inference(const torch::Tensor& input, const torch::Tensor& residual, bool relu) const;
 };
 TORCH_MODULE(BatchNorm2d);
 

@@ -2,6 +2,7 @@
 
 #include "cli/run_weights.hpp"
 #include "engine/build.hpp"
+#include "engine/precision.hpp"
 #include "runner/arrays.hpp"
 #include "runner/error.hpp"
 
@@ -41,12 +42,14 @@ void predict(const PredictRequest& r, const RunConfig& config, const Registry& r
   const torch::Tensor x = read_input(r.input, c.dataflow.train->fields());
   const std::string weights = weights_file(r.run_dir, r.checkpoint, config, "predict");
   load_weights(*c.model, weights, "predict");
+  if (config.step.channels_last) to_channels_last(*c.model);  // as the run trained and validated
   torch::NoGradGuard no_grad;
   c.model->eval();
   std::vector<torch::Tensor> parts;
   for (int64_t lo = 0; lo < x.size(0); lo += r.batch) {
-    const torch::Tensor part = x.slice(0, lo, std::min(x.size(0), lo + r.batch)).to(placement.device);
-    const TensorDict outputs = c.model->forward_batch({{"input", part}});
+    const int64_t hi = std::min(x.size(0), lo + r.batch);
+    const TensorDict inputs{{"input", x.slice(0, lo, hi).to(placement.device)}};
+    const TensorDict outputs = c.model->forward_batch(model_inputs(inputs, 0, hi - lo, config.step.channels_last));
     auto it = outputs.find("logits");
     if (it == outputs.end() && outputs.size() != 1)
       throw ConfigError("predict: the model returns several outputs and none is \"logits\"");

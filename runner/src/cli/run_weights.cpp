@@ -7,6 +7,7 @@
 #include "checkpoint/checkpoint.hpp"
 #include "device/cuda.hpp"
 #include "engine/trackers.hpp"
+#include "runner/nn.hpp"
 #include "runner/error.hpp"
 #include "util/files.hpp"
 #include "util/strings.hpp"
@@ -75,6 +76,7 @@ device::Placement run_placement(const RunConfig& config, const std::string& flag
   device::Placement p = device::place(on_cpu ? "cpu" : want, 0, 1, cmd);
   if (config.step.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
   device::configure_kernels(p, config.step.deterministic, config.step.tf32);
+  runner::nn::detail::set_fused_batchnorm_relu(config.step.fused_kernels);
   return p;
 }
 

@@ -20,7 +20,8 @@ std::string weights_file(const std::string& run_dir, const std::string& which, c
 /// Where the command computes: `flag` (--device: auto, cpu or cuda) when given, else the run's
 /// own `device:`; a run trained with `device: cuda` goes on the CPU where no GPU is usable here,
 /// with a note on `log`. `autocast`: the command runs the run's `amp:`, so an fp16 run on the
-/// CPU is a ConfigError. The run's kernel flags (deterministic; on a GPU tf32) go with it.
+/// CPU is a ConfigError. The run's kernel flags (deterministic, fused_kernels; on a GPU tf32) go
+/// with it.
 device::Placement run_placement(const RunConfig& config, const std::string& flag, const std::string& cmd, bool autocast,
                                 std::ostream& log);
 

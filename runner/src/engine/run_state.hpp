@@ -33,10 +33,11 @@ struct RunState {
 
   // The last step, as every rank agreed on it.
   double lr = 0;
-  LossMeter loss;            ///< the steps' losses, on the device until read_loss(); loss.values() as of then
-  int64_t samples = 0;       ///< this rank's training samples so far
-  double train_seconds = 0;  ///< time in training epochs (validation excluded)
-  StepTimes times;           ///< where train_seconds went, by part
+  LossMeter loss;                 ///< the steps' losses, on the device until read_loss(); loss.values() as of then
+  int64_t samples = 0;            ///< this rank's training samples so far
+  double train_seconds = 0;       ///< time in training epochs (validation excluded)
+  StepTimes times;                ///< where train_seconds went, by part
+  double validation_seconds = 0;  ///< time in validations (val, train_eval, val_ema)
   std::vector<std::pair<std::string, double>> last_val;  ///< the last validation's metrics
 
   // A stop after this iteration: set by the step from what every rank requested.

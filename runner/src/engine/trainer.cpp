@@ -437,9 +437,12 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
   for (const auto& [k, v] : run_.last_val) result.final_metrics[k] = v;
   const double wall = run_.seconds_since_start();
   const double wait_share = train_s > 0 ? e.state.data_wait_seconds / train_s : 0;
-  RLOG_INFO("training: {} epochs, {} iterations in {:.1f} s ({:.1f} samples/s{}, data wait {:.1f}%); total {:.1f} s",
-            config_.run.num_epochs, e.state.iteration, train_s, result.samples_per_second,
-            dist.world_size > 1 ? " over " + std::to_string(dist.world_size) + " ranks" : "", 100 * wait_share, wall);
+  RLOG_INFO(
+      "training: {} epochs, {} iterations in {:.1f} s ({:.1f} samples/s{}, data wait {:.1f}%); total {:.1f} s "
+      "(validation {:.1f} s, the rest {:.1f} s)",
+      config_.run.num_epochs, e.state.iteration, train_s, result.samples_per_second,
+      dist.world_size > 1 ? " over " + std::to_string(dist.world_size) + " ranks" : "", 100 * wait_share, wall,
+      run_.validation_seconds, std::max(0.0, wall - train_s - run_.validation_seconds));
   RLOG_INFO("step time: {} (parts {:.1f} s of {:.1f} s training)", run_.times.shares(), run_.times.total(), train_s);
   if (profiler_ && profiler_->figures()) print_achieved(result.samples_per_second);
   RLOG_INFO("device: {} | peak memory {:.1f} MiB | {} device-to-host reads in training", run_.placement.describe(),
@@ -484,6 +487,7 @@ tracking::Values Trainer::summary_values(const Engine& e, double samples_per_sec
       {"epochs", static_cast<double>(e.state.epoch)},
       {"iterations", static_cast<double>(e.state.iteration)},
       {"train_seconds", std::round(train_s * 1000) / 1000},
+      {"validation_seconds", std::round(run_.validation_seconds * 1000) / 1000},
       {"images_per_second", std::round(samples_per_second * 10) / 10},
       {"data_wait_share", std::round(wait_share * 10000) / 10000},
       {"peak_memory_mb", std::round(device::peak_memory_bytes(run_.placement) / 1048576.0 * 10) / 10},

@@ -117,10 +117,15 @@ bool fused_batchnorm_relu() { return fused_enabled(); }
 bool BatchNorm2dImpl::uses_fused_kernel(const Tensor& input, const Tensor& residual) const {
   const auto is_float = [](const Tensor& t) { return t.scalar_type() == torch::kFloat32; };
   const bool activation = input.scalar_type() == torch::kFloat32 || input.scalar_type() == torch::kBFloat16;
-  return fused_enabled() && is_training() && !detail::batchnorm_sync() && options.affine() &&
-         options.track_running_stats() && input.device().is_cpu() && input.dim() == 4 && activation &&
-         input.is_contiguous(kNhwc) && input.numel() > 0 && is_float(weight) && is_float(bias) &&
-         is_float(running_mean) && is_float(running_var) && weight.device().is_cpu() &&
+  // Training: not with synchronised statistics. Evaluation: only where no gradient is recorded
+  // (the inference form has no backward).
+  const bool records_grad =
+      at::GradMode::is_enabled() && (input.requires_grad() || weight.requires_grad() || bias.requires_grad() ||
+                                     (residual.defined() && residual.requires_grad()));
+  const bool mode = is_training() ? !detail::batchnorm_sync() : !records_grad;
+  return fused_enabled() && mode && options.affine() && options.track_running_stats() && input.device().is_cpu() &&
+         input.dim() == 4 && activation && input.is_contiguous(kNhwc) && input.numel() > 0 && is_float(weight) &&
+         is_float(bias) && is_float(running_mean) && is_float(running_var) && weight.device().is_cpu() &&
          (!residual.defined() || (residual.device().is_cpu() && residual.sizes() == input.sizes()));
 }
 
@@ -132,12 +137,36 @@ Tensor BatchNorm2dImpl::forward_relu(const Tensor& input, const Tensor& residual
 }
 
 Tensor BatchNorm2dImpl::fused(const Tensor& input, const Tensor& residual, bool relu) {
+  if (!is_training()) return inference(input, residual, relu);
   num_batches_tracked.add_(1);
   const double momentum =
       options.momentum().has_value() ? *options.momentum() : 1.0 / num_batches_tracked.item<double>();
   return BatchNormReluFunction::apply(input, weight, bias,
                                       residual.defined() ? std::optional<Tensor>(residual) : std::nullopt, relu,
                                       running_mean, running_var, momentum, options.eps());
+}
+
+// Evaluation: y = x * scale + shift [+ residual], then the ReLU, in one pass, with scale and
+// shift from the running statistics as LibTorch's CPU batch_norm computes them (alpha =
+// weight / sqrt(running_var + eps), beta = bias - running_mean * alpha), where LibTorch passes
+// over the tensor once per operator (batch_norm, add_, relu_).
+Tensor BatchNorm2dImpl::inference(const Tensor& input, const Tensor& residual, bool relu) const {
+  RECORD_FUNCTION("runner::batch_norm_relu_inference", std::vector<c10::IValue>({input}));
+  const Tensor x = input.contiguous(kNhwc);
+  const Tensor r = residual.defined() ? residual.to(x.scalar_type()).contiguous(kNhwc) : Tensor();
+  const int64_t channels = x.size(1), rows = x.numel() / channels;
+  const Tensor w = weight.contiguous(), b = bias.contiguous(), m = running_mean.contiguous(),
+               v = running_var.contiguous();
+  std::vector<float> scale(channels), shift(channels);
+  for (int64_t c = 0; c < channels; ++c) {
+    const float invstd = 1.0f / std::sqrt(v.data_ptr<float>()[c] + static_cast<float>(options.eps()));
+    scale[c] = w.data_ptr<float>()[c] * invstd;
+    shift[c] = b.data_ptr<float>()[c] - m.data_ptr<float>()[c] * scale[c];
+  }
+  Tensor y = at::empty_like(x, kNhwc);
+  kernels::scale_shift(kernel_dtype(x), x.data_ptr(), r.defined() ? r.data_ptr() : nullptr, y.data_ptr(), rows,
+                       channels, scale.data(), shift.data(), relu, at::get_num_threads());
+  return y;
 }
 
 }  // namespace runner::nn

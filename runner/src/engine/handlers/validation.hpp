@@ -5,6 +5,7 @@
 // state in checkpoints, so a resumed run decides as the uninterrupted one would. With
 // `ema:` the weight average is evaluated too, as val_ema/* (a best model by a val_ema
 // metric is the average's weights).
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -64,6 +65,7 @@ class Validation : public EngineHandler {
  private:
   void validate(Engine& e) {
     run_.progress.clear();
+    const auto t0 = std::chrono::steady_clock::now();
     run_.last_val = evaluate(model_, criterion_, *sets_.val, metrics_, "val", comm_, step_, run_.placement.device);
     if (sets_.train_eval) {
       auto train_eval =
@@ -72,12 +74,16 @@ class Validation : public EngineHandler {
     }
     if (sets_.ema) {
       Ema::Swap swap(*sets_.ema);
-      auto averaged = evaluate(model_, criterion_, *sets_.val, metrics_, "val_ema", comm_, step_, run_.placement.device);
+      auto averaged =
+          evaluate(model_, criterion_, *sets_.val, metrics_, "val_ema", comm_, step_, run_.placement.device);
       run_.last_val.insert(run_.last_val.end(), averaged.begin(), averaged.end());
     }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    run_.validation_seconds += seconds;
     if (after_evaluate) after_evaluate(e);
     if (run_.recorder) run_.recorder->log(e.state.iteration, e.state.epoch, run_.last_val);
-    RLOG_INFO("epoch {}/{} validation: {}", e.state.epoch, e.state.max_epochs, format_metrics(run_.last_val));
+    RLOG_INFO("epoch {}/{} validation: {} ({})", e.state.epoch, e.state.max_epochs, format_metrics(run_.last_val),
+              seconds < 1 ? fmt::format("{:.0f} ms", seconds * 1000) : fmt::format("{:.2f} s", seconds));
     decide(e);
     run_.refresh_report(e);
   }
