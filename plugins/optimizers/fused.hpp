@@ -5,13 +5,16 @@
 // parameter. Each class derives from LibTorch's optimizer and keeps its state in the same
 // per-parameter objects (momentum buffers, exp_avg, ...), so checkpoints are the same
 // format as torch::optim's, and the math is the same rule (tested against it to float
-// tolerance in unit.components).
+// tolerance in unit.components). Each is a runner::CapturableOptimizer: after
+// lr_from_tensors() the kernels read the learning rate from a device tensor (their tensor-lr
+// overloads), so a CUDA graph can hold the step (`cuda_graph: true`).
 #include <ATen/ops/_foreach_add.h>
 #include <ATen/ops/_fused_adam.h>
 #include <ATen/ops/_fused_adamw.h>
 #include <ATen/ops/_fused_sgd.h>
 #include <torch/torch.h>
 
+#include <runner/components.hpp>
 #include <runner/params.hpp>
 
 #include <algorithm>
@@ -58,15 +61,41 @@ std::vector<T> pick(const std::vector<T>& all, const std::vector<size_t>& idx) {
   return out;
 }
 
-class FusedSGD : public torch::optim::SGD {
+/// CapturableOptimizer's learning rates: one float32 scalar per parameter group, on the device
+/// of the group's first parameter; empty until made (the kernels then take the double).
+class LrTensors {
+ public:
+  bool on() const { return !t_.empty(); }
+  void make(const std::vector<torch::optim::OptimizerParamGroup>& groups) {
+    t_.clear();
+    for (const auto& g : groups) {
+      const torch::Device d = g.params().empty() ? torch::Device(torch::kCPU) : g.params()[0].device();
+      t_.push_back(torch::full({}, g.options().get_lr(), torch::dtype(torch::kFloat32).device(d)));
+    }
+  }
+  void refresh(const std::vector<torch::optim::OptimizerParamGroup>& groups) {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < t_.size(); ++i) t_[i].fill_(groups[i].options().get_lr());
+  }
+  const torch::Tensor& operator[](size_t group) const { return t_.at(group); }
+
+ private:
+  std::vector<torch::Tensor> t_;
+};
+
+class FusedSGD : public torch::optim::SGD, public runner::CapturableOptimizer {
  public:
   using torch::optim::SGD::SGD;
+
+  void lr_from_tensors() override { lr_.make(param_groups_); }
+  void refresh_lr() override { lr_.refresh(param_groups_); }
 
   torch::Tensor step(LossClosure closure = nullptr) override {
     torch::NoGradGuard no_grad;
     torch::Tensor loss;
     if (closure) loss = closure();
-    for (auto& group : param_groups_) {
+    for (size_t gi = 0; gi < param_groups_.size(); ++gi) {
+      auto& group = param_groups_[gi];
       const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
       // Parameters whose momentum buffer exists, and those stepping for the first time (the
       // kernel then starts their buffer from the gradient, as torch::optim::SGD does).
@@ -95,27 +124,39 @@ class FusedSGD : public torch::optim::SGD {
         for (const auto& [key, idx] : by_device_dtype(params[first])) {
           const std::vector<torch::Tensor> p = pick(params[first], idx), g = pick(grads[first], idx),
                                            b = o.momentum() != 0 ? pick(bufs[first], idx) : bufs[first];
-          at::_fused_sgd_(p, g, b, o.weight_decay(), o.momentum(), o.lr(), o.dampening(), o.nesterov(),
-                          /*maximize=*/false, /*is_first_step=*/first == 1);
+          if (lr_.on())
+            at::_fused_sgd_(p, g, b, o.weight_decay(), o.momentum(), lr_[gi], o.dampening(), o.nesterov(),
+                            /*maximize=*/false, /*is_first_step=*/first == 1);
+          else
+            at::_fused_sgd_(p, g, b, o.weight_decay(), o.momentum(), o.lr(), o.dampening(), o.nesterov(),
+                            /*maximize=*/false, /*is_first_step=*/first == 1);
         }
     }
     return loss;
   }
+
+ private:
+  LrTensors lr_;
 };
 
 /// Adam (`Decoupled` false: L2 weight decay) and AdamW (true) with the fused kernels. The
 /// step counts the kernels read live in tensors beside the state's own count (rebuilt from
-/// it after a checkpoint is loaded).
+/// it after a checkpoint is loaded). With the learning rate from tensors (a graph may replay
+/// the step without its host code) the state's count is read back from them in save().
 template <class Base, class Options, class State, bool Decoupled>
-class FusedAdamT : public Base {
+class FusedAdamT : public Base, public runner::CapturableOptimizer {
  public:
   using Base::Base;
+
+  void lr_from_tensors() override { lr_.make(this->param_groups_); }
+  void refresh_lr() override { lr_.refresh(this->param_groups_); }
 
   torch::Tensor step(typename Base::LossClosure closure = nullptr) override {
     torch::NoGradGuard no_grad;
     torch::Tensor loss;
     if (closure) loss = closure();
-    for (auto& group : this->param_groups_) {
+    for (size_t gi = 0; gi < this->param_groups_.size(); ++gi) {
+      auto& group = this->param_groups_[gi];
       const auto& o = static_cast<const Options&>(group.options());
       std::vector<torch::Tensor> params, grads, avgs, sqs, maxs, steps;
       std::vector<State*> states;
@@ -132,19 +173,28 @@ class FusedAdamT : public Base {
       }
       if (params.empty()) continue;
       at::_foreach_add_(steps, 1);  // the kernels read the step after its increment
-      for (State* st : states) st->step(st->step() + 1);
+      if (!lr_.on())
+        for (State* st : states) st->step(st->step() + 1);
       const auto [beta1, beta2] = o.betas();
       for (const auto& [key, idx] : by_device_dtype(params)) {
         const std::vector<torch::Tensor> p = pick(params, idx), g = pick(grads, idx), a = pick(avgs, idx),
                                          s = pick(sqs, idx), m = o.amsgrad() ? pick(maxs, idx) : maxs,
                                          n = pick(steps, idx);
-        if constexpr (Decoupled)
-          at::_fused_adamw_(p, g, a, s, m, n, o.lr(), beta1, beta2, o.weight_decay(), o.eps(), o.amsgrad(), false);
+        if (lr_.on())
+          fused(p, g, a, s, m, n, lr_[gi], beta1, beta2, o);
         else
-          at::_fused_adam_(p, g, a, s, m, n, o.lr(), beta1, beta2, o.weight_decay(), o.eps(), o.amsgrad(), false);
+          fused(p, g, a, s, m, n, o.lr(), beta1, beta2, o);
       }
     }
     return loss;
+  }
+
+  void save(torch::serialize::OutputArchive& archive) const override {
+    if (lr_.on())  // the device's counts into the states (one read each, at a checkpoint)
+      for (const auto& [key, t] : steps_)
+        if (auto it = this->state_.find(key); it != this->state_.end())
+          static_cast<State&>(*it->second).step(static_cast<int64_t>(t.template item<double>()));
+    Base::save(archive);
   }
 
   void load(torch::serialize::InputArchive& archive) override {
@@ -153,6 +203,18 @@ class FusedAdamT : public Base {
   }
 
  private:
+  /// The fused kernel for the decay rule, with the learning rate as a double or a tensor.
+  template <class Lr>
+  static void fused(const std::vector<torch::Tensor>& p, const std::vector<torch::Tensor>& g,
+                    const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& s,
+                    const std::vector<torch::Tensor>& m, const std::vector<torch::Tensor>& n, const Lr& lr,
+                    double beta1, double beta2, const Options& o) {
+    if constexpr (Decoupled)
+      at::_fused_adamw_(p, g, a, s, m, n, lr, beta1, beta2, o.weight_decay(), o.eps(), o.amsgrad(), false);
+    else
+      at::_fused_adam_(p, g, a, s, m, n, lr, beta1, beta2, o.weight_decay(), o.eps(), o.amsgrad(), false);
+  }
+
   State& state_of(const torch::Tensor& p, bool amsgrad) {
     auto it = this->state_.find(p.unsafeGetTensorImpl());
     if (it != this->state_.end()) return static_cast<State&>(*it->second);
@@ -172,6 +234,7 @@ class FusedAdamT : public Base {
   }
 
   std::unordered_map<void*, torch::Tensor> steps_;
+  LrTensors lr_;
 };
 
 using FusedAdam = FusedAdamT<torch::optim::Adam, torch::optim::AdamOptions, torch::optim::AdamParamState, false>;

@@ -425,29 +425,51 @@ TEST_SUITE("components") {
         const Params init{torch::randn({16, 8}).to(dev), torch::randn({8}).to(dev),
                           torch::randn({4, 3, 3, 3}).to(dev).contiguous(at::MemoryFormat::ChannelsLast),
                           torch::randn({5}, torch::kFloat64).to(dev)};
-        Params ref = copy(init), fused = copy(init), resumed = copy(init);
-        auto opt_ref = make(ref, false), opt_fused = make(fused, true), opt_resumed = make(resumed, true);
+        // tensor_lr and tensor_resumed: the learning rate from device tensors (cuda_graph's
+        // CapturableOptimizer), refreshed before each step as the rate changes.
+        Params ref = copy(init), fused = copy(init), resumed = copy(init), tensor_lr = copy(init),
+               tensor_resumed = copy(init);
+        auto opt_ref = make(ref, false), opt_fused = make(fused, true), opt_resumed = make(resumed, true),
+             opt_tensor = make(tensor_lr, true), opt_tensor_resumed = make(tensor_resumed, true);
+        const auto capturable = [](torch::optim::Optimizer& o) {
+          auto* c = dynamic_cast<runner::CapturableOptimizer*>(&o);
+          REQUIRE(c != nullptr);
+          return c;
+        };
+        capturable(*opt_tensor)->lr_from_tensors();
+        capturable(*opt_tensor_resumed)->lr_from_tensors();
+        const double lr0 = opt_ref->param_groups()[0].options().get_lr();
+        const auto save_and_load = [&](std::unique_ptr<torch::optim::Optimizer>& opt, Params& ps, bool tensors) {
+          torch::serialize::OutputArchive out;  // a checkpoint: saved, loaded into a fresh optimizer
+          opt->save(out);
+          std::ostringstream bytes;
+          out.save_to(bytes);
+          ps = copy(ps);
+          opt = make(ps, true);
+          if (tensors) capturable(*opt)->lr_from_tensors();
+          torch::serialize::InputArchive in;
+          const std::string b = bytes.str();
+          in.load_from(b.data(), b.size());
+          opt->load(in);
+        };
         for (int i = 0; i < 6; ++i) {
-          set_grads(ref, i), set_grads(fused, i), set_grads(resumed, i);
-          opt_ref->step(), opt_fused->step(), opt_resumed->step();
-          if (i == 2) {  // a checkpoint: the fused state saved, loaded into a fresh fused optimizer
-            torch::serialize::OutputArchive out;
-            opt_resumed->save(out);
-            std::ostringstream bytes;
-            out.save_to(bytes);
-            resumed = copy(resumed);
-            opt_resumed = make(resumed, true);
-            torch::serialize::InputArchive in;
-            const std::string b = bytes.str();
-            in.load_from(b.data(), b.size());
-            opt_resumed->load(in);
-          }
+          for (auto* o : {&opt_ref, &opt_fused, &opt_resumed, &opt_tensor, &opt_tensor_resumed})
+            (*o)->param_groups()[0].options().set_lr(lr0 * (1.0 - 0.1 * i));  // as a scheduler would
+          capturable(*opt_tensor)->refresh_lr(), capturable(*opt_tensor_resumed)->refresh_lr();
+          for (Params* ps : {&ref, &fused, &resumed, &tensor_lr, &tensor_resumed}) set_grads(*ps, i);
+          for (auto* o : {&opt_ref, &opt_fused, &opt_resumed, &opt_tensor, &opt_tensor_resumed}) (*o)->step();
+          if (i == 2)
+            save_and_load(opt_resumed, resumed, false), save_and_load(opt_tensor_resumed, tensor_resumed, true);
         }
         for (size_t k = 0; k < init.size(); ++k) {
           CAPTURE(k);
           CHECK(torch::allclose(fused[k], ref[k], 1e-5, 1e-6));
           CHECK(torch::equal(resumed[k], fused[k]));   // the resume is exact
           CHECK(!torch::allclose(fused[k], init[k]));  // it did step
+          // A float32 learning rate: the same rule to float tolerance; its resume exact too (the
+          // step counts a checkpoint saves come from the device).
+          CHECK(torch::allclose(tensor_lr[k], ref[k], 1e-5, 1e-6));
+          CHECK(torch::equal(tensor_resumed[k], tensor_lr[k]));
         }
       }
     }

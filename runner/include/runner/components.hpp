@@ -180,6 +180,24 @@ class RUNNER_API Model : public torch::nn::Module {
 /// iteration (from the scheduler); the optimizer's `lr` is the scheduler's base value.
 using ParameterList = std::vector<torch::Tensor>;
 
+/// Optional, for `cuda_graph: true` (a training step captured once in a CUDA graph and
+/// replayed): an optimizer whose step() a graph can hold. Such a step launches device work
+/// only: no host reads, and no host-side state that a replay, which runs none of step()'s host
+/// code, would leave behind (counts the checkpoint saves are read from the device in save()).
+/// After lr_from_tensors() it reads each parameter group's learning rate from a float32 scalar
+/// tensor on the group's device, which refresh_lr() sets from the group's options (the
+/// scheduler's value): the host calls refresh_lr() before every step, outside the graph. The
+/// built-in sgd, adam and adamw with fused kernels (`fused`, the default on CUDA) are such
+/// optimizers; find one with dynamic_cast from torch::optim::Optimizer.
+class RUNNER_API CapturableOptimizer {
+ public:
+  virtual ~CapturableOptimizer();
+  /// From now on step() reads the learning rate from the groups' tensors.
+  virtual void lr_from_tensors() = 0;
+  /// Each group's options().get_lr() into its tensor: a device write, no host read.
+  virtual void refresh_lr() = 0;
+};
+
 // ---------------------------------------------------------------- criterion
 
 /// The training loss. Any task: override inputs() and loss(outputs, batch). Classification

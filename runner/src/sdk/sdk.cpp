@@ -22,6 +22,7 @@ Dataset::~Dataset() = default;
 Model::~Model() = default;
 Criterion::~Criterion() = default;
 Scheduler::~Scheduler() = default;
+CapturableOptimizer::~CapturableOptimizer() = default;
 Metric::~Metric() = default;
 Handler::~Handler() = default;
 
