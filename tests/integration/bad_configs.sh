@@ -18,7 +18,7 @@ check() {  # exit_code expected_stderr args...
 }
 
 check 2 "error: unknown_key.yaml:4:3: optimizer.lrr: unknown key for optimizer 'sgd'; did you mean 'lr'? (known keys: lr, momentum, dampening, nesterov, weight_decay, fused, name, no_decay)" unknown_key.yaml
-check 2 "error: unknown_top_key.yaml:2:1: num_epoch: unknown key for the config; did you mean 'num_epochs'? (known keys: seed, num_epochs, max_time, validate_every, log_every_iters, output_path, threads, plugins, checkpoint_every, n_saved_checkpoints, resume_from, resume_allow_changes, device, pin_memory, tf32, deterministic, amp, channels_last, fused_kernels, grad_clip_norm, grad_accumulation_steps, crash_iteration, crash_rank, crash_mode, dataflow, model, optimizer, criterion, scheduler, metrics, handlers, best, early_stopping, ema, profile, dist, tracking)" unknown_top_key.yaml
+check 2 "error: unknown_top_key.yaml:2:1: num_epoch: unknown key for the config; did you mean 'num_epochs'? (known keys: seed, num_epochs, max_time, validate_every, log_every_iters, output_path, threads, plugins, checkpoint_every, n_saved_checkpoints, resume_from, resume_allow_changes, device, pin_memory, tf32, deterministic, amp, channels_last, fused_kernels, grad_clip_norm, grad_accumulation_steps, cuda_graph, crash_iteration, crash_rank, crash_mode, dataflow, model, optimizer, criterion, scheduler, metrics, handlers, best, early_stopping, ema, profile, dist, tracking)" unknown_top_key.yaml
 check 2 "error: wrong_type.yaml:2:13: num_epochs: expected int (number of training epochs), found 'three'" wrong_type.yaml
 check 2 "error: negative_lr.yaml:2:28: optimizer.lr: must be >= 0 (learning rate (the scheduler's base value)), found -0.1" negative_lr.yaml
 check 2 "error: zero_epochs.yaml:2:13: num_epochs: must be >= 1 (number of training epochs), found 0" zero_epochs.yaml
@@ -69,6 +69,10 @@ why=$("$RUNNER" version | sed -n 's/^CUDA: .*available: no (\(.*\))$/\1/p; s/^CU
 if [ -n "$why" ]; then  # no usable GPU here: say why, exit 2, no run folder
   check 2 "error: command line 'device=cuda': device: cuda, but no CUDA device is usable here ($why); use device: cpu or auto" good.yaml device=cuda
 fi
+# cuda_graph: what it cannot hold, each refused before training (unit.engine checks the rest)
+check 2 "error: command line 'cuda_graph=true': cuda_graph: needs a CUDA device; this run computes on the CPU" good.yaml cuda_graph=true device=cpu
+check 2 "error: command line 'cuda_graph=true': cuda_graph: not with grad_accumulation_steps: 2 (one forward and backward per step)" good.yaml cuda_graph=true grad_accumulation_steps=2
+check 2 "error: command line 'cuda_graph=yes please': cuda_graph: expected bool (true or false), found 'yes please'" good.yaml 'cuda_graph=yes please'
 check 2 "error: command line 'device=gpu': device: expected one of auto, cpu, cuda, found 'gpu'; did you mean 'cpu'?" good.yaml device=gpu
 check 2 "error: command line 'dist.bucket=5': dist.bucket: unknown key for dist; did you mean 'bucket_mb'? (known keys: backend, bucket_mb, sync_batchnorm, timeout)" good.yaml dist.bucket=5
 check 2 "error: command line 'dist=4': dist: expected a map (backend, bucket_mb, sync_batchnorm, timeout) or null, found '4'" good.yaml dist=4

@@ -9,7 +9,9 @@
 #include "data/loader.hpp"
 #include "engine/checkpointing.hpp"
 #include "engine/engine.hpp"
+#include "engine/step.hpp"
 #include "engine/trackers.hpp"
+#include "../../plugins/optimizers/fused.hpp"
 #include "test_util.hpp"
 #include "util/strings.hpp"
 
@@ -240,6 +242,30 @@ TEST_SUITE("engine") {
     CHECK((runner::parse_duration("1.5h", &s) && s == 5400));
     for (const char* bad : {"", "4", "4x", "h", "-5m", "1h30", "inf", "nanh", "4 h"})
       CHECK_FALSE(runner::parse_duration(bad, &s));
+  }
+
+  // The reasons need no GPU: the device is only a value here (tools/gpu/check.sh runs the graph).
+  TEST_CASE("cuda_graph: what it refuses, one reason each, the first that applies") {
+    std::vector<torch::Tensor> params{torch::zeros({3}, torch::requires_grad())};
+    runner::plugins::FusedSGD fused(params, torch::optim::SGDOptions(0.1));
+    runner::plugins::FusedAdamW fused_adamw(params, torch::optim::AdamWOptions(0.1));
+    torch::optim::SGD plain(params, torch::optim::SGDOptions(0.1));
+    const torch::Device gpu(torch::kCUDA, 0), cpu(torch::kCPU);
+    runner::StepOptions o;
+    o.cuda_graph = true;
+    using runner::cuda_graph_unsupported;
+    CHECK(cuda_graph_unsupported(o, fused, gpu, 1).empty());
+    CHECK(cuda_graph_unsupported(o, fused_adamw, gpu, 1).empty());
+    o.amp = "bf16";
+    CHECK(cuda_graph_unsupported(o, fused, gpu, 1).empty());
+    CHECK(cuda_graph_unsupported(o, plain, gpu, 1).rfind("the optimizer's step cannot be captured", 0) == 0);
+    CHECK(cuda_graph_unsupported(o, fused, cpu, 1) == "needs a CUDA device; this run computes on the CPU");
+    o.amp = "fp16";
+    CHECK(cuda_graph_unsupported(o, fused, cpu, 1).rfind("not with amp: fp16", 0) == 0);
+    o.grad_accumulation_steps = 4;
+    CHECK(cuda_graph_unsupported(o, fused, gpu, 1) ==
+          "not with grad_accumulation_steps: 4 (one forward and backward per step)");
+    CHECK(cuda_graph_unsupported(o, plain, cpu, 2).rfind("one process only: this run has 2 ranks", 0) == 0);
   }
 
 }  // TEST_SUITE

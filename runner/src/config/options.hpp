@@ -74,6 +74,7 @@ struct StepOptions {
   bool fused_kernels = true;
   std::optional<double> grad_clip_norm;
   int64_t grad_accumulation_steps = 1;
+  bool cuda_graph = false;
   template <class F>
   void fields(F&& f) {
     f("device", device,
@@ -98,6 +99,9 @@ struct StepOptions {
       "split each rank's batch into N micro-batches, summing gradients (gradients are synchronised once, after the "
       "last)")
         .min(1);
+    f("cuda_graph", cuda_graph,
+      "on CUDA: capture the training step (forward, backward, optimizer) once in a CUDA graph and replay it for every "
+      "full batch (one process, amp none or bf16, no gradient accumulation, an optimizer with fused kernels)");
   }
 };
 

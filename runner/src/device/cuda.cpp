@@ -1,9 +1,11 @@
 // The CUDA build's half (compiled only when RUNNER_WITH_CUDA). It asks LibTorch's c10_cuda
 // and ATen's CUDA context, never the driver API directly, so runner links no libcuda and
 // starts without a driver.
+#include <ATen/autocast_mode.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGeneratorImpl.h>
+#include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -14,6 +16,7 @@
 
 #include "device/cuda.hpp"
 #include "device/device.hpp"
+#include "runner/error.hpp"
 
 namespace runner::device {
 
@@ -62,6 +65,61 @@ class CudaTransfer : public Transfer {
   int index_;
   torch::Device device_;
   c10::cuda::CUDAStream stream_;
+};
+// The step's graph on a side stream that this thread uses while the object lives. Captured in
+// thread-local mode: the loader threads may allocate pinned memory meanwhile, and the autograd
+// thread's kernels go to the captured stream all the same.
+class CudaStepGraph : public StepGraph {
+ public:
+  explicit CudaStepGraph(int index)
+      : before_(c10::cuda::getCurrentCUDAStream(idx(index))),
+        side_(c10::cuda::getStreamFromPool(false, idx(index))),
+        guard_(side_) {
+    at::cuda::CUDAEvent queued;
+    queued.record(before_);
+    queued.block(side_);
+  }
+  ~CudaStepGraph() override {
+    try {
+      at::cuda::CUDAEvent done;
+      done.record(side_);
+      done.block(before_);
+    } catch (...) {  // a destructor: the run is ending on an error already
+    }
+  }
+
+  void capture(const std::function<void()>& body) override {
+    const bool cache = at::autocast::is_autocast_cache_enabled();
+    at::autocast::set_autocast_cache_enabled(false);  // cast weights would be captured once
+    try {
+      graph_.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+      try {
+        body();
+      } catch (...) {
+        cudaGraph_t partial = nullptr;  // leave capture mode, so the error can be reported
+        if (cudaStreamEndCapture(side_.stream(), &partial) == cudaSuccess && partial) cudaGraphDestroy(partial);
+        (void)cudaGetLastError();
+        throw;
+      }
+      graph_.capture_end();
+    } catch (const c10::Error& e) {
+      at::autocast::set_autocast_cache_enabled(cache);
+      throw Error(e.what_without_backtrace());
+    } catch (...) {
+      at::autocast::set_autocast_cache_enabled(cache);
+      throw;
+    }
+    at::autocast::set_autocast_cache_enabled(cache);
+    captured_ = true;
+  }
+  void replay() override { graph_.replay(); }
+  bool captured() const override { return captured_; }
+
+ private:
+  c10::cuda::CUDAStream before_, side_;
+  c10::cuda::CUDAStreamGuard guard_;
+  at::cuda::CUDAGraph graph_;
+  bool captured_ = false;
 };
 }  // namespace
 
@@ -120,6 +178,8 @@ void cuda_set_rng_state(int index, const std::string& state) {
 void cuda_synchronize(int index) { c10::cuda::getCurrentCUDAStream(idx(index)).synchronize(); }
 
 std::unique_ptr<Transfer> cuda_transfer(int index) { return std::make_unique<CudaTransfer>(index); }
+
+std::unique_ptr<StepGraph> cuda_step_graph(int index) { return std::make_unique<CudaStepGraph>(index); }
 
 }  // namespace detail
 }  // namespace runner::device

@@ -113,4 +113,9 @@ std::unique_ptr<Transfer> make_transfer(torch::Device device) {
   return std::make_unique<HostTransfer>();
 }
 
+std::unique_ptr<StepGraph> make_step_graph(const Placement& p) {
+  if (!p.is_cuda()) throw Error("a CUDA graph needs a CUDA device (this rank computes on the CPU)");
+  return detail::cuda_step_graph(p.device.index());
+}
+
 }  // namespace runner::device

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,6 +69,24 @@ class Transfer {
 };
 std::unique_ptr<Transfer> make_transfer(torch::Device device);
 
+/// `cuda_graph: true`: one CUDA graph of the training step. While it lives, this thread's
+/// current stream is a side stream of the device (a capture cannot use the default stream):
+/// the warm-up steps, the capture, the replays and everything else the loop launches run on
+/// it, in order. It first waits for the work queued before it; the previous stream waits for
+/// it at the end. CUDA only: make_step_graph throws Error on the CPU.
+class StepGraph {
+ public:
+  virtual ~StepGraph() = default;
+  /// Records what `body` launches on this thread's stream (and the autograd threads' work for
+  /// it) into the graph, with autocast's weight cache off; nothing runs. Throws Error with
+  /// CUDA's reason when `body` does what a capture cannot (a host read, a synchronisation).
+  virtual void capture(const std::function<void()>& body) = 0;
+  /// Launches the captured work on the current stream.
+  virtual void replay() = 0;
+  virtual bool captured() const = 0;
+};
+std::unique_ptr<StepGraph> make_step_graph(const Placement& p);
+
 namespace detail {
 // The CUDA half (cuda.cpp / no_cuda.cpp).
 Placement cuda_placement(int index);
@@ -77,6 +96,7 @@ std::string cuda_rng_state(int index);
 void cuda_set_rng_state(int index, const std::string& state);
 void cuda_synchronize(int index);
 std::unique_ptr<Transfer> cuda_transfer(int index);
+std::unique_ptr<StepGraph> cuda_step_graph(int index);
 }  // namespace detail
 
 }  // namespace runner::device

@@ -22,6 +22,7 @@ std::string cuda_rng_state(int) { unreachable(); }
 void cuda_set_rng_state(int, const std::string&) { unreachable(); }
 void cuda_synchronize(int) { unreachable(); }
 std::unique_ptr<Transfer> cuda_transfer(int) { unreachable(); }
+std::unique_ptr<StepGraph> cuda_step_graph(int) { unreachable(); }
 }  // namespace detail
 
 }  // namespace runner::device

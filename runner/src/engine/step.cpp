@@ -3,11 +3,13 @@
 #include <ATen/ops/_foreach_mul.h>
 #include <ATen/ops/_foreach_norm.h>
 
+#include <chrono>
 #include <csignal>
 
 #include "dist/sync.hpp"
 #include "engine/precision.hpp"
 #include "engine/signals.hpp"
+#include "logging/log.hpp"
 #include "runner/error.hpp"
 
 namespace runner {
@@ -28,6 +30,24 @@ void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
 }
 }  // namespace
 
+std::string cuda_graph_unsupported(const StepOptions& options, torch::optim::Optimizer& optimizer, torch::Device device,
+                                   int world_size) {
+  if (world_size > 1)
+    return "one process only: this run has " + std::to_string(world_size) +
+           " ranks (a graph that holds the gradient all-reduce is not supported yet)";
+  if (options.grad_accumulation_steps > 1)
+    return "not with grad_accumulation_steps: " + std::to_string(options.grad_accumulation_steps) +
+           " (one forward and backward per step)";
+  if (options.amp == "fp16")
+    return "not with amp: fp16, whose loss scaler reads the device every step (bf16 needs no scaler)";
+  if (!device.is_cuda()) return "needs a CUDA device; this run computes on the CPU";
+  if (!dynamic_cast<CapturableOptimizer*>(&optimizer))
+    return "the optimizer's step cannot be captured: it must read its learning rate from a device tensor "
+           "(runner::CapturableOptimizer), as the built-in sgd, adam and adamw do with fused kernels (fused: true, "
+           "the default on CUDA)";
+  return "";
+}
+
 TrainStep::TrainStep(const StepOptions& options, torch::Device device, Components& components, GradReducer* reducer,
                      Communicator& comm, RunState& run)
     : options_(options),
@@ -36,10 +56,31 @@ TrainStep::TrainStep(const StepOptions& options, torch::Device device, Component
       reducer_(reducer),
       comm_(comm),
       run_(run),
-      scaler_(options.amp == "fp16", device) {}
+      scaler_(options.amp == "fp16", device) {
+  if (!options.cuda_graph) return;  // checked by cuda_graph_unsupported before training
+  capturable_ = dynamic_cast<CapturableOptimizer*>(c_.optimizer.get());
+  if (!capturable_) throw Error("cuda_graph: the optimizer is not a CapturableOptimizer");
+  capturable_->lr_from_tensors();
+  graph_ = device::make_step_graph(run_.placement);
+}
 
-void TrainStep::operator()(Engine&, Batch& batch) {
-  const int64_t n = batch.size();
+void TrainStep::operator()(Engine& engine, Batch& batch) {
+  if (graph_) {
+    StepTimes::Scope t(run_.times, StepTimes::Optimizer);
+    capturable_->refresh_lr();  // the scheduler's rate, into the optimizer's tensors
+  }
+  if (graph_ && replayable(engine, batch))
+    replay(batch);
+  else
+    eager(batch);
+  {
+    StepTimes::Scope t(run_.times, StepTimes::CommWait);
+    agree();
+  }
+  run_.samples += batch.size();
+}
+
+void TrainStep::eager(Batch& batch) {
   if (!reducer_) {
     StepTimes::Scope t(run_.times, StepTimes::Optimizer);
     c_.optimizer->zero_grad();
@@ -55,11 +96,58 @@ void TrainStep::operator()(Engine&, Batch& batch) {
     run_.loss.add(loss_sum.defined() ? loss_sum : torch::zeros({}, torch::dtype(torch::kFloat64).device(device_)),
                   batch.global_size);
   }
-  {
-    StepTimes::Scope t(run_.times, StepTimes::CommWait);
-    agree();
+  ++eager_steps_;
+}
+
+bool TrainStep::replayable(Engine& engine, const Batch& batch) {
+  if (!graph_->captured()) {
+    if (eager_steps_ < kGraphWarmupSteps || batch.global_size != c_.dataflow.batch_size) return false;
+    capture(engine, batch);
+    return true;
   }
-  run_.samples += n;
+  if (batch.data.size() != static_inputs_.size()) return false;
+  for (const auto& [name, t] : batch.data) {
+    const auto it = static_inputs_.find(name);
+    if (it == static_inputs_.end() || it->second.sizes() != t.sizes() || it->second.dtype() != t.dtype() ||
+        it->second.device() != t.device())
+      return false;
+  }
+  return true;
+}
+
+// The step's kernels recorded once on a copy of this batch (nothing runs: replay() then runs
+// this iteration). Gradients are set to none first, so the captured backward makes them in
+// the graph's memory, where every replay writes them again.
+void TrainStep::capture(Engine& engine, const Batch& batch) {
+  Batch fixed;
+  fixed.global_size = batch.global_size;
+  for (const auto& [name, t] : batch.data) fixed.data.emplace(name, t.clone());
+  static_inputs_ = fixed.data;
+  c_.optimizer->zero_grad(/*set_to_none=*/true);
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    graph_->capture([&] {
+      static_loss_ = forward_backward(fixed);
+      apply_gradients();
+    });
+  } catch (const std::exception& e) {
+    throw Error("cuda_graph: the training step cannot be captured in a CUDA graph (" + std::string(e.what()) +
+                "); run with cuda_graph: false");
+  }
+  captured_at_ = engine.state.iteration;
+  RLOG_INFO("cuda_graph: the step captured at iteration {} after {} eager steps ({:.0f} ms); full batches replay it",
+            captured_at_, eager_steps_,
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+}
+
+// One launch for the whole step; the host clock sees only the launch, the device's time shows
+// where the host next waits (README, Performance).
+void TrainStep::replay(const Batch& batch) {
+  StepTimes::Scope t(run_.times, StepTimes::Forward);
+  for (auto& [name, input] : static_inputs_) input.copy_(batch.data.at(name), /*non_blocking=*/true);
+  graph_->replay();
+  run_.loss.add(static_loss_, batch.global_size);
+  ++graph_replays_;
 }
 
 // k micro-batches of this rank's batch; their gradients add up to the gradient of the

@@ -191,6 +191,11 @@ void Trainer::build() {
     if (const std::string why = amp_unsupported(config_.step.amp, run_.placement.device); !why.empty())
       throw ConfigError(config_.tree.find("amp")->loc.str() + ": amp: " + why);
     setup_ = build_setup(config_, registry_, run_.dist, run_.placement);
+    if (config_.step.cuda_graph)
+      if (const std::string why =
+              cuda_graph_unsupported(config_.step, *setup_->c.optimizer, run_.placement.device, run_.dist.world_size);
+          !why.empty())
+        throw ConfigError(config_.tree.find("cuda_graph")->loc.str() + ": cuda_graph: " + why);
   });
   if (config_.step.channels_last) to_channels_last(*setup_->c.model);
 }
@@ -377,10 +382,12 @@ void Trainer::print_banner() const {
   if (!setup_->c.no_decay.empty()) RLOG_INFO("optimizer.no_decay: {}", setup_->c.no_decay);
   // runner::nn::BatchNorm2d's fused CPU kernel (its models' BatchNorms, in training).
   const bool fused = st.channels_last && st.fused_kernels && !run_.placement.is_cuda() && !nn::detail::batchnorm_sync();
-  RLOG_INFO("step: amp {} | memory layout {} | gradient clipping {} | {} micro-batch(es) per step", st.amp,
-            st.channels_last ? (fused ? "channels_last, fused BatchNorm+ReLU" : "channels_last") : "contiguous (NCHW)",
-            st.grad_clip_norm ? "at L2 norm " + format_number(*st.grad_clip_norm) : std::string("off"),
-            st.grad_accumulation_steps);
+  RLOG_INFO(
+      "step: amp {} | memory layout {} | gradient clipping {} | {} micro-batch(es) per step{}", st.amp,
+      st.channels_last ? (fused ? "channels_last, fused BatchNorm+ReLU" : "channels_last") : "contiguous (NCHW)",
+      st.grad_clip_norm ? "at L2 norm " + format_number(*st.grad_clip_norm) : std::string("off"),
+      st.grad_accumulation_steps,
+      st.cuda_graph ? " | CUDA graph after " + std::to_string(TrainStep::kGraphWarmupSteps) + " eager steps" : "");
   const int nodes = static_cast<int>(comm_.allreduce_sum({dist.local_rank == 0 ? 1.0 : 0.0})[0]);
   if (reducer_)
     RLOG_INFO(
@@ -444,6 +451,11 @@ void Trainer::print_summary(const Engine& e, TrainResult& result) {
       dist.world_size > 1 ? " over " + std::to_string(dist.world_size) + " ranks" : "", 100 * wait_share, wall,
       run_.validation_seconds, std::max(0.0, wall - train_s - run_.validation_seconds));
   RLOG_INFO("step time: {} (parts {:.1f} s of {:.1f} s training)", run_.times.shares(), run_.times.total(), train_s);
+  if (config_.step.cuda_graph)
+    RLOG_INFO("cuda_graph: {} steps replayed the graph, {} ran eagerly ({})", step_->graph_replays(),
+              step_->eager_steps(),
+              step_->captured_at() ? "captured at iteration " + std::to_string(step_->captured_at())
+                                   : "never captured: no full batch after the warm-up");
   if (profiler_ && profiler_->figures()) print_achieved(result.samples_per_second);
   RLOG_INFO("device: {} | peak memory {:.1f} MiB | {} device-to-host reads in training", run_.placement.describe(),
             static_cast<double>(device::peak_memory_bytes(run_.placement)) / 1048576.0, device::host_reads());
@@ -493,6 +505,7 @@ tracking::Values Trainer::summary_values(const Engine& e, double samples_per_sec
       {"peak_memory_mb", std::round(device::peak_memory_bytes(run_.placement) / 1048576.0 * 10) / 10},
       {"host_reads", static_cast<double>(device::host_reads())},
       {"step_time_s", std::round(run_.times.total() * 1000) / 1000}};
+  if (config_.step.cuda_graph) summary.emplace_back("graph_replays", static_cast<double>(step_->graph_replays()));
   for (const auto& [part, seconds] : run_.times.parts())
     summary.emplace_back("step_time_" + part + "_s", std::round(seconds * 1000) / 1000);
   if (profiler_ && profiler_->figures()) {
