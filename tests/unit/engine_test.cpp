@@ -6,6 +6,7 @@
 
 #include "checkpoint/checkpoint.hpp"
 #include "config/options.hpp"
+#include "config/tree.hpp"
 #include "data/loader.hpp"
 #include "engine/checkpointing.hpp"
 #include "engine/engine.hpp"
@@ -242,6 +243,26 @@ TEST_SUITE("engine") {
     CHECK((runner::parse_duration("1.5h", &s) && s == 5400));
     for (const char* bad : {"", "4", "4x", "h", "-5m", "1h30", "inf", "nanh", "4 h"})
       CHECK_FALSE(runner::parse_duration(bad, &s));
+  }
+
+  TEST_CASE("resume: which config changes a checkpoint refuses") {
+    const auto parse = [](const std::string& text) { return runner::config::parse(text, "run.yaml"); };
+    const runner::config::Node saved = parse("seed: 1\nlog_every_iters: 50\noptimizer: {name: sgd, lr: 0.1}\n");
+    runner::config::Node current =
+        parse("seed: 1\nlog_every_iters: 10\noptimizer: {name: sgd, lr: 0.1}\ncuda_graph: false\n");
+    current.find("cuda_graph")->loc.file = "default";  // as config loading fills a schema default
+    // A key a newer runner added, at its default, and a harmless key: nothing refused.
+    CHECK(runner::refused_changes(saved, current, {}).empty());
+    current.find("cuda_graph")->loc.file = "run.yaml";  // the same key set by the user
+    CHECK(runner::refused_changes(saved, current, {}) == std::vector<std::string>{"cuda_graph (absent -> false)"});
+    CHECK(runner::refused_changes(saved, current, {"cuda_graph"}).empty());
+    current.find("optimizer")->find("lr")->scalar = "0.2";
+    CHECK(runner::refused_changes(saved, current, {"cuda_graph"}) ==
+          std::vector<std::string>{"optimizer.lr (0.1 -> 0.2)"});
+    CHECK(runner::refused_changes(saved, current, {"cuda_graph", "optimizer"}).empty());
+    // A key the checkpoint had that this run lacks is refused, default or not.
+    CHECK(runner::refused_changes(current, saved, {"optimizer"}) ==
+          std::vector<std::string>{"cuda_graph (false -> absent)"});
   }
 
   // The reasons need no GPU: the device is only a value here (tools/gpu/check.sh runs the graph).

@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <cstring>
@@ -68,6 +69,18 @@ bool may_change(const std::string& key, const std::vector<std::string>& allowed)
     for (const auto& prefix : *list)
       if (under(key, prefix)) return true;
   return false;
+}
+
+// Whether the resolved config `current` holds `key` ("a.b.c") at its schema default.
+bool at_default(const config::Node& current, const std::string& key) {
+  const config::Node* n = &current;
+  size_t from = 0;
+  while (n && from <= key.size()) {
+    const size_t dot = std::min(key.find('.', from), key.size());
+    n = n->is_map() ? n->find(key.substr(from, dot - from)) : nullptr;
+    from = dot + 1;
+  }
+  return n && n->loc.file == "default";
 }
 
 struct Found {
@@ -144,6 +157,15 @@ void emit_files(YAML::Emitter& meta, const std::map<std::string, std::string>* f
 }
 
 }  // namespace
+
+std::vector<std::string> refused_changes(const config::Node& saved, const config::Node& current,
+                                         const std::vector<std::string>& allowed) {
+  std::vector<std::string> out;
+  for (const auto& d : config::differing_keys(saved, current))
+    if (!may_change(d.key, allowed) && !(d.a == "absent" && at_default(current, d.key)))
+      out.push_back(d.key + " (" + d.a + " -> " + d.b + ")");
+  return out;
+}
 
 std::string save_checkpoint(Communicator& comm, const std::string& run_dir, int n_saved, const std::string& config_yaml,
                             TrainingObjects objects, const TrainerPosition& pos) {
@@ -228,9 +250,7 @@ void restore(Communicator& comm, const ResumeRequest& request, TrainingObjects o
   const YAML::Node meta = YAML::Load(contents.meta);
   // The config must describe the same training, except what may change.
   const config::Node saved = config::parse(meta["config"].as<std::string>(), path + " (its config)");
-  std::vector<std::string> differ;
-  for (const auto& d : config::differing_keys(saved, *request.config))
-    if (!may_change(d.key, request.allow_changes)) differ.push_back(d.key + " (" + d.a + " -> " + d.b + ")");
+  const std::vector<std::string> differ = refused_changes(saved, *request.config, request.allow_changes);
   if (!differ.empty())
     throw ConfigError("resume_from: " + path + ": the config differs from the checkpoint's in " + join(differ) +
                       "; list keys that may change in resume_allow_changes");

@@ -74,6 +74,15 @@ std::string find_launch_run(const std::string& runs_root, const std::string& lau
 /// The launch.yaml of a new run folder: who started it, for find_launch_run.
 std::string launch_yaml(const std::string& launcher, const std::string& launch_id, int world_size);
 
+/// The keys whose values differ between a checkpoint's config (`saved`) and this run's
+/// (`current`, resolved) and may not: "key (old -> new)" each. What may differ: the keys in
+/// `allowed` (resume_allow_changes, a prefix covers what lies under it), what does not change
+/// what is trained (where and how the run is logged, launched and checkpointed), and a key the
+/// checkpoint lacks that this run has at its schema default (one a newer runner added, e.g.
+/// cuda_graph).
+std::vector<std::string> refused_changes(const config::Node& saved, const config::Node& current,
+                                         const std::vector<std::string>& allowed);
+
 /// Collective. Finds the checkpoint `request.from` names (rank 0; for a folder or `auto`,
 /// the newest valid file, reporting damaged ones and falling back), sends it to every
 /// rank, refuses a config that differs in keys not allowed to change, and restores
