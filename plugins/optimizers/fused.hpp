@@ -190,10 +190,19 @@ class FusedAdamT : public Base, public runner::CapturableOptimizer {
   }
 
   void save(torch::serialize::OutputArchive& archive) const override {
-    if (lr_.on())  // the device's counts into the states (one read each, at a checkpoint)
-      for (const auto& [key, t] : steps_)
-        if (auto it = this->state_.find(key); it != this->state_.end())
-          static_cast<State&>(*it->second).step(static_cast<int64_t>(t.template item<double>()));
+    if (lr_.on() && !steps_.empty()) {  // the device's counts into the states: one read, at a checkpoint
+      std::vector<void*> keys;
+      std::vector<torch::Tensor> counts;
+      for (const auto& [key, t] : steps_) {
+        keys.push_back(key);
+        counts.push_back(t.to(steps_.begin()->second.device()));
+      }
+      const torch::Tensor host = torch::stack(counts).to(torch::kCPU, torch::kFloat64);
+      for (size_t i = 0; i < keys.size(); ++i)
+        if (auto it = this->state_.find(keys[i]); it != this->state_.end())
+          static_cast<State&>(*it->second)
+              .step(static_cast<int64_t>(host[static_cast<int64_t>(i)].template item<double>()));
+    }
     Base::save(archive);
   }
 

@@ -6,6 +6,7 @@
 #include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <ATen/core/CachingHostAllocator.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -17,6 +18,7 @@
 #include "device/cuda.hpp"
 #include "device/device.hpp"
 #include "runner/error.hpp"
+#include "util/strings.hpp"
 
 namespace runner::device {
 
@@ -88,23 +90,34 @@ class CudaStepGraph : public StepGraph {
     }
   }
 
+  // A capture that fails leaves CUDAGraph's bookkeeping half done (only capture_end() ends the
+  // allocators' routing to the graph's pool and the generator's capture): the stream leaves
+  // capture mode and the allocators stop routing here, enough to report the error; the run
+  // then stops (the generator would refuse further eager random numbers).
   void capture(const std::function<void()>& body) override {
     const bool cache = at::autocast::is_autocast_cache_enabled();
     at::autocast::set_autocast_cache_enabled(false);  // cast weights would be captured once
+    const c10::DeviceIndex device = side_.device_index();
+    const c10::MempoolId_t pool = at::cuda::graph_pool_handle();
     try {
-      graph_.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+      // Dropout's random numbers: replays advance the generator's offset (a second registration,
+      // where capture_begin makes one itself, changes nothing).
+      graph_.register_generator_state(at::cuda::detail::getDefaultCUDAGenerator(device));
+      graph_.capture_begin(pool, cudaStreamCaptureModeThreadLocal);
       try {
         body();
       } catch (...) {
-        cudaGraph_t partial = nullptr;  // leave capture mode, so the error can be reported
+        cudaGraph_t partial = nullptr;
         if (cudaStreamEndCapture(side_.stream(), &partial) == cudaSuccess && partial) cudaGraphDestroy(partial);
         (void)cudaGetLastError();
+        c10::cuda::CUDACachingAllocator::endAllocateToPool(device, pool);
+        at::getHostAllocator(at::kCUDA)->end_allocate_to_pool(pool);
         throw;
       }
       graph_.capture_end();
     } catch (const c10::Error& e) {
       at::autocast::set_autocast_cache_enabled(cache);
-      throw Error(e.what_without_backtrace());
+      throw Error(first_line(e.what_without_backtrace()));  // CUDA's advice lines after it: not here
     } catch (...) {
       at::autocast::set_autocast_cache_enabled(cache);
       throw;

@@ -83,7 +83,9 @@ void TrainStep::operator()(Engine& engine, Batch& batch) {
 void TrainStep::eager(Batch& batch) {
   if (!reducer_) {
     StepTimes::Scope t(run_.times, StepTimes::Optimizer);
-    c_.optimizer->zero_grad();
+    // After a capture the gradients are the graph's buffers: zeroed and accumulated into
+    // (0 + g = g), they stay the tensors every later replay writes and p.grad() names.
+    c_.optimizer->zero_grad(/*set_to_none=*/!(graph_ && graph_->captured()));
   }
   const torch::Tensor loss_sum = forward_backward(batch);
   if (reducer_) {
