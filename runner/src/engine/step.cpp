@@ -69,7 +69,9 @@ void TrainStep::operator()(Engine& engine, Batch& batch) {
     StepTimes::Scope t(run_.times, StepTimes::Optimizer);
     capturable_->refresh_lr();  // the scheduler's rate, into the optimizer's tensors
   }
-  if (graph_ && replayable(engine, batch))
+  if (graph_ && !graph_->captured() && eager_steps_ >= kGraphWarmupSteps && batch.global_size == c_.dataflow.batch_size)
+    capture(engine, batch);  // a full batch after the warm-up: recorded, then replayed below
+  if (graph_ && graph_->captured() && fits_graph(batch))
     replay(batch);
   else
     eager(batch);
@@ -101,12 +103,7 @@ void TrainStep::eager(Batch& batch) {
   ++eager_steps_;
 }
 
-bool TrainStep::replayable(Engine& engine, const Batch& batch) {
-  if (!graph_->captured()) {
-    if (eager_steps_ < kGraphWarmupSteps || batch.global_size != c_.dataflow.batch_size) return false;
-    capture(engine, batch);
-    return true;
-  }
+bool TrainStep::fits_graph(const Batch& batch) const {
   if (batch.data.size() != static_inputs_.size()) return false;
   for (const auto& [name, t] : batch.data) {
     const auto it = static_inputs_.find(name);

@@ -47,10 +47,10 @@ class TrainStep {
  private:
   /// The step as LibTorch runs it, one kernel launch after another.
   void eager(Batch& batch);
-  /// cuda_graph: whether this batch replays the graph, capturing it first when the warm-up is
-  /// over and the batch is a full one.
-  bool replayable(Engine& engine, const Batch& batch);
+  /// cuda_graph: records the step on a copy of `batch` (the graph's inputs from then on).
   void capture(Engine& engine, const Batch& batch);
+  /// Whether `batch` has the captured batch's fields, shapes, dtypes and device.
+  bool fits_graph(const Batch& batch) const;
   void replay(const Batch& batch);
   /// Forward, loss and backward of this rank's batch in k micro-batches; the summed
   /// (sample-weighted) loss, on the loss's device.
