@@ -358,7 +358,8 @@ tracking::Facts Trainer::facts(const Engine& e) const {
   f.emplace_back(
       "step", "amp " + st.amp + (st.channels_last ? ", channels_last" : "") +
                   (st.grad_accumulation_steps > 1 ? ", " + std::to_string(st.grad_accumulation_steps) + " micro-batches"
-                                                  : std::string()));
+                                                  : std::string()) +
+                  (st.cuda_graph ? ", CUDA graph" : ""));
   return f;
 }
 
