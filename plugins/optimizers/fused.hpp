@@ -124,12 +124,14 @@ class FusedSGD : public torch::optim::SGD, public runner::CapturableOptimizer {
         for (const auto& [key, idx] : by_device_dtype(params[first])) {
           const std::vector<torch::Tensor> p = pick(params[first], idx), g = pick(grads[first], idx),
                                            b = o.momentum() != 0 ? pick(bufs[first], idx) : bufs[first];
+          const auto run = [&](const auto& lr) {  // the learning rate as a double or a tensor
+            at::_fused_sgd_(p, g, b, o.weight_decay(), o.momentum(), lr, o.dampening(), o.nesterov(),
+                            /*maximize=*/false, /*is_first_step=*/first == 1);
+          };
           if (lr_.on())
-            at::_fused_sgd_(p, g, b, o.weight_decay(), o.momentum(), lr_[gi], o.dampening(), o.nesterov(),
-                            /*maximize=*/false, /*is_first_step=*/first == 1);
+            run(lr_[gi]);
           else
-            at::_fused_sgd_(p, g, b, o.weight_decay(), o.momentum(), o.lr(), o.dampening(), o.nesterov(),
-                            /*maximize=*/false, /*is_first_step=*/first == 1);
+            run(o.lr());
         }
     }
     return loss;
@@ -180,10 +182,16 @@ class FusedAdamT : public Base, public runner::CapturableOptimizer {
         const std::vector<torch::Tensor> p = pick(params, idx), g = pick(grads, idx), a = pick(avgs, idx),
                                          s = pick(sqs, idx), m = o.amsgrad() ? pick(maxs, idx) : maxs,
                                          n = pick(steps, idx);
+        const auto run = [&](const auto& lr) {  // the learning rate as a double or a tensor
+          if constexpr (Decoupled)
+            at::_fused_adamw_(p, g, a, s, m, n, lr, beta1, beta2, o.weight_decay(), o.eps(), o.amsgrad(), false);
+          else
+            at::_fused_adam_(p, g, a, s, m, n, lr, beta1, beta2, o.weight_decay(), o.eps(), o.amsgrad(), false);
+        };
         if (lr_.on())
-          fused(p, g, a, s, m, n, lr_[gi], beta1, beta2, o);
+          run(lr_[gi]);
         else
-          fused(p, g, a, s, m, n, o.lr(), beta1, beta2, o);
+          run(o.lr());
       }
     }
     return loss;
@@ -212,18 +220,6 @@ class FusedAdamT : public Base, public runner::CapturableOptimizer {
   }
 
  private:
-  /// The fused kernel for the decay rule, with the learning rate as a double or a tensor.
-  template <class Lr>
-  static void fused(const std::vector<torch::Tensor>& p, const std::vector<torch::Tensor>& g,
-                    const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& s,
-                    const std::vector<torch::Tensor>& m, const std::vector<torch::Tensor>& n, const Lr& lr,
-                    double beta1, double beta2, const Options& o) {
-    if constexpr (Decoupled)
-      at::_fused_adamw_(p, g, a, s, m, n, lr, beta1, beta2, o.weight_decay(), o.eps(), o.amsgrad(), false);
-    else
-      at::_fused_adam_(p, g, a, s, m, n, lr, beta1, beta2, o.weight_decay(), o.eps(), o.amsgrad(), false);
-  }
-
   State& state_of(const torch::Tensor& p, bool amsgrad) {
     auto it = this->state_.find(p.unsafeGetTensorImpl());
     if (it != this->state_.end()) return static_cast<State&>(*it->second);

@@ -68,6 +68,15 @@ class CudaTransfer : public Transfer {
   torch::Device device_;
   c10::cuda::CUDAStream stream_;
 };
+// autocast's weight cache off while it lives, then as it was.
+struct AutocastCacheOff {
+  const bool was = at::autocast::is_autocast_cache_enabled();
+  AutocastCacheOff() { at::autocast::set_autocast_cache_enabled(false); }
+  ~AutocastCacheOff() { at::autocast::set_autocast_cache_enabled(was); }
+  AutocastCacheOff(const AutocastCacheOff&) = delete;
+  AutocastCacheOff& operator=(const AutocastCacheOff&) = delete;
+};
+
 // The step's graph on a side stream that this thread uses while the object lives. Captured in
 // thread-local mode: the loader threads may allocate pinned memory meanwhile, and the autograd
 // thread's kernels go to the captured stream all the same.
@@ -95,8 +104,7 @@ class CudaStepGraph : public StepGraph {
   // capture mode and the allocators stop routing here, enough to report the error; the run
   // then stops (the generator would refuse further eager random numbers).
   void capture(const std::function<void()>& body) override {
-    const bool cache = at::autocast::is_autocast_cache_enabled();
-    at::autocast::set_autocast_cache_enabled(false);  // cast weights would be captured once
+    const AutocastCacheOff cache_off;  // cast weights would be captured once
     const c10::DeviceIndex device = side_.device_index();
     const c10::MempoolId_t pool = at::cuda::graph_pool_handle();
     try {
@@ -116,13 +124,8 @@ class CudaStepGraph : public StepGraph {
       }
       graph_.capture_end();
     } catch (const c10::Error& e) {
-      at::autocast::set_autocast_cache_enabled(cache);
       throw Error(first_line(e.what_without_backtrace()));  // CUDA's advice lines after it: not here
-    } catch (...) {
-      at::autocast::set_autocast_cache_enabled(cache);
-      throw;
     }
-    at::autocast::set_autocast_cache_enabled(cache);
     captured_ = true;
   }
   void replay() override { graph_.replay(); }

@@ -147,9 +147,9 @@ Tensor BatchNorm2dImpl::fused(const Tensor& input, const Tensor& residual, bool 
 }
 
 // Evaluation: y = x * scale + shift [+ residual], then the ReLU, in one pass, with scale and
-// shift from the running statistics as LibTorch's CPU batch_norm computes them (alpha =
-// weight / sqrt(running_var + eps), beta = bias - running_mean * alpha), where LibTorch passes
-// over the tensor once per operator (batch_norm, add_, relu_).
+// shift from the running statistics as LibTorch's CPU batch_norm computes them (scale =
+// weight * invstd, invstd = 1 / sqrt(running_var + eps), shift = bias - running_mean * scale),
+// where LibTorch passes over the tensor once per operator (batch_norm, add_, relu_).
 Tensor BatchNorm2dImpl::inference(const Tensor& input, const Tensor& residual, bool relu) const {
   RECORD_FUNCTION("runner::batch_norm_relu_inference", std::vector<c10::IValue>({input}));
   const Tensor x = input.contiguous(kNhwc);
@@ -157,11 +157,12 @@ Tensor BatchNorm2dImpl::inference(const Tensor& input, const Tensor& residual, b
   const int64_t channels = x.size(1), rows = x.numel() / channels;
   const Tensor w = weight.contiguous(), b = bias.contiguous(), m = running_mean.contiguous(),
                v = running_var.contiguous();
+  const float *wp = w.data_ptr<float>(), *bp = b.data_ptr<float>(), *mp = m.data_ptr<float>(),
+              *vp = v.data_ptr<float>();
   std::vector<float> scale(channels), shift(channels);
   for (int64_t c = 0; c < channels; ++c) {
-    const float invstd = 1.0f / std::sqrt(v.data_ptr<float>()[c] + static_cast<float>(options.eps()));
-    scale[c] = w.data_ptr<float>()[c] * invstd;
-    shift[c] = b.data_ptr<float>()[c] - m.data_ptr<float>()[c] * scale[c];
+    scale[c] = wp[c] * (1.0f / std::sqrt(vp[c] + static_cast<float>(options.eps())));  // invstd * weight
+    shift[c] = bp[c] - mp[c] * scale[c];
   }
   Tensor y = at::empty_like(x, kNhwc);
   kernels::scale_shift(kernel_dtype(x), x.data_ptr(), r.defined() ? r.data_ptr() : nullptr, y.data_ptr(), rows,
