@@ -11,7 +11,7 @@ echo "== equivalence: 1 process vs mpirun -np 2 (global batch 64 = 2 x 32)"
 "${MPIRUN[@]}" -np 2 "$RUNNER" eq.yaml -q > np2.txt 2>&1 || { cat np2.txt; fail "2-rank run"; }
 single=$(ls -d runs/eq/*_mlp_mpi-1)
 np2=$(ls -d runs/eq/*_mlp_mpi-2)
-compare_runs "$single" "$np2" 1e-4 0.001 200 || fail "1 process vs 2 ranks"
+compare_runs "$single" "$np2" 1e-4 0.01 200 50 || fail "1 process vs 2 ranks"
 expect_contains "$(cat "$np2/run.log")" "batch: 64 global (32 per rank)" "the log says how the batch is split"
 expect_contains "$(cat "$np2/run.log")" "weights identical on all 2 ranks" "end-of-run weight check"
 expect_contains "$(cat "$np2/run.log")" "gradient all-reduce:" "all-reduce wait is reported"
