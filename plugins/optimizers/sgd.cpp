@@ -2,6 +2,7 @@
 #include <runner/plugin.hpp>
 
 #include "fused.hpp"
+#include "one_pass_sgd.hpp"
 
 namespace {
 
@@ -14,7 +15,8 @@ runner::Schema schema() {
   s.add("weight_decay", runner::ParamType::Float, "L2 penalty on all parameters").def(0.0).min(0);
   s.add("fused", runner::ParamType::Bool,
         "step with one fused kernel (ATen's _fused_sgd_) instead of per parameter; null (default): "
-        "fused on CUDA, per parameter on the CPU (see README)")
+        "fused on CUDA, per parameter on the CPU (torch::optim's rule bit for bit, each parameter in one "
+        "pass; see README)")
       .allow_null();
   return s;
 }
@@ -30,7 +32,7 @@ std::unique_ptr<torch::optim::Optimizer> make(const runner::Params& p, const run
                            .nesterov(nesterov)
                            .weight_decay(p.get<double>("weight_decay"));
   if (runner::plugins::use_fused(p, params)) return std::make_unique<runner::plugins::FusedSGD>(params, options);
-  return std::make_unique<torch::optim::SGD>(params, options);
+  return std::make_unique<runner::plugins::OnePassSGD>(params, options);
 }
 
 }  // namespace

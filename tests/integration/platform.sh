@@ -5,8 +5,9 @@
 # - one OpenMP runtime (the wheel's libgomp), no OpenBLAS;
 # - no translation unit sees both LibTorch's headers and spdlog, Debian's fmt or Debian's
 #   protobuf (the wheel ships its own fmt and an old protobuf under torch/include);
-# - -fopenmp only where the fused BatchNorm+ReLU loops compile (sdk/bn_relu_kernels.cpp), never
-#   when linking: their parallel regions run in the wheel's libgomp, linked by path;
+# - -fopenmp only where the fused BatchNorm+ReLU loops (sdk/bn_relu_kernels.cpp) and the one-pass
+#   SGD loop (plugins/optimizers/sgd_kernel.cpp) compile, never when linking: their parallel
+#   regions run in the wheel's libgomp, linked by path;
 # - `runner version` says what CUDA this build has and why it is not available.
 source "$(dirname "$0")/lib.sh"
 : "${RUNNER_WITH_CUDA:?set by ctest}"
@@ -119,13 +120,15 @@ print(f"{len(units)} translation units, {torch_units} with LibTorch headers, {le
 sys.exit(1 if bad else 0)
 PY
 # Ninja's build statements: "build <outputs>: <rule> <inputs>", then indented variables.
-python3 - "$BUILD_DIR/build.ninja" <<'PY' || fail "-fopenmp outside sdk/bn_relu_kernels.cpp's compile (LibTorch brings its own libgomp)"
+python3 - "$BUILD_DIR/build.ninja" <<'PY' || fail "-fopenmp outside the compiles of bn_relu_kernels.cpp and sgd_kernel.cpp (LibTorch brings its own libgomp)"
 import re, sys
 statements = re.split(r"\n(?=build )", open(sys.argv[1]).read())
 bad = [s.split("\n", 1)[0][:160] for s in statements
-       if "-fopenmp" in s and not re.match(r"build \S*bn_relu_kernels\.cpp\.o: CXX_COMPILER", s)]
+       if "-fopenmp" in s and not re.match(r"build \S*(bn_relu|sgd)_kernels?\.cpp\.o: CXX_COMPILER", s)]
 for b in bad: print(b)
 sys.exit(1 if bad else 0)
 PY
 grep -q "libgomp.*$torch_lib" <<< "$(ldd "$BUILD_DIR/lib/librunner_sdk.so")" || fail "runner_sdk's libgomp is not LibTorch's"
+grep -q "libgomp.*$torch_lib" <<< "$(ldd "$BUILD_DIR/lib/runner/plugins/librunner_optim.so")" ||
+  fail "runner_optim's libgomp is not LibTorch's"
 finish

@@ -17,6 +17,7 @@
 #include "engine/precision.hpp"
 #include "metrics/metrics.hpp"
 #include "../../plugins/optimizers/fused.hpp"
+#include "../../plugins/optimizers/one_pass_sgd.hpp"
 #include "logging/reports.hpp"
 #include "runner/idx.hpp"
 #include "util/parameters.hpp"
@@ -504,8 +505,80 @@ TEST_SUITE("components") {
                                 dynamic_cast<rp::FusedAdamW*>(opt.get());
           const bool expected = std::string(given) == "~" ? dev.is_cuda() : std::string(given) == "true";
           CHECK(is_fused == expected);
+          if (std::string(name) == "sgd" && !expected) CHECK(dynamic_cast<rp::OnePassSGD*>(opt.get()) != nullptr);
         }
       }
+    }
+  }
+
+  // The built-in sgd's CPU step: torch::optim::SGD's numbers exactly, not to a tolerance.
+  TEST_CASE("one-pass sgd equals torch::optim::SGD bit for bit, through a resume, on the parameters it takes") {
+    namespace to = torch::optim;
+    const std::vector<std::pair<std::string, to::SGDOptions>> cases{
+        {"nesterov wd", to::SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(5e-4)},
+        {"plain", to::SGDOptions(0.05)},
+        {"wd only", to::SGDOptions(0.07).weight_decay(1e-2)},
+        {"momentum", to::SGDOptions(0.03).momentum(0.9)},
+        {"dampening wd", to::SGDOptions(0.1).momentum(0.5).dampening(0.1).weight_decay(1e-2)}};
+    for (const auto& [what, options] : cases) {
+      CAPTURE(what);
+      torch::manual_seed(11);
+      // Sizes with vector tails, one above ATen's grain (split over threads at an odd index),
+      // channels_last, a scalar; the float64 one and the one whose gradient comes in another
+      // layout step through the operators.
+      const std::vector<torch::Tensor> init{torch::randn({257, 131}),
+                                            torch::randn({7}),
+                                            torch::randn({6, 5, 3, 3}).contiguous(at::MemoryFormat::ChannelsLast),
+                                            torch::randn({}),
+                                            torch::randn({33}, torch::kFloat64),
+                                            torch::randn({9, 4})};
+      auto copy = [](const std::vector<torch::Tensor>& ps) {
+        std::vector<torch::Tensor> out;
+        for (const auto& p : ps) out.push_back(p.detach().clone().requires_grad_(true));
+        return out;
+      };
+      auto ref = copy(init), one = copy(init), resumed = copy(init);
+      to::SGD opt_ref(ref, options);
+      auto opt_one = std::make_unique<runner::plugins::OnePassSGD>(one, options);
+      auto opt_resumed = std::make_unique<runner::plugins::OnePassSGD>(resumed, options);
+      auto set_grads = [&](std::vector<torch::Tensor>& ps, int i) {
+        for (size_t k = 0; k < ps.size(); ++k) {
+          torch::manual_seed(100 * i + static_cast<int>(k));
+          torch::Tensor g = torch::randn(ps[k].sizes(), ps[k].options().requires_grad(false));
+          // In the parameter's layout, as AccumulateGrad makes it; the last one column-major.
+          g = k == 5 ? g.t().contiguous().t() : torch::empty_like(ps[k].detach()).copy_(g);
+          ps[k].mutable_grad() = (k == 1 && i == 0) ? torch::Tensor() : g;
+        }
+      };
+      for (int i = 0; i < 7; ++i) {
+        for (auto* o : {static_cast<to::Optimizer*>(&opt_ref), static_cast<to::Optimizer*>(opt_one.get()),
+                        static_cast<to::Optimizer*>(opt_resumed.get())})
+          o->param_groups()[0].options().set_lr(options.lr() * (1.0 - 0.1 * i));
+        for (auto* ps : {&ref, &one, &resumed}) set_grads(*ps, i);
+        opt_ref.step(), opt_one->step(), opt_resumed->step();
+        if (i == 3) {  // a checkpoint: saved, loaded into a fresh optimizer over copies
+          torch::serialize::OutputArchive out;
+          opt_resumed->save(out);
+          std::ostringstream bytes;
+          out.save_to(bytes);
+          resumed = copy(resumed);
+          opt_resumed = std::make_unique<runner::plugins::OnePassSGD>(resumed, options);
+          torch::serialize::InputArchive in;
+          const std::string b = bytes.str();
+          in.load_from(b.data(), b.size());
+          opt_resumed->load(in);
+        }
+      }
+      for (size_t k = 0; k < init.size(); ++k) {
+        CAPTURE(k);
+        CHECK(torch::equal(one[k], ref[k]));
+        CHECK(torch::equal(resumed[k], ref[k]));
+        CHECK(!torch::equal(one[k], init[k]));
+      }
+      // 4 float32 parameters with gradients in their own layout, 7 steps (parameter 1 has none at
+      // the first), and 3 more steps after the resume.
+      CHECK(opt_one->kernel_steps() == 4 * 7 - 1);
+      CHECK(opt_resumed->kernel_steps() == 4 * 3);
     }
   }
 
