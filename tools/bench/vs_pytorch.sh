@@ -6,7 +6,8 @@
 # interleaved (ABAB...), REPS times each, for resnet8 fp32, resnet8 bf16 and mlp fp32; prints the
 # medians, the speed-up (reference / runner) and the test accuracies beside the targets.
 #   tools/bench/vs_pytorch.sh [REPS=3] [extra runner overrides...]
-# Takes about 3 minutes per repetition on 2 cores (9-10 minutes at REPS=3). RUNNER=path/to/runner and PYTHON=... override;
+# Takes about 3 minutes per repetition on 2 cores of the AMD EPYC (9-10 minutes at REPS=3), about 6 on
+# the Intel Xeon of session 30 (17m39s at REPS=3). RUNNER=path/to/runner and PYTHON=... override;
 # DEVICE=cuda runs both on the GPU (runner device=cuda, the reference --device cuda), DATA_ROOT=DIR
 # reads Fashion-MNIST from DIR instead of /usr/share/datasets/fashion-mnist, REF_ARGS="..." adds
 # arguments to every reference run (e.g. REF_ARGS=--fused=1 beside runner's optimizer.fused=true).
