@@ -88,8 +88,8 @@ class OnePassSGD : public torch::optim::SGD {
 
   /// torch::optim::SGD::step's operators for one parameter (buf: its momentum buffer, if any).
   void step_operators(torch::Tensor& p, const torch::optim::SGDOptions& o, torch::Tensor buf) {
-    torch::Tensor d = p.grad();
-    if (o.weight_decay() != 0) d = d.add(p, o.weight_decay());
+    torch::Tensor d = p.grad().data();
+    if (o.weight_decay() != 0) d = d.add(p.data(), o.weight_decay());
     if (o.momentum() != 0) {
       if (!buf.defined()) {
         buf = torch::clone(d).detach();
@@ -99,7 +99,7 @@ class OnePassSGD : public torch::optim::SGD {
       }
       d = o.nesterov() ? d.add(buf, o.momentum()) : buf;
     }
-    p.add_(d, -1 * o.lr());
+    p.data().add_(d, -1 * o.lr());  // through data(), as LibTorch: the parameter's version stays
   }
 };
 
