@@ -75,9 +75,12 @@ TEST_SUITE("nn") {
         {{4, 24, 3, 3}, torch::kFloat32, true, std::nullopt},  // 24 channels: a vector's tail
         {{3, 5, 9, 2}, torch::kFloat32, false, 0.3},
         {{64, 64, 4, 4}, torch::kFloat32, true, 0.1},
+        {{3, 16, 5, 5}, torch::kFloat32, true, 0.1},  // 75 rows: an odd row after the paired ones
+        {{3, 16, 5, 5}, torch::kFloat32, false, 0.1},
         {{8, 16, 5, 7}, torch::kBFloat16, false, 0.1},
         {{8, 16, 5, 7}, torch::kBFloat16, true, 0.1},
         {{4, 24, 3, 3}, torch::kBFloat16, true, 0.1},
+        {{3, 16, 5, 5}, torch::kBFloat16, false, 0.1},
         {{8, 16, 5, 7}, torch::kFloat32, false, 0.1, false},  // BatchNorm alone (forward)
         {{4, 24, 3, 3}, torch::kFloat32, false, std::nullopt, false},
         {{8, 16, 5, 7}, torch::kBFloat16, false, 0.1, false},
