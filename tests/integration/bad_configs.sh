@@ -73,7 +73,11 @@ fi
 check 2 "error: command line 'cuda_graph=true': cuda_graph: needs a CUDA device; this run computes on the CPU" good.yaml cuda_graph=true device=cpu
 check 2 "error: command line 'cuda_graph=true': cuda_graph: not with grad_accumulation_steps: 2 (one forward and backward per step)" good.yaml cuda_graph=true grad_accumulation_steps=2
 check 2 "error: command line 'cuda_graph=yes please': cuda_graph: expected bool (true or false), found 'yes please'" good.yaml 'cuda_graph=yes please'
-check 2 "error: command line 'device=gpu': device: expected one of auto, cpu, cuda, found 'gpu'; did you mean 'cpu'?" good.yaml device=gpu
+check 2 "error: command line 'device=gpu': device: expected one of auto, cpu, cuda, found 'gpu'; did you mean 'cuda'?" good.yaml device=gpu
+# names other tools use: the suggestion is the key meant, not the nearest spelling
+check 2 "error: command line 'output_dir=/tmp/x': output_dir: unknown key for the config; did you mean 'output_path'? (known keys: seed, num_epochs, max_time, validate_every, log_every_iters, output_path, threads, plugins, checkpoint_every, n_saved_checkpoints, resume_from, resume_allow_changes, device, pin_memory, tf32, deterministic, amp, channels_last, fused_kernels, grad_clip_norm, grad_accumulation_steps, cuda_graph, crash_iteration, crash_rank, crash_mode, dataflow, model, optimizer, criterion, scheduler, metrics, handlers, best, early_stopping, ema, profile, dist, tracking)" good.yaml output_dir=/tmp/x
+check 2 "error: command line 'loss=cross_entropy': loss: unknown key for the config; did you mean 'criterion'? (known keys: seed, num_epochs, max_time, validate_every, log_every_iters, output_path, threads, plugins, checkpoint_every, n_saved_checkpoints, resume_from, resume_allow_changes, device, pin_memory, tf32, deterministic, amp, channels_last, fused_kernels, grad_clip_norm, grad_accumulation_steps, cuda_graph, crash_iteration, crash_rank, crash_mode, dataflow, model, optimizer, criterion, scheduler, metrics, handlers, best, early_stopping, ema, profile, dist, tracking)" good.yaml loss=cross_entropy
+check 2 "error: command line 'optimizer.learning_rate=0.1': optimizer.learning_rate: unknown key for optimizer 'sgd'; did you mean 'lr'? (known keys: lr, momentum, dampening, nesterov, weight_decay, fused, name, no_decay)" good.yaml optimizer.learning_rate=0.1
 check 2 "error: command line 'dist.bucket=5': dist.bucket: unknown key for dist; did you mean 'bucket_mb'? (known keys: backend, bucket_mb, sync_batchnorm, timeout)" good.yaml dist.bucket=5
 check 2 "error: command line 'dist=4': dist: expected a map (backend, bucket_mb, sync_batchnorm, timeout) or null, found '4'" good.yaml dist=4
 check 2 "error: command line 'best={metric: val/acc}': best.metric: 'val/acc' is not a logged metric; did you mean 'val/accuracy'? (logged: val/accuracy, val/top5, val/loss)" good.yaml 'best={metric: val/acc}'
@@ -83,7 +87,7 @@ check 2 "error: resume_from: /nonexistent/run: no such checkpoint file or run fo
 check 2 "error: resume_from: auto: no valid checkpoint in any run folder under $TMP/runs/good" good.yaml resume_from=auto
 check 2 "error: /dev/zero: '/dev/zero' is larger than 16 MiB; expected a YAML config file" /dev/zero
 check 2 "error: command line 'crash_mode=explode': crash_mode: expected one of throw, kill, hang, validation, found 'explode'" good.yaml crash_mode=explode
-check 2 "error: command line 'amp=fp32': amp: expected one of none, bf16, fp16, found 'fp32'; did you mean 'fp16'?" good.yaml amp=fp32
+check 2 "error: command line 'amp=fp32': amp: expected one of none, bf16, fp16, found 'fp32'; did you mean 'none'?" good.yaml amp=fp32
 check 2 "error: command line 'grad_accumulation_steps=0': grad_accumulation_steps: must be >= 1 (split each rank's batch into N micro-batches, summing gradients (gradients are synchronised once, after the last)), found 0" good.yaml grad_accumulation_steps=0
 check 2 "error: command line 'grad_clip_norm=0': grad_clip_norm: must be > 0 (clip the global gradient L2 norm to this value before each step), found 0" good.yaml grad_clip_norm=0
 # the tracking: block

@@ -96,7 +96,7 @@ expect_contains "$(cat evc.txt)" "samples) on cpu" "eval's weights line names th
 run_capture pc.txt "$RUNNER" predict "$run" --input x.npy --output best_cpu.npy --device cpu
 expect_success pc.txt "predict --device cpu"
 cmp -s best.npy best_cpu.npy || fail "predict --device cpu differs from the default"
-check_error "eval device" "eval: --device: 'gpu' is not auto, cpu or cuda; did you mean 'cpu'?" \
+check_error "eval device" "eval: --device: 'gpu' is not auto, cpu or cuda; did you mean 'cuda'?" \
   "$RUNNER" eval "$run" --device gpu
 if [[ $("$RUNNER" version) != *"available: yes"* ]]; then  # no usable GPU (or a CPU-only build)
   check_error "eval --device cuda, no GPU" "eval: --device cuda: no CUDA device is usable here (" \

@@ -1,10 +1,31 @@
 // Config loading, _base_ inheritance, overrides and validation.
 #include "config/config.hpp"
 #include "test_util.hpp"
+#include "util/strings.hpp"
 
 using runner::config::Node;
 
 TEST_SUITE("config") {
+  TEST_CASE("did you mean: a typo's nearest spelling, another tool's name for the same key or value") {
+    const std::vector<std::string> top = {"seed",      "num_epochs", "output_path", "device", "amp",
+                                          "criterion", "scheduler",  "dataflow",    "model",  "optimizer"};
+    CHECK(runner::closest_match("num_epoch", top) == "num_epochs");  // edit distance
+    CHECK(runner::closest_match("epochs", top) == "num_epochs");
+    CHECK(runner::closest_match("output_dir", top) == "output_path");  // distance 4: aliases
+    CHECK(runner::closest_match("Output_Dir", top) == "output_path");
+    CHECK(runner::closest_match("loss", top) == "criterion");
+    CHECK(runner::closest_match("lr_scheduler", top) == "scheduler");
+    CHECK(runner::closest_match("dataset", top) == "dataflow");
+    CHECK(runner::closest_match("colour", top).empty());
+    CHECK(runner::closest_match("gpu", {"auto", "cpu", "cuda"}) == "cuda");    // not the nearer 'cpu'
+    CHECK(runner::closest_match("fp32", {"none", "bf16", "fp16"}) == "none");  // not the nearer 'fp16'
+    CHECK(runner::closest_match("bfloat16", {"none", "bf16", "fp16"}) == "bf16");
+    CHECK(runner::closest_match("learning_rate", {"lr", "momentum", "weight_decay"}) == "lr");
+    // An alias whose name is not a candidate falls back to the other rules.
+    CHECK(runner::closest_match("loss", {"lost", "gain"}) == "lost");
+    CHECK(runner::did_you_mean("gpu", {"cpu", "cuda"}) == "; did you mean 'cuda'?");
+  }
+
   TEST_CASE("_base_ chain merges deeply, the including file wins, paths are relative to it") {
     test::TempDir d;
     d.write("bases/a.yaml", "seed: 1\nnum_epochs: 2\noptimizer: {name: sgd, lr: 0.1, momentum: 0.9}\n");

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <utility>
 
 namespace runner {
 
@@ -23,7 +24,59 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
+namespace {
+
+std::string lower(std::string s) {
+  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+// Names users bring from other tools (PyTorch scripts, Hugging Face, Lightning, torchrun) for
+// keys and values that runner calls otherwise; edit distance finds none of them ("gpu" is
+// nearer to "cpu" than to "cuda", "fp32" to "fp16" than to "none").
+const char* alias_of(const std::string& word) {
+  static const std::pair<const char*, const char*> aliases[] = {
+      {"output_dir", "output_path"},
+      {"output_directory", "output_path"},
+      {"out_dir", "output_path"},
+      {"log_dir", "output_path"},
+      {"logdir", "output_path"},
+      {"save_dir", "output_path"},
+      {"learning_rate", "lr"},
+      {"wd", "weight_decay"},
+      {"epochs", "num_epochs"},
+      {"max_epochs", "num_epochs"},
+      {"bs", "batch_size"},
+      {"loss", "criterion"},
+      {"criterium", "criterion"},
+      {"lr_scheduler", "scheduler"},
+      {"data", "dataflow"},
+      {"dataset", "dataflow"},
+      {"dataloader", "dataflow"},
+      {"network", "model"},
+      {"net", "model"},
+      {"arch", "model"},
+      {"gpu", "cuda"},
+      {"cuda:0", "cuda"},
+      {"fp32", "none"},
+      {"float32", "none"},
+      {"float", "none"},
+      {"off", "none"},
+      {"bfloat16", "bf16"},
+      {"float16", "fp16"},
+      {"half", "fp16"},
+  };
+  const std::string w = lower(word);
+  for (const auto& [alias, name] : aliases)
+    if (w == alias) return name;
+  return nullptr;
+}
+
+}  // namespace
+
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+  if (const char* name = alias_of(word))
+    if (std::find(candidates.begin(), candidates.end(), name) != candidates.end()) return name;
   std::string best;
   size_t best_d = static_cast<size_t>(-1);
   for (const auto& c : candidates) {

@@ -1,7 +1,6 @@
 #pragma once
-// String helpers for messages: "did you mean" suggestions, joined lists, durations.
-
-// String helpers: "did you mean" suggestions, joined lists, and numbers as text.
+// String helpers for messages: "did you mean" suggestions, joined lists, durations, and
+// numbers as text.
 #include <string>
 #include <vector>
 
@@ -10,7 +9,10 @@ namespace runner {
 /// Levenshtein distance.
 size_t edit_distance(const std::string& a, const std::string& b);
 
-/// The closest candidate if it is plausibly a typo of `word`, else "".
+/// The candidate `word` most plausibly meant, else "": the name the same thing has elsewhere
+/// (output_dir -> output_path, gpu -> cuda, fp32 -> none, learning_rate -> lr, loss ->
+/// criterion), else the closest by edit distance if near enough, else one that contains it or
+/// that it contains.
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
 
 /// "; did you mean 'x'?" or "".
