@@ -8,6 +8,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -33,6 +34,27 @@ kernels::Dtype kernel_dtype(const Tensor& t) {
 
 Tensor floats(const std::vector<float>& v) { return torch::tensor(v, torch::dtype(torch::kFloat32)); }
 
+// x's first row (its first `channels` values, channels_last) in float: the shift of the sums.
+std::vector<float> first_row(const Tensor& x, int64_t channels) {
+  std::vector<float> row(channels);
+  if (x.scalar_type() == torch::kBFloat16) {
+    const at::BFloat16* p = x.data_ptr<at::BFloat16>();
+    for (int64_t c = 0; c < channels; ++c) row[c] = static_cast<float>(p[c]);
+  } else {
+    std::copy_n(x.data_ptr<float>(), channels, row.begin());
+  }
+  return row;
+}
+
+// running = running * (1 - momentum) + batch * momentum * factor, in float as LibTorch's
+// mul_ and add_ (alpha) compute it, without their dispatches (float32, contiguous:
+// uses_fused_kernel).
+void update_running(const Tensor& running, const std::vector<float>& batch, double momentum, double factor) {
+  float* r = running.data_ptr<float>();
+  const float keep = static_cast<float>(1 - momentum), alpha = static_cast<float>(momentum * factor);
+  for (size_t c = 0; c < batch.size(); ++c) r[c] = std::fma(alpha, batch[c], r[c] * keep);
+}
+
 struct BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFunction> {
   static Tensor forward(AutogradContext* ctx, const Tensor& input, const Tensor& weight, const Tensor& bias,
                         const std::optional<Tensor>& residual_in, bool relu, Tensor running_mean, Tensor running_var,
@@ -42,10 +64,9 @@ struct BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFun
     const Tensor residual = residual_in ? residual_in->to(x.scalar_type()).contiguous(kNhwc) : Tensor();
     const int64_t channels = x.size(1), rows = x.numel() / channels;
     const int threads = at::get_num_threads();
-    const Tensor first_row = x.select(0, 0).select(1, 0).select(1, 0).to(torch::kFloat32).contiguous();
-    const float* shift0 = first_row.data_ptr<float>();
+    const std::vector<float> shift0 = first_row(x, channels);
     std::vector<double> sums(2 * channels);
-    kernels::shifted_sums(kernel_dtype(x), x.data_ptr(), rows, channels, shift0, threads, sums.data());
+    kernels::shifted_sums(kernel_dtype(x), x.data_ptr(), rows, channels, shift0.data(), threads, sums.data());
     const Tensor w = weight.contiguous(), b = bias.contiguous();  // float32 (uses_fused_kernel)
     std::vector<float> mean(channels), invstd(channels), var(channels), scale(channels), shift(channels);
     for (int64_t c = 0; c < channels; ++c) {
@@ -60,15 +81,13 @@ struct BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFun
     kernels::scale_shift(kernel_dtype(x), x.data_ptr(), residual.defined() ? residual.data_ptr() : nullptr,
                          y.data_ptr(), rows, channels, scale.data(), shift.data(), relu, threads);
     if (running_mean.defined()) {
-      const double unbias = rows > 1 ? static_cast<double>(rows) / (rows - 1) : 1.0;
-      running_mean.mul_(1 - momentum).add_(floats(mean).to(running_mean.dtype()), momentum);
-      running_var.mul_(1 - momentum).add_(floats(var).to(running_var.dtype()), momentum * unbias);
+      update_running(running_mean, mean, momentum, 1.0);
+      update_running(running_var, var, momentum, rows > 1 ? static_cast<double>(rows) / (rows - 1) : 1.0);
     }
     ctx->save_for_backward({x, w, residual.defined() ? y : Tensor()});
-    ctx->saved_data["mean"] = floats(mean);
-    ctx->saved_data["invstd"] = floats(invstd);
-    ctx->saved_data["scale"] = floats(scale);
-    ctx->saved_data["shift"] = floats(shift);
+    std::vector<float> stats = mean;  // mean, invstd, scale, shift: one tensor
+    for (const auto* v : {&invstd, &scale, &shift}) stats.insert(stats.end(), v->begin(), v->end());
+    ctx->saved_data["stats"] = floats(stats);
     ctx->saved_data["relu"] = relu;
     return y;
   }
@@ -80,18 +99,18 @@ struct BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFun
     const Tensor dy = grads[0].to(x.scalar_type()).contiguous(kNhwc);
     const int64_t channels = x.size(1), rows = x.numel() / channels;
     const int threads = at::get_num_threads();
-    const Tensor mean = ctx->saved_data["mean"].toTensor(), invstd = ctx->saved_data["invstd"].toTensor();
-    const float *scale = ctx->saved_data["scale"].toTensor().data_ptr<float>(),
-                *shift = ctx->saved_data["shift"].toTensor().data_ptr<float>();
+    const Tensor stats = ctx->saved_data["stats"].toTensor();
+    const float *mean = stats.data_ptr<float>(), *invstd = mean + channels, *scale = invstd + channels,
+                *shift = scale + channels;
     const bool residual = y.defined(), relu = ctx->saved_data["relu"].toBool();
     const Tensor dz = residual ? at::empty_like(x, kNhwc) : Tensor();
     std::vector<double> sums(2 * channels);
     kernels::masked_grad_sums(kernel_dtype(x), dy.data_ptr(), x.data_ptr(), residual ? y.data_ptr() : nullptr,
-                              residual ? dz.data_ptr() : nullptr, rows, channels, scale, shift, mean.data_ptr<float>(),
-                              relu, threads, sums.data());
+                              residual ? dz.data_ptr() : nullptr, rows, channels, scale, shift, mean, relu, threads,
+                              sums.data());
     std::vector<float> a(channels), b(channels), c0(channels), dweight(channels), dbias(channels);
     for (int64_t c = 0; c < channels; ++c) {
-      const double is = invstd.data_ptr<float>()[c], k = w.data_ptr<float>()[c] * is;
+      const double is = invstd[c], k = w.data_ptr<float>()[c] * is;
       a[c] = static_cast<float>(k);
       b[c] = static_cast<float>(-k * is * is * sums[channels + c] / rows);
       c0[c] = static_cast<float>(-k * sums[c] / rows);
@@ -100,8 +119,7 @@ struct BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFun
     }
     Tensor dx = at::empty_like(x, kNhwc);
     kernels::input_grad(kernel_dtype(x), dy.data_ptr(), residual ? dz.data_ptr() : nullptr, x.data_ptr(), dx.data_ptr(),
-                        rows, channels, scale, shift, mean.data_ptr<float>(), relu, a.data(), b.data(), c0.data(),
-                        threads);
+                        rows, channels, scale, shift, mean, relu, a.data(), b.data(), c0.data(), threads);
     return {dx,       floats(dweight), floats(dbias), residual ? dz : Tensor(), Tensor(), Tensor(),
             Tensor(), Tensor(),        Tensor()};
   }
@@ -125,7 +143,8 @@ bool BatchNorm2dImpl::uses_fused_kernel(const Tensor& input, const Tensor& resid
   const bool mode = is_training() ? !detail::batchnorm_sync() : !records_grad;
   return fused_enabled() && mode && options.affine() && options.track_running_stats() && input.device().is_cpu() &&
          input.dim() == 4 && activation && input.is_contiguous(kNhwc) && input.numel() > 0 && is_float(weight) &&
-         is_float(bias) && is_float(running_mean) && is_float(running_var) && weight.device().is_cpu() &&
+         is_float(bias) && is_float(running_mean) && is_float(running_var) && running_mean.is_contiguous() &&
+         running_var.is_contiguous() && weight.device().is_cpu() &&
          (!residual.defined() || (residual.device().is_cpu() && residual.sizes() == input.sizes()));
 }
 
