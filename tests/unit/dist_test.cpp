@@ -3,6 +3,8 @@
 #include <map>
 
 #include "device/host_read.hpp"
+#include "dist/communicator.hpp"
+#include "dist/dist.hpp"
 #include "dist/launch.hpp"
 #include "dist/reducer.hpp"
 #include "dist/sync.hpp"
@@ -58,22 +60,26 @@ TEST_SUITE("dist") {
     mpi.world_size = 4;
     mpi.rank = 3;
     CHECK(runner::detect_launch(mpi, env_of({{"WORLD_SIZE", "2"}, {"SLURM_STEP_NUM_TASKS", "4"}})).rank == 3);
-    const auto tr = runner::detect_launch(alone, env_of({{"WORLD_SIZE", "4"}, {"RANK", "3"}, {"LOCAL_RANK", "1"},
-                                                          {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "node0"},
-                                                          {"MASTER_PORT", "29500"}, {"TORCHELASTIC_RUN_ID", "job7"},
-                                                          {"TORCHELASTIC_RESTART_COUNT", "2"}}));
+    const auto tr = runner::detect_launch(alone, env_of({{"WORLD_SIZE", "4"},
+                                                         {"RANK", "3"},
+                                                         {"LOCAL_RANK", "1"},
+                                                         {"LOCAL_WORLD_SIZE", "2"},
+                                                         {"MASTER_ADDR", "node0"},
+                                                         {"MASTER_PORT", "29500"},
+                                                         {"TORCHELASTIC_RUN_ID", "job7"},
+                                                         {"TORCHELASTIC_RESTART_COUNT", "2"}}));
     CHECK(tr.launcher == "torchrun");
     CHECK((tr.rank == 3 && tr.world_size == 4 && tr.local_rank == 1 && tr.local_size == 2 && tr.restart == 2));
     CHECK(tr.launch_id == "torchrun job7");
-    const auto store = runner::torchrun_store(env_of({{"MASTER_ADDR", "node0"}, {"MASTER_PORT", "29500"},
-                                                      {"TORCHELASTIC_USE_AGENT_STORE", "True"}}));
+    const auto store = runner::torchrun_store(
+        env_of({{"MASTER_ADDR", "node0"}, {"MASTER_PORT", "29500"}, {"TORCHELASTIC_USE_AGENT_STORE", "True"}}));
     CHECK((store.host == "node0" && store.port == 29500 && store.agent_hosts_it));
     CHECK(runner::detect_launch(alone, env_of({{"WORLD_SIZE", "1"}, {"RANK", "0"}})).launcher == "mpi");
     CHECK_THROWS_WITH_AS(runner::detect_launch(alone, env_of({{"WORLD_SIZE", "2"}, {"RANK", "0"}})),
                          doctest::Contains("WORLD_SIZE=2 but MASTER_ADDR, MASTER_PORT not set"), runner::ConfigError);
     CHECK_THROWS_WITH_AS(
-        runner::detect_launch(alone, env_of({{"WORLD_SIZE", "2"}, {"RANK", "2"}, {"MASTER_ADDR", "a"},
-                                             {"MASTER_PORT", "1"}})),
+        runner::detect_launch(alone,
+                              env_of({{"WORLD_SIZE", "2"}, {"RANK", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "1"}})),
         doctest::Contains("RANK=2 / LOCAL_RANK=0 do not fit WORLD_SIZE=2"), runner::ConfigError);
     CHECK_THROWS_WITH_AS(runner::detect_launch(alone, env_of({{"SLURM_STEP_NUM_TASKS", "8"}})),
                          doctest::Contains("srun started 8 tasks that MPI does not join"), runner::ConfigError);
@@ -87,6 +93,22 @@ TEST_SUITE("dist") {
     CHECK((job.launcher == "mpi" && job.launch_id == "slurm job 812" && job.restart == 1 && job.world_size == 4));
     CHECK(runner::detect_launch(alone, env_of({{"SLURM_JOB_ID", "9"}})).launch_id == "slurm job 9");
     CHECK(runner::detect_launch(alone, env_of({})).launch_id.empty());
+  }
+
+  TEST_CASE("started alone, a process never initialises MPI: a world of one needs none of it") {
+    // ctest starts this binary alone; under mpirun (OMPI_COMM_WORLD_SIZE set) MPI starts at once.
+    const bool launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") || std::getenv("PMI_RANK");
+    runner::DistContext dist;
+    CHECK(dist.info().world_size == 1);
+    auto comm = runner::make_communicator(dist.info(), runner::CommOptions{"mpi", 5, false, "", -1});
+    const torch::Tensor t = torch::arange(4, torch::kFloat32);
+    comm->allreduce({t});
+    comm->broadcast({t}, 0);
+    comm->barrier();
+    CHECK(torch::equal(t, torch::arange(4, torch::kFloat32)));
+    CHECK((comm->allreduce_sum({1.0, 2.0}) == std::vector<double>{1.0, 2.0}));
+    CHECK(comm->broadcast(std::string("x"), 0) == "x");
+    CHECK(runner::mpi_initialized() == launched);
   }
 
   TEST_CASE("buckets follow reverse parameter order and the size limit; grads are bucket views") {

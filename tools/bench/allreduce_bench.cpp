@@ -27,7 +27,8 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 }  // namespace
 
 int main(int argc, char** argv) {
-  DistContext dist(&argc, &argv);
+  DistContext dist;
+  ensure_mpi();  // the raw MPI calls below, also when started alone
   const double mb = argc > 1 ? std::atof(argv[1]) : 100;
   const double bucket_mb = argc > 2 ? std::atof(argv[2]) : 25;
   const int repeats = argc > 3 ? std::atoi(argv[3]) : 10;

@@ -231,7 +231,7 @@ int cmd_eval(const Options& o) {
   EvalRequest request{o.args[0], o.sample.checkpoint, o.split, o.device};
   Registry registry;
   const RunConfig rc = load_run_folder_config(request.run_dir, o, registry, "eval");
-  DistContext dist(nullptr, nullptr);
+  DistContext dist;
   evaluate_run(request, rc, registry, std::cout);
   return 0;
 }
@@ -285,7 +285,7 @@ int cmd_sweep(const Options& o) {
 
 int cmd_run(const Options& o) {
   if (o.multirun) return cmd_sweep(o);
-  DistContext dist(nullptr, nullptr);
+  DistContext dist;
   log::init(dist.info().rank, o.verbosity);
   try {
     // Host values go over the launch's own channel (MPI, or Gloo under torchrun); tensors
@@ -300,8 +300,9 @@ int cmd_run(const Options& o) {
     collectively(*comm, [&] {
       placement = device::place(rc.step.device, dist.info().local_rank, dist.info().local_size,
                                 rc.tree.find("device")->loc.str());
-      const CommOptions wanted{rc.dist.backend, rc.dist.timeout, placement.is_cuda(),
-                               rc.tree.find("dist")->find("backend")->loc.str(), placement.device.index(), host.get()};
+      const CommOptions wanted{rc.dist.backend,          rc.dist.timeout,
+                               placement.is_cuda(),      rc.tree.find("dist")->find("backend")->loc.str(),
+                               placement.device.index(), host.get()};
       if (resolve_backend(dist.info(), wanted) != host->backend()) {
         tensors = make_communicator(dist.info(), wanted);
         comm = tensors.get();

@@ -113,7 +113,7 @@ void Communicator::watchdog_loop() {
 
 void Communicator::abort_job(int code) {
   if (host_) host_->abort_job(code);
-  MPI_Abort(MPI_COMM_WORLD, code);
+  if (mpi_initialized()) MPI_Abort(MPI_COMM_WORLD, code);
   _exit(code);  // MPI_Abort does not return; this is belt and braces
 }
 

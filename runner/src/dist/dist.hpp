@@ -1,7 +1,8 @@
 #pragma once
-// Process bootstrap. Every runner process is an MPI process: started alone it is a
-// singleton (world size 1); under mpirun/srun it is one of N ranks. Under torchrun each
-// process is an MPI singleton and the world comes from torchrun's environment
+// Process bootstrap. Under mpirun/srun a runner process is one of N MPI ranks. Started
+// alone it has world size 1 and initialises MPI only if something asks for it
+// (ensure_mpi: dist.backend mpi), since Open MPI's singleton start-up (it launches an
+// orted) costs about 0.3 s. Under torchrun the world comes from torchrun's environment
 // (dist/launch.hpp); its ranks meet over c10d's TCPStore and Gloo.
 #include <string>
 
@@ -22,11 +23,18 @@ struct DistInfo {
 /// Exit code of a job whose collective watchdog gave up on a peer (dist.timeout).
 constexpr int kExitWatchdog = 3;
 
-/// MPI_Init_thread once per process, then the launch (detect_launch); MPI_Finalize
-/// when destroyed. Throws ConfigError (after MPI_Finalize) for a launch it refuses.
+/// MPI_Init_thread (MPI_THREAD_SERIALIZED, errors returned) unless MPI is initialised
+/// already; every MPI use goes after it.
+void ensure_mpi();
+/// Initialised and not finalised.
+bool mpi_initialized();
+
+/// The launch (detect_launch), with MPI initialised first when an MPI launcher started
+/// this process; MPI_Finalize when destroyed, if MPI was initialised. Throws ConfigError
+/// (after MPI_Finalize) for a launch it refuses.
 class DistContext {
  public:
-  DistContext(int* argc, char*** argv);
+  DistContext();
   ~DistContext();
   DistContext(const DistContext&) = delete;
   DistContext& operator=(const DistContext&) = delete;

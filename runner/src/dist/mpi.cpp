@@ -7,44 +7,68 @@
 
 namespace runner {
 
-DistContext::DistContext(int* argc, char*** argv) {
+namespace {
+
+// Whether a launcher started this process as one of several (or says how many it started):
+// mpirun, srun, a PMI launcher. MPI then joins the world (or detect_launch refuses what it
+// cannot join). Started alone (or by torchrun) nothing needs MPI until a backend asks for it.
+bool started_by_an_mpi_launcher() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMI_SIZE", "PMI_RANK", "PMI_FD", "PMIX_RANK",
+                        "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+}  // namespace
+
+bool mpi_initialized() {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  return initialized && !finalized;
+}
+
+void ensure_mpi() {
   int initialized = 0;
   RUNNER_MPI_CHECK(MPI_Initialized(&initialized));
-  if (!initialized) {
-    // Gradient buckets use MPI_Iallreduce. Open MPI's default choice for it measured
-    // at 0.87 GB/s on 100 MB over 2 local ranks, ring at 2.7 GB/s (blocking
-    // MPI_Allreduce: 1.5 GB/s); tools/bench/allreduce_bench.cpp. A user's own setting wins.
-    setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "ring", /*overwrite=*/0);
-    int provided = 0;
-    // Serialized: the autograd hooks that launch gradient all-reduces may run on an
-    // autograd worker thread while the main thread waits in backward().
-    RUNNER_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided));
-  }
+  if (initialized) return;
+  // Gradient buckets use MPI_Iallreduce. Open MPI's default choice for it measured
+  // at 0.87 GB/s on 100 MB over 2 local ranks, ring at 2.7 GB/s (blocking
+  // MPI_Allreduce: 1.5 GB/s); tools/bench/allreduce_bench.cpp. A user's own setting wins.
+  setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "ring", /*overwrite=*/0);
+  int provided = 0;
+  // Serialized: the autograd hooks that launch gradient all-reduces may run on an
+  // autograd worker thread while the main thread waits in backward().
+  RUNNER_MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided));
   RUNNER_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
-  RUNNER_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &info_.rank));
-  RUNNER_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &info_.world_size));
-  MPI_Comm local;
-  RUNNER_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, info_.rank, MPI_INFO_NULL, &local));
-  RUNNER_MPI_CHECK(MPI_Comm_rank(local, &info_.local_rank));
-  RUNNER_MPI_CHECK(MPI_Comm_size(local, &info_.local_size));
-  MPI_Comm_free(&local);
+}
+
+DistContext::DistContext() {
+  if (started_by_an_mpi_launcher()) {
+    ensure_mpi();
+    RUNNER_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &info_.rank));
+    RUNNER_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &info_.world_size));
+    MPI_Comm local;
+    RUNNER_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, info_.rank, MPI_INFO_NULL, &local));
+    RUNNER_MPI_CHECK(MPI_Comm_rank(local, &info_.local_rank));
+    RUNNER_MPI_CHECK(MPI_Comm_size(local, &info_.local_size));
+    MPI_Comm_free(&local);
+  }
   try {
     info_ = detect_launch(info_, [](const char* name) -> const char* { return std::getenv(name); });
   } catch (...) {
-    MPI_Finalize();
+    if (mpi_initialized()) MPI_Finalize();
     throw;
   }
 }
 
 DistContext::~DistContext() {
-  int finalized = 0;
-  MPI_Finalized(&finalized);
-  if (!finalized) MPI_Finalize();
+  if (mpi_initialized()) MPI_Finalize();
 }
 
 void DistContext::abort_all(int code) {
   if (info_.world_size > 1 && info_.launcher == "mpi") MPI_Abort(MPI_COMM_WORLD, code);
-  MPI_Finalize();
+  if (mpi_initialized()) MPI_Finalize();
   std::exit(code);
 }
 

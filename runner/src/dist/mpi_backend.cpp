@@ -32,7 +32,10 @@ constexpr int64_t kMaxCount = int64_t(1) << 30;
 
 class MpiWork : public Work {
  public:
-  MpiWork(Communicator& comm, std::vector<MPI_Request> requests) : comm_(comm), requests_(std::move(requests)) {}
+  // No requests (world size 1): done already, without MPI (which a process started alone
+  // does not initialise).
+  MpiWork(Communicator& comm, std::vector<MPI_Request> requests)
+      : comm_(comm), requests_(std::move(requests)), done_(requests_.empty()) {}
   // An abandoned request (an exception unwound past it) is left to MPI: freeing a
   // non-blocking collective's request is erroneous, and the job is failing anyway.
   void wait() override {
@@ -52,19 +55,21 @@ class MpiWork : public Work {
  private:
   Communicator& comm_;
   std::vector<MPI_Request> requests_;
-  bool done_ = false;
+  bool done_;
 };
 
 class MpiCommunicator : public Communicator {
  public:
+  // At world size 1 nothing goes over MPI (every collective returns at once), so a process
+  // started alone never initialises it.
   MpiCommunicator(const DistInfo& info, double timeout) : Communicator(info, timeout) {
+    if (info.world_size == 1) return;
+    ensure_mpi();
     RUNNER_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &comm_));
     RUNNER_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
   }
   ~MpiCommunicator() override {
-    int finalized = 0;
-    MPI_Finalized(&finalized);
-    if (!finalized) MPI_Comm_free(&comm_);
+    if (comm_ != MPI_COMM_NULL && mpi_initialized()) MPI_Comm_free(&comm_);
   }
   std::string backend() const override { return "mpi"; }
 
