@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "../../plugins/dataflow/planar_augment.hpp"
 #include "data/loader.hpp"
 #include "data/prefetch.hpp"
 #include "runner/arrays.hpp"
@@ -79,6 +80,41 @@ class RecordingTransfer : public runner::device::Transfer {
 }  // namespace
 
 TEST_SUITE("data") {
+  TEST_CASE("crop with constant padding and flip: each output pixel is the padded image's, as defined") {
+    // 2 planes of 5 x 7 distinct bytes; for many draws, the output against the definition:
+    // pad by `pad` with `fill`, crop at (pad + dy, pad + dx), mirror the columns when flipped.
+    const int channels = 2;
+    const int64_t h = 5, w = 7;
+    std::vector<uint8_t> img(channels * h * w);
+    for (size_t i = 0; i < img.size(); ++i) img[i] = static_cast<uint8_t>(3 + i);
+    for (const int pad : {1, 3, 9}) {
+      runner::plugins::PlanarAugment aug;
+      aug.pad = pad;
+      aug.fill = 1;
+      aug.hflip = true;
+      const float mean[2] = {0.5f, 0.25f}, std[2] = {0.5f, 2.0f};
+      aug.set_normalisation(channels, mean, std);
+      std::set<std::pair<int64_t, bool>> seen;
+      for (uint64_t seed = 0; seed < 200; ++seed) {
+        runner::Rng rng(seed), draws(seed);
+        std::vector<float> out(img.size());
+        aug.apply(img.data(), channels, h, w, rng, out.data());
+        const int64_t dy = draws.uniform_int(-pad, pad), dx = draws.uniform_int(-pad, pad);
+        const bool flip = draws.bernoulli(0.5);
+        seen.insert({dx, flip});
+        for (int c = 0; c < channels; ++c)
+          for (int64_t y = 0; y < h; ++y)
+            for (int64_t x = 0; x < w; ++x) {
+              const int64_t sy = y + dy, sx = (flip ? w - 1 - x : x) + dx;
+              const bool inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
+              const uint8_t v = inside ? img[(c * h + sy) * w + sx] : aug.fill;
+              REQUIRE(out[(c * h + y) * w + x] == aug.lut[c][v]);
+            }
+      }
+      CHECK(seen.size() == static_cast<size_t>(2 * (2 * pad + 1)));  // every shift, flipped and not
+    }
+  }
+
   TEST_CASE("named fields of mixed dtypes collate into one tensor each; a variable length is padded") {
     runner::LoaderOptions o;
     o.global_batch = 4;
