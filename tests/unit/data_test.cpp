@@ -80,16 +80,22 @@ class RecordingTransfer : public runner::device::Transfer {
 }  // namespace
 
 TEST_SUITE("data") {
-  TEST_CASE("crop with constant padding and flip: each output pixel is the padded image's, as defined") {
+  TEST_CASE("crop with constant or reflect padding and flip: each output pixel is the padded image's, as defined") {
     // 2 planes of 5 x 7 distinct bytes; for many draws, the output against the definition:
-    // pad by `pad` with `fill`, crop at (pad + dy, pad + dx), mirror the columns when flipped.
+    // pad by `pad` with `fill` (or by reflection without repeating the edge, torchvision's
+    // "reflect"), crop at (pad + dy, pad + dx), mirror the columns when flipped.
     const int channels = 2;
     const int64_t h = 5, w = 7;
     std::vector<uint8_t> img(channels * h * w);
     for (size_t i = 0; i < img.size(); ++i) img[i] = static_cast<uint8_t>(3 + i);
-    for (const int pad : {1, 3, 9}) {
+    const auto reflected = [](int64_t s, int64_t n) { return s < 0 ? -s : s >= n ? 2 * n - 2 - s : s; };
+    for (const auto& [pad, reflect] :
+         std::vector<std::pair<int, bool>>{{1, false}, {3, false}, {9, false}, {1, true}, {4, true}}) {
+      CAPTURE(pad);
+      CAPTURE(reflect);
       runner::plugins::PlanarAugment aug;
       aug.pad = pad;
+      aug.reflect = reflect;
       aug.fill = 1;
       aug.hflip = true;
       const float mean[2] = {0.5f, 0.25f}, std[2] = {0.5f, 2.0f};
@@ -105,7 +111,8 @@ TEST_SUITE("data") {
         for (int c = 0; c < channels; ++c)
           for (int64_t y = 0; y < h; ++y)
             for (int64_t x = 0; x < w; ++x) {
-              const int64_t sy = y + dy, sx = (flip ? w - 1 - x : x) + dx;
+              int64_t sy = y + dy, sx = (flip ? w - 1 - x : x) + dx;
+              if (reflect) sy = reflected(sy, h), sx = reflected(sx, w);
               const bool inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
               const uint8_t v = inside ? img[(c * h + sy) * w + sx] : aug.fill;
               REQUIRE(out[(c * h + y) * w + x] == aug.lut[c][v]);

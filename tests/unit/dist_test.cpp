@@ -96,8 +96,14 @@ TEST_SUITE("dist") {
   }
 
   TEST_CASE("started alone, a process never initialises MPI: a world of one needs none of it") {
-    // ctest starts this binary alone; under mpirun (OMPI_COMM_WORLD_SIZE set) MPI starts at once.
-    const bool launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") || std::getenv("PMI_RANK");
+    // Which environments start MPI at once: a launcher's variables, not torchrun's.
+    CHECK_FALSE(runner::started_by_an_mpi_launcher(env_of({})));
+    CHECK_FALSE(
+        runner::started_by_an_mpi_launcher(env_of({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"SLURM_JOB_ID", "9"}})));
+    for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_FD", "SLURM_STEP_NUM_TASKS"})
+      CHECK(runner::started_by_an_mpi_launcher(env_of({{v, "2"}})));
+    // ctest starts this binary alone; under mpirun the same test expects MPI started.
+    const bool launched = runner::started_by_an_mpi_launcher([](const char* n) { return std::getenv(n); });
     runner::DistContext dist;
     CHECK(dist.info().world_size == 1);
     auto comm = runner::make_communicator(dist.info(), runner::CommOptions{"mpi", 5, false, "", -1});

@@ -64,6 +64,13 @@ DistInfo with_slurm_job(DistInfo info, const EnvLookup& env) {
 
 }  // namespace
 
+bool started_by_an_mpi_launcher(const EnvLookup& env) {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMI_SIZE", "PMI_RANK", "PMI_FD", "PMIX_RANK",
+                        "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS"})
+    if (env(v)) return true;
+  return false;
+}
+
 DistInfo detect_launch(const DistInfo& mpi, const EnvLookup& env) {
   if (mpi.world_size > 1) return with_slurm_job(mpi, env);  // mpirun or srun --mpi=pmix: MPI knows the world
   const long world = env_int(env, "WORLD_SIZE", 1);

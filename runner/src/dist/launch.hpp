@@ -14,6 +14,11 @@ namespace runner {
 
 using EnvLookup = std::function<const char*(const char*)>;
 
+/// Whether an MPI launcher's (or Slurm's) variables are set: mpirun, srun, a PMI launcher
+/// started this process as one of several, so MPI must start at once (DistContext); else
+/// nothing needs MPI until a backend asks for it.
+bool started_by_an_mpi_launcher(const EnvLookup& env);
+
 /// The rank layout of this process. `mpi` is what MPI_COMM_WORLD says (world size 1
 /// when no MPI launcher started it). Throws ConfigError, one line saying how to launch,
 /// when the environment says the job has several processes that MPI does not join.

@@ -7,20 +7,6 @@
 
 namespace runner {
 
-namespace {
-
-// Whether a launcher started this process as one of several (or says how many it started):
-// mpirun, srun, a PMI launcher. MPI then joins the world (or detect_launch refuses what it
-// cannot join). Started alone (or by torchrun) nothing needs MPI until a backend asks for it.
-bool started_by_an_mpi_launcher() {
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMI_SIZE", "PMI_RANK", "PMI_FD", "PMIX_RANK",
-                        "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS"})
-    if (std::getenv(v)) return true;
-  return false;
-}
-
-}  // namespace
-
 bool mpi_initialized() {
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
@@ -44,7 +30,8 @@ void ensure_mpi() {
 }
 
 DistContext::DistContext() {
-  if (started_by_an_mpi_launcher()) {
+  const EnvLookup env = [](const char* name) -> const char* { return std::getenv(name); };
+  if (started_by_an_mpi_launcher(env)) {
     ensure_mpi();
     RUNNER_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &info_.rank));
     RUNNER_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &info_.world_size));
@@ -55,7 +42,7 @@ DistContext::DistContext() {
     MPI_Comm_free(&local);
   }
   try {
-    info_ = detect_launch(info_, [](const char* name) -> const char* { return std::getenv(name); });
+    info_ = detect_launch(info_, env);
   } catch (...) {
     if (mpi_initialized()) MPI_Finalize();
     throw;
