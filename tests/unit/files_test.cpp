@@ -1,11 +1,16 @@
 // util/files: the atomic writer, the text writer and the whole-file reader.
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <iostream>
 #include <filesystem>
 
 #include "test_util.hpp"
 #include "util/files.hpp"
+#include "util/system.hpp"
 
 namespace fs = std::filesystem;
 
@@ -57,5 +62,31 @@ TEST_SUITE("util") {
     runner::util::write_text(path, "0.1");
     CHECK(runner::util::read_file(path) == "0.1");
     CHECK_THROWS_WITH(runner::util::read_file(d.path.string() + "/absent"), doctest::Contains("/absent: cannot read"));
+  }
+
+  TEST_CASE("exit_process ends with the code and flushes what stdio still buffers") {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    std::cout.flush();  // the child must not inherit (and send) what doctest has buffered
+    std::fflush(nullptr);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {  // stdout into the pipe is fully buffered: only a flush sends the text
+      ::dup2(fds[1], STDOUT_FILENO);
+      ::close(fds[0]);
+      std::setvbuf(stdout, nullptr, _IOFBF, 1 << 16);  // whatever the test runner chose
+      std::printf("last line, no newline");
+      runner::exit_process(3);
+    }
+    ::close(fds[1]);
+    std::string got;
+    char buf[256];
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+    ::close(fds[0]);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 3);
+    CHECK(got == "last line, no newline");
   }
 }

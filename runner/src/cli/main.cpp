@@ -3,6 +3,6 @@
 #include "util/system.hpp"
 
 int main(int argc, char** argv) {
-  runner::keep_freed_memory();  // before the first large allocation
-  return runner::cli::main(argc, argv);
+  runner::keep_freed_memory();                          // before the first large allocation
+  runner::exit_process(runner::cli::main(argc, argv));  // without LibTorch's exit-time teardown
 }

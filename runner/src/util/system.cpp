@@ -5,9 +5,13 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <thread>
+
+#include "logging/log.hpp"
 
 namespace runner {
 
@@ -41,6 +45,26 @@ const char* keep_freed_memory() {
     return "glibc, freed memory kept (mmap threshold 32 MB, no trimming)";
   }();
   return what;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RUNNER_NORMAL_EXIT 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RUNNER_NORMAL_EXIT 1
+#endif
+#endif
+
+void exit_process(int code) {
+  log::flush();
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+#ifdef RUNNER_NORMAL_EXIT
+  std::exit(code);
+#else
+  std::_Exit(code);
+#endif
 }
 
 std::string compiler_version() {
