@@ -61,6 +61,7 @@ dataflow: {batch_size: 640, max_train_samples: 640, max_val_samples: 128}
 model: {name: mlp, hidden: [64]}
 scheduler: constant
 tracking: {report: false, tensorboard: false}
+threads: 1  # MKL's 2-thread float32 GEMM may sum in another order for a whole process (README, Exact)
 YAML
 "$RUNNER" e1.yaml output_path=e1ref -q || fail "1-iteration-epoch reference"
 run_capture e1.txt "$RUNNER" e1.yaml output_path=e1 max_time=1s
