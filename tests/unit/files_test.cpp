@@ -1,12 +1,13 @@
-// util/files: the atomic writer, the text writer and the whole-file reader.
+// util/files: the atomic writer, the text writer and the whole-file reader; util/system's
+// exit_process.
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <iostream>
 #include <filesystem>
+#include <iostream>
 
 #include "test_util.hpp"
 #include "util/files.hpp"
