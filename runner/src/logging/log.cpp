@@ -50,7 +50,9 @@ bool enabled(Level level) {
 
 void write(Level level, const std::string& line) { get().log(to_spdlog(level), line); }
 
-void flush() { get().flush(); }
+void flush() {
+  if (logger()) logger()->flush();  // nothing to flush (and no logger to make) before init
+}
 
 void set_run_log(const std::string& path) { run_log_path() = path; }
 

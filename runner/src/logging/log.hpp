@@ -24,7 +24,8 @@ void add_file(const std::string& path);
 bool enabled(Level level);
 /// Writes one finished line at this level.
 void write(Level level, const std::string& line);
-/// Flushes every sink (before a deliberate crash, so the last lines are on disk).
+/// Flushes every sink (before a deliberate crash or the exit, so the last lines are on disk);
+/// before init() there is none, and nothing is made.
 void flush();
 /// True with --verbose (debug lines shown).
 bool verbose();
