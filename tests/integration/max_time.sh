@@ -14,6 +14,7 @@ log_every_iters: 1
 dataflow: {batch_size: 64, max_train_samples: 25600, max_val_samples: 1000}
 model: {name: mlp, hidden: [512, 512]}
 checkpoint_every: null
+threads: 1  # as the two-rank runs have on 2 cores: MKL's 2-thread GEMM order can differ by process (README, Exact)
 YAML
 
 echo "== bad values are refused before anything runs"
