@@ -8,8 +8,11 @@
 #include "config/options.hpp"
 #include "config/tree.hpp"
 #include "data/loader.hpp"
+#include "device/device.hpp"
+#include "dist/communicator.hpp"
 #include "engine/checkpointing.hpp"
 #include "engine/engine.hpp"
+#include "engine/evaluation.hpp"
 #include "engine/step.hpp"
 #include "engine/trackers.hpp"
 #include "../../plugins/optimizers/fused.hpp"
@@ -70,6 +73,36 @@ struct Recorder {
 };
 
 std::string joined(const std::vector<std::string>& v) { return runner::join(v, " "); }
+
+// One process: every collective is the identity (evaluate() makes none at world size 1).
+class OneRank : public runner::Communicator {
+ public:
+  OneRank() : Communicator(runner::DistInfo{}, /*timeout=*/0) {}
+  std::string backend() const override { return "one"; }
+  std::unique_ptr<runner::Work> allreduce_async(const torch::Tensor&) override { throw runner::Error("unused"); }
+  void broadcast(const std::vector<torch::Tensor>&, int) override {}
+};
+
+// Records, at each forward, the batch's size and whether cuDNN would autotune it.
+class AutotuneProbe : public runner::Model {
+ public:
+  AutotuneProbe() { w_ = register_parameter("w", torch::ones({1, 2})); }
+  std::vector<std::pair<int64_t, bool>> seen;
+  torch::Tensor forward(torch::Tensor x) override {
+    seen.emplace_back(x.size(0), at::globalContext().benchmarkCuDNN());
+    return x.matmul(w_);
+  }
+
+ private:
+  torch::Tensor w_;
+};
+
+class SumLoss : public runner::Criterion {
+ public:
+  torch::Tensor loss(const runner::TensorDict& outputs, const runner::TensorDict&) override {
+    return outputs.at("logits").sum();
+  }
+};
 
 }  // namespace
 
@@ -266,6 +299,67 @@ TEST_SUITE("engine") {
   }
 
   // The reasons need no GPU: the device is only a value here (tools/gpu/check.sh runs the graph).
+  TEST_CASE("cuDNN autotuning: NoAutotune turns it off and back on; evaluation's smaller last batch is not tuned") {
+    auto& ctx = at::globalContext();
+    const bool before = ctx.benchmarkCuDNN();
+    ctx.setBenchmarkCuDNN(true);  // what device: cuda sets without deterministic
+    {
+      runner::device::NoAutotune off;
+      CHECK_FALSE(ctx.benchmarkCuDNN());
+      {
+        runner::device::NoAutotune nested;  // found it off: leaves it off
+        CHECK_FALSE(ctx.benchmarkCuDNN());
+      }
+      CHECK_FALSE(ctx.benchmarkCuDNN());
+    }
+    CHECK(ctx.benchmarkCuDNN());
+
+    runner::LoaderOptions o;
+    o.global_batch = 2;
+    runner::Loader loader(std::make_shared<Samples>(5), o);  // batches of 2, 2 and 1
+    AutotuneProbe model;
+    SumLoss loss;
+    OneRank comm;
+    runner::evaluate(model, loss, loader, {}, "val", comm, runner::StepOptions{}, torch::kCPU);
+    const std::vector<std::pair<int64_t, bool>> expected{{2, true}, {2, true}, {1, false}};
+    CHECK(model.seen == expected);
+    CHECK(ctx.benchmarkCuDNN());
+    ctx.setBenchmarkCuDNN(false);  // the CPU's mode: nothing to restore, nothing changes
+    model.seen.clear();
+    runner::evaluate(model, loss, loader, {}, "val", comm, runner::StepOptions{}, torch::kCPU);
+    CHECK(model.seen == std::vector<std::pair<int64_t, bool>>{{2, false}, {2, false}, {1, false}});
+    ctx.setBenchmarkCuDNN(before);
+  }
+
+  TEST_CASE("cuDNN autotuning: the training step does not tune an epoch's smaller last batch") {
+    auto& ctx = at::globalContext();
+    const bool before = ctx.benchmarkCuDNN();
+    ctx.setBenchmarkCuDNN(true);
+    auto model = std::make_shared<AutotuneProbe>();
+    runner::Components c;
+    c.dataflow.batch_size = 2;
+    c.model = model;
+    c.criterion = std::make_shared<SumLoss>();
+    c.trainable = model->parameters();
+    c.optimizer = std::make_unique<torch::optim::SGD>(c.trainable, torch::optim::SGDOptions(0.1));
+    OneRank comm;
+    runner::RunState run;
+    run.comm = &comm;
+    runner::TrainStep step(runner::StepOptions{}, torch::kCPU, c, /*reducer=*/nullptr, comm, run);
+    runner::Engine engine([](runner::Engine&, runner::Batch&) {});
+    for (int64_t n : {2, 2, 1, 2}) {
+      runner::Batch b;
+      b.data.emplace("input", torch::ones({n, 1}));
+      b.global_size = n;
+      step(engine, b);
+    }
+    const std::vector<std::pair<int64_t, bool>> expected{{2, true}, {2, true}, {1, false}, {2, true}};
+    CHECK(model->seen == expected);
+    CHECK(run.samples == 7);
+    CHECK(model->parameters()[0].sum().item<double>() < 2.0);  // the steps stepped
+    ctx.setBenchmarkCuDNN(before);
+  }
+
   TEST_CASE("cuda_graph: what it refuses, one reason each, the first that applies") {
     std::vector<torch::Tensor> params{torch::zeros({3}, torch::requires_grad())};
     runner::plugins::FusedSGD fused(params, torch::optim::SGDOptions(0.1));

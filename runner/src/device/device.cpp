@@ -1,6 +1,7 @@
 // The device-neutral half of device.hpp: choosing the device, and the CPU's answers.
 #include "device/device.hpp"
 
+#include <ATen/Context.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -37,6 +38,14 @@ Placement place(const std::string& want, int local_rank, int local_size, const s
 
 void configure_kernels(const Placement& p, bool deterministic, bool allow_tf32) {
   if (p.is_cuda()) detail::cuda_configure(p.device.index(), deterministic, allow_tf32);
+}
+
+NoAutotune::NoAutotune() : was_on_(at::globalContext().benchmarkCuDNN()) {
+  if (was_on_) at::globalContext().setBenchmarkCuDNN(false);
+}
+
+NoAutotune::~NoAutotune() {
+  if (was_on_) at::globalContext().setBenchmarkCuDNN(true);
 }
 
 int64_t peak_memory_bytes(const Placement& p) {

@@ -32,6 +32,22 @@ Placement place(const std::string& want, int local_rank, int local_size, const s
 /// (CUBLAS_WORKSPACE_CONFIG=:4096:8 unless set); TF32 off unless `allow_tf32`. CUDA only.
 void configure_kernels(const Placement& p, bool deterministic, bool allow_tf32);
 
+/// While alive, cuDNN chooses the algorithms of convolution shapes it has not met by its
+/// heuristics instead of timing them (autotuning, on unless `deterministic`), for a shape met
+/// once an epoch, such as the epoch's smaller last batch: autotuning a new shape costs seconds
+/// in bf16 on an H100 and pays back only over many steps. The choice is cached as an autotuned
+/// one would be. Restores the mode when it ends; nothing to do where autotuning is off.
+class NoAutotune {
+ public:
+  NoAutotune();
+  ~NoAutotune();
+  NoAutotune(const NoAutotune&) = delete;
+  NoAutotune& operator=(const NoAutotune&) = delete;
+
+ private:
+  bool was_on_;
+};
+
 /// Peak memory this process used on the device (CUDA: the caching allocator's peak
 /// allocation; CPU: the process's peak resident set), in bytes.
 int64_t peak_memory_bytes(const Placement& p);

@@ -1,8 +1,11 @@
 #include "engine/evaluation.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "data/prefetch.hpp"
+#include "device/device.hpp"
 #include "dist/sync.hpp"
 #include "engine/engine.hpp"
 #include "engine/precision.hpp"
@@ -18,9 +21,14 @@ MetricValues evaluate(Model& model, Criterion& criterion, Loader& loader,
   torch::NoGradGuard no_grad;
   model.eval();
   for (auto& m : metrics) m->reset();
+  int64_t widest = 0;
   Engine evaluator([&](Engine&, Batch& batch) {
     const int64_t n = batch.size();
     if (n == 0) return;  // a rank's share of a small last batch
+    // The smaller last batch: shapes met once an evaluation, not worth autotuning.
+    std::optional<device::NoAutotune> untuned;
+    if (n < widest) untuned.emplace();
+    widest = std::max(widest, n);
     const TensorDict inputs = model_inputs(batch.data, 0, n, step.channels_last);
     TensorDict outputs;
     {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <optional>
 
 #include "dist/sync.hpp"
 #include "engine/precision.hpp"
@@ -71,10 +72,14 @@ void TrainStep::operator()(Engine& engine, Batch& batch) {
   }
   if (graph_ && !graph_->captured() && eager_steps_ >= kGraphWarmupSteps && batch.global_size == c_.dataflow.batch_size)
     capture(engine, batch);  // a full batch after the warm-up: recorded, then replayed below
-  if (graph_ && graph_->captured() && fits_graph(batch))
+  if (graph_ && graph_->captured() && fits_graph(batch)) {
     replay(batch);
-  else
+  } else {
+    // An epoch's smaller last batch: shapes met once an epoch, not worth autotuning.
+    std::optional<device::NoAutotune> untuned;
+    if (batch.global_size < c_.dataflow.batch_size) untuned.emplace();
     eager(batch);
+  }
   {
     StepTimes::Scope t(run_.times, StepTimes::CommWait);
     agree();
