@@ -8,6 +8,7 @@ cat > ck.yaml <<YAML
 _base_: [$SOURCE_DIR/configs/fashion_mnist_mlp.yaml]
 num_epochs: 2
 deterministic: true
+threads: 1  # one-process runs compared bit for bit: MKL's 2-thread GEMM order can differ by process (README, Exact)
 log_every_iters: 1
 dataflow: {batch_size: 64, max_train_samples: 3200, max_val_samples: 1000, augment: true}
 model: {name: mlp, hidden: [128]}
