@@ -1,5 +1,6 @@
 // The pure parts of the trainer: the Engine's events, best-K and early-stopping state,
-// the checkpoint file codec, and the option blocks.
+// the checkpoint file codec, the option blocks, and which batches the step and evaluation
+// let cuDNN autotune.
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -298,7 +299,6 @@ TEST_SUITE("engine") {
           std::vector<std::string>{"cuda_graph (false -> absent)"});
   }
 
-  // The reasons need no GPU: the device is only a value here (tools/gpu/check.sh runs the graph).
   TEST_CASE("cuDNN autotuning: NoAutotune turns it off and back on; evaluation's smaller last batch is not tuned") {
     auto& ctx = at::globalContext();
     const bool before = ctx.benchmarkCuDNN();
@@ -360,6 +360,7 @@ TEST_SUITE("engine") {
     ctx.setBenchmarkCuDNN(before);
   }
 
+  // The reasons need no GPU: the device is only a value here (tools/gpu/check.sh runs the graph).
   TEST_CASE("cuda_graph: what it refuses, one reason each, the first that applies") {
     std::vector<torch::Tensor> params{torch::zeros({3}, torch::requires_grad())};
     runner::plugins::FusedSGD fused(params, torch::optim::SGDOptions(0.1));
