@@ -51,7 +51,9 @@ echo "== the same under mpirun -np 2"
 same_run "$ref2" "$(ls -d m/ck/*)" "2 ranks, crash at 75"
 
 echo "== SIGTERM: checkpoint, exit 75, resume"
-"$RUNNER" ck.yaml output_path=sig dataflow.max_train_samples=32000 checkpoint_every=null -q > sig.txt 2>&1 &
+# 10 epochs of 500 steps (2.5-3 s of training): still running when the signal comes 0.5 s after
+# the first metrics line (2 epochs, 0.5-0.6 s of training at one thread, could end before it).
+"$RUNNER" ck.yaml output_path=sig dataflow.max_train_samples=32000 num_epochs=10 checkpoint_every=null -q > sig.txt 2>&1 &
 pid=$!
 for _ in $(seq 100); do [ -s sig/ck/*/metrics.jsonl ] 2> /dev/null && break; sleep 0.1; done
 sleep 0.5
@@ -60,9 +62,9 @@ rc=0
 wait "$pid" || rc=$?
 [ "$rc" -eq 75 ] || fail "SIGTERM: exit $rc, expected 75"
 expect_contains "$(cat sig.txt)" "stopped by SIGTERM after iteration" "SIGTERM message"
-"$RUNNER" ck.yaml output_path=sig dataflow.max_train_samples=32000 checkpoint_every=null resume_from=auto -q \
+"$RUNNER" ck.yaml output_path=sig dataflow.max_train_samples=32000 num_epochs=10 checkpoint_every=null resume_from=auto -q \
   > sig2.txt 2>&1 || { cat sig2.txt; fail "resume after SIGTERM"; }
-"$RUNNER" ck.yaml output_path=sigref dataflow.max_train_samples=32000 checkpoint_every=null -q || fail "reference"
+"$RUNNER" ck.yaml output_path=sigref dataflow.max_train_samples=32000 num_epochs=10 checkpoint_every=null -q || fail "reference"
 same_run "$(ls -d sigref/ck/*)" "$(ls -d sig/ck/*)" "SIGTERM + resume"
 
 echo "== damaged and foreign checkpoints"
